@@ -1,0 +1,27 @@
+//! # Hibiki — a contact-center engine
+//!
+//! One binary that answers SIP calls from trunks, runs them through IVR
+//! flows, queues them to agents, records them, and shows it all live.
+//!
+//! ## A tour of the code
+//! - [`config`]: the TOML file, `HIBIKI_<SECTION>_<KEY>` overrides, the
+//!   embedded default, and validation that names the key at fault.
+//! - [`signaling`]: UDP and TCP transports that drive the sans-IO
+//!   [`hibiki_sip::endpoint::Endpoint`], and the decisions at the door:
+//!   which trunk a request came from, which route a number takes.
+//! - [`call`]: one tokio task per call owns that call's state; a registry
+//!   of live calls; the call record written when it ends.
+//! - [`store`]: the database behind a `Store` with SQLite and PostgreSQL
+//!   implementations; never on the path of a SIP retransmission.
+//! - [`api`]: axum: `/metrics`, `/healthz`, `/readyz` (and later the REST
+//!   API, websockets and web UI).
+//! - [`telemetry`]: logging (human or JSON) and the Prometheus registry.
+//! - [`server`]: wiring it together, and graceful shutdown.
+
+pub mod api;
+pub mod call;
+pub mod config;
+pub mod server;
+pub mod signaling;
+pub mod store;
+pub mod telemetry;
