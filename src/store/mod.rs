@@ -1,1 +1,205 @@
-//! (to be written)
+//! Storage: the database behind Hibiki, and the call-record writer.
+//!
+//! This module owns the schema (`migrations/sqlite/`,
+//! `migrations/postgres/`, embedded in the binary and applied by
+//! [`Store::migrate`]), every SQL statement Hibiki runs, and the
+//! [`RecordWriter`] task that keeps the database off the call path.
+//!
+//! ## Design: one enum, one implementation per database
+//! [`Store`] is an enum, `Sqlite(SqliteStore) | Postgres(PgStore)`, whose
+//! methods dispatch to the backend. Not `sqlx::Any`: it cannot carry
+//! timestamps and erases the dialect. Not a `dyn Store` trait: `async fn`
+//! in traits is not object-safe without boxing every future, and there are
+//! exactly two backends, both known at compile time; an enum is `Clone`,
+//! costs one match per call, and the compiler checks every method is
+//! implemented for both. A third backend would be a third variant.
+//!
+//! Both backends share the `calls` SQL text ([`sql`]): times are
+//! epoch-millisecond `i64` columns, enums are lowercase text with a
+//! `CHECK`, so the same queries and the same row mapping ([`model`]) serve
+//! both. Queries are runtime-checked (`sqlx::query` with binds): there is
+//! no database at build time. The contract tests in
+//! `tests/store_contract.rs` run the same cases against both.
+//!
+//! ## Who calls what
+//! - start-up: [`Store::connect`], [`Store::migrate`], then
+//!   [`Store::close_orphaned_calls`] for this node (calls left open by a
+//!   crash), then [`RecordWriter::spawn`].
+//! - call actors: [`RecordSink::send`] with [`RecordEvent::Started`] and
+//!   [`RecordEvent::Ended`]; never the store directly.
+//! - `/readyz`: [`Store::ping`]; the API: the read methods.
+//! - shutdown: [`WriterHandle::finish`] after the calls have ended.
+
+mod model;
+mod postgres;
+mod sql;
+mod sqlite;
+mod writer;
+
+pub use model::{now_ms, CallRecord, Direction, Outcome};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use writer::{RecordEvent, RecordSink, RecordWriter, WriterClosed, WriterHandle, WriterStats};
+
+/// Everything that can go wrong talking to the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL names a database Hibiki does not support. Carries
+    /// only the scheme, so credentials never reach a log line.
+    #[error(
+        "unsupported database URL scheme {0:?} (expected sqlite:, postgres:// or postgresql://)"
+    )]
+    UnsupportedUrl(String),
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row holds a value this version cannot read.
+    #[error("call {id}: stored row is invalid: {reason}")]
+    Corrupt { id: String, reason: String },
+}
+
+impl StoreError {
+    /// True when retrying the same write cannot help (the row itself is
+    /// refused: a constraint, a bad value), as opposed to the database
+    /// being busy, unreachable or restarting.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                !matches!(e.kind(), sqlx::error::ErrorKind::Other)
+            }
+            StoreError::Database(
+                sqlx::Error::ColumnDecode { .. }
+                | sqlx::Error::Encode(_)
+                | sqlx::Error::Decode(_)
+                | sqlx::Error::TypeNotFound { .. },
+            ) => true,
+            StoreError::Database(_) => false,
+            StoreError::UnsupportedUrl(_)
+            | StoreError::CreateDir { .. }
+            | StoreError::Migrate(_)
+            | StoreError::Corrupt { .. } => true,
+        }
+    }
+}
+
+/// The database, SQLite or PostgreSQL. Cheap to clone (a pool handle).
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// Dispatches one method call to the backend.
+macro_rules! dispatch {
+    ($self:expr, $s:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
+}
+
+impl Store {
+    /// Connects to the database a URL names: `sqlite:…` (the file and its
+    /// parent directories are created when missing; `sqlite::memory:` for a
+    /// throw-away database) or `postgres://…` / `postgresql://…`. Anything
+    /// else is [`StoreError::UnsupportedUrl`]. Fails when the database
+    /// cannot be opened or reached now.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Store::Sqlite(
+                SqliteStore::connect(url, max_connections).await?,
+            )),
+            "postgres" | "postgresql" => Ok(Store::Postgres(
+                PgStore::connect(url, max_connections).await?,
+            )),
+            _ => Err(StoreError::UnsupportedUrl(scheme.to_owned())),
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`, for logs and `/readyz`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies every embedded migration not yet applied. Running it again
+    /// is a no-op; several nodes running it at once is safe.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.migrate().await)
+    }
+
+    /// A round trip to the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.ping().await)
+    }
+
+    /// Inserts a call that has started. Idempotent on `id`: writing the
+    /// same start twice (a retried batch) leaves one row.
+    pub async fn call_started(&self, record: &CallRecord) -> Result<(), StoreError> {
+        dispatch!(self, s => s.call_started(record).await)
+    }
+
+    /// Records the end of a call: inserts the whole record when its start
+    /// was never written, otherwise updates the end fields (`ended_at_ms`,
+    /// `outcome`, `final_sip_code`, `hangup_cause`, and `answered_at_ms`
+    /// when the record has it).
+    pub async fn call_ended(&self, record: &CallRecord) -> Result<(), StoreError> {
+        dispatch!(self, s => s.call_ended(record).await)
+    }
+
+    /// Writes several events in one transaction, in order: all or none.
+    pub async fn write_batch(&self, events: &[RecordEvent]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.write_batch(events).await)
+    }
+
+    /// Ends every call of `node_id` still open (`ended_at_ms IS NULL`):
+    /// `ended_at_ms = now_ms`, outcome `failed`, hangup cause `cause`
+    /// (`server_restart` at start-up). Returns how many were closed.
+    pub async fn close_orphaned_calls(
+        &self,
+        node_id: &str,
+        now_ms: i64,
+        cause: &str,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.close_orphaned_calls(node_id, now_ms, cause).await)
+    }
+
+    /// One call by our id.
+    pub async fn call(&self, id: &str) -> Result<Option<CallRecord>, StoreError> {
+        dispatch!(self, s => s.call(id).await)
+    }
+
+    /// Every call with this SIP Call-ID, oldest first.
+    pub async fn calls_by_sip_call_id(
+        &self,
+        sip_call_id: &str,
+    ) -> Result<Vec<CallRecord>, StoreError> {
+        dispatch!(self, s => s.calls_by_sip_call_id(sip_call_id).await)
+    }
+
+    /// The `limit` most recently started calls, newest first.
+    pub async fn recent_calls(&self, limit: u32) -> Result<Vec<CallRecord>, StoreError> {
+        dispatch!(self, s => s.recent_calls(limit).await)
+    }
+
+    /// How many calls are stored.
+    pub async fn count_calls(&self) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.count_calls().await)
+    }
+
+    /// Closes the pool; later queries fail. Call after the writer finished.
+    pub async fn close(&self) {
+        dispatch!(self, s => s.close().await)
+    }
+}

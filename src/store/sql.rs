@@ -1,0 +1,80 @@
+//! The SQL text both stores run. SQLite (3.24+) and PostgreSQL agree on
+//! everything the `calls` table needs: `$n` placeholders (sqlx binds
+//! SQLite's `$n` by number), `INSERT … ON CONFLICT … DO UPDATE` with
+//! `excluded`, and integer epoch-millisecond times. Where a later table
+//! needs dialect-specific SQL, it goes in `sqlite.rs` / `postgres.rs`
+//! instead of here.
+
+/// Every column of `calls`, in the order [`bind_record!`] binds them.
+const COLUMNS: &str = "id, node_id, sip_call_id, direction, trunk, from_number, to_number, \
+     started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause";
+
+/// Inserts a started call. Idempotent: a retried batch, or a `Started`
+/// arriving after its `Ended` was already upserted, changes nothing.
+pub(crate) const INSERT_STARTED: &str =
+    "INSERT INTO calls (id, node_id, sip_call_id, direction, trunk, from_number, to_number, \
+     started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     ON CONFLICT (id) DO NOTHING";
+
+/// Inserts an ended call, or completes the started row: the end fields
+/// are overwritten, `answered_at_ms` only when the new record knows it.
+pub(crate) const UPSERT_ENDED: &str =
+    "INSERT INTO calls (id, node_id, sip_call_id, direction, trunk, from_number, to_number, \
+     started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     ON CONFLICT (id) DO UPDATE SET \
+     answered_at_ms = COALESCE(excluded.answered_at_ms, calls.answered_at_ms), \
+     ended_at_ms = excluded.ended_at_ms, \
+     outcome = excluded.outcome, \
+     final_sip_code = excluded.final_sip_code, \
+     hangup_cause = excluded.hangup_cause";
+
+/// `$1` node id, `$2` now (ms), `$3` hangup cause.
+pub(crate) const CLOSE_ORPHANED: &str = "UPDATE calls \
+     SET ended_at_ms = $2, outcome = 'failed', hangup_cause = $3 \
+     WHERE node_id = $1 AND ended_at_ms IS NULL";
+
+pub(crate) const COUNT: &str = "SELECT COUNT(*) FROM calls";
+
+pub(crate) const PING: &str = "SELECT 1";
+
+/// `SELECT <all columns> FROM calls ` followed by `tail`.
+pub(crate) fn select(tail: &str) -> String {
+    format!("SELECT {COLUMNS} FROM calls {tail}")
+}
+
+pub(crate) fn select_by_id() -> String {
+    select("WHERE id = $1")
+}
+
+pub(crate) fn select_by_sip_call_id() -> String {
+    select("WHERE sip_call_id = $1 ORDER BY started_at_ms, id")
+}
+
+pub(crate) fn select_recent() -> String {
+    select("ORDER BY started_at_ms DESC, id DESC LIMIT $1")
+}
+
+/// Binds a [`super::CallRecord`]'s thirteen columns, in [`COLUMNS`] order,
+/// to a `sqlx::query(..)` of either database.
+macro_rules! bind_record {
+    ($query:expr, $r:expr) => {{
+        let r: &$crate::store::CallRecord = $r;
+        $query
+            .bind(r.id.as_str())
+            .bind(r.node_id.as_str())
+            .bind(r.sip_call_id.as_str())
+            .bind(r.direction.as_str())
+            .bind(r.trunk.as_deref())
+            .bind(r.from_number.as_str())
+            .bind(r.to_number.as_str())
+            .bind(r.started_at_ms)
+            .bind(r.answered_at_ms)
+            .bind(r.ended_at_ms)
+            .bind(r.outcome.map(|o| o.as_str()))
+            .bind(r.final_sip_code.map(i32::from))
+            .bind(r.hangup_cause.as_deref())
+    }};
+}
+pub(crate) use bind_record;

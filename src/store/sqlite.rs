@@ -1,0 +1,169 @@
+//! The SQLite store: Hibiki's embedded default. One file (created with
+//! its parent directories when missing), WAL journal so readers never
+//! block the record writer, `synchronous = NORMAL` (durable at each WAL
+//! checkpoint, never corrupt), and a busy timeout so concurrent writers
+//! wait instead of failing with `SQLITE_BUSY`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Executor, Sqlite};
+
+use super::model::{records, CallRow};
+use super::sql::{self, bind_record};
+use super::{CallRecord, RecordEvent, StoreError};
+
+/// How long a connection waits on a lock held by another one.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long `connect` and every query wait for a pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A pool of connections to one SQLite database file.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database named by a `sqlite:` URL.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            if let Some(parent) = options.get_filename().parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                        path: parent.display().to_string(),
+                        source,
+                    })?;
+                }
+            }
+        }
+        let mut pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT);
+        if in_memory {
+            // An in-memory database lives as long as one of its connections:
+            // keep exactly one, forever.
+            pool = pool
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let pool = pool.connect_with(options).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("migrations/sqlite").run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query(sql::PING).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn call_started(&self, r: &CallRecord) -> Result<(), StoreError> {
+        started(&self.pool, r).await
+    }
+
+    pub async fn call_ended(&self, r: &CallRecord) -> Result<(), StoreError> {
+        ended(&self.pool, r).await
+    }
+
+    /// Writes every event in one transaction, in order.
+    pub async fn write_batch(&self, events: &[RecordEvent]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for ev in events {
+            match ev {
+                RecordEvent::Started(r) => started(&mut *tx, r).await?,
+                RecordEvent::Ended(r) => ended(&mut *tx, r).await?,
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn close_orphaned_calls(
+        &self,
+        node_id: &str,
+        now_ms: i64,
+        cause: &str,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::CLOSE_ORPHANED)
+            .bind(node_id)
+            .bind(now_ms)
+            .bind(cause)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn call(&self, id: &str) -> Result<Option<CallRecord>, StoreError> {
+        let row: Option<CallRow> = sqlx::query_as(&sql::select_by_id())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(CallRecord::try_from).transpose()
+    }
+
+    pub async fn calls_by_sip_call_id(
+        &self,
+        sip_call_id: &str,
+    ) -> Result<Vec<CallRecord>, StoreError> {
+        let rows: Vec<CallRow> = sqlx::query_as(&sql::select_by_sip_call_id())
+            .bind(sip_call_id)
+            .fetch_all(&self.pool)
+            .await?;
+        records(rows)
+    }
+
+    pub async fn recent_calls(&self, limit: u32) -> Result<Vec<CallRecord>, StoreError> {
+        let rows: Vec<CallRow> = sqlx::query_as(&sql::select_recent())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        records(rows)
+    }
+
+    pub async fn count_calls(&self) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as(sql::COUNT).fetch_one(&self.pool).await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Closes every pooled connection (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn started<'e, E>(ex: E, r: &CallRecord) -> Result<(), StoreError>
+where
+    E: Executor<'e, Database = Sqlite>,
+{
+    bind_record!(sqlx::query(sql::INSERT_STARTED), r)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+async fn ended<'e, E>(ex: E, r: &CallRecord) -> Result<(), StoreError>
+where
+    E: Executor<'e, Database = Sqlite>,
+{
+    bind_record!(sqlx::query(sql::UPSERT_ENDED), r)
+        .execute(ex)
+        .await?;
+    Ok(())
+}

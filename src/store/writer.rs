@@ -1,0 +1,321 @@
+//! The call-record writer: the one task that writes CDRs, so that no call
+//! actor, SIP transaction or RTP path ever waits on the database.
+//!
+//! Call actors hold a [`RecordSink`] (cheap to clone) and hand it
+//! [`RecordEvent`]s. [`RecordSink::send`] never blocks: the event goes
+//! into a bounded queue (10,000 by default), and when the queue is full
+//! the event is dropped and counted ([`RecordSink::dropped`]) — losing a
+//! record under a database outage beats stalling calls. Where waiting is
+//! acceptable (tests, a CLI), [`RecordSink::send_wait`] waits for room.
+//!
+//! The writer task takes whatever is queued (up to [`MAX_BATCH`]) and
+//! writes it in one transaction, in arrival order; being the only writer,
+//! it keeps each call's `Started` before its `Ended`. A batch that fails
+//! is retried with backoff; a batch that still fails, or whose failure is
+//! permanent (a row the database refuses), is written one event at a time
+//! so one bad record costs only itself. Every lost record is logged with
+//! its call id and counted ([`RecordSink::failed`]); the task keeps going.
+//!
+//! Shutdown: when every sink is dropped, or [`WriterHandle::close`] /
+//! [`WriterHandle::finish`] is called, the queue stops taking events,
+//! the task writes everything already queued, and ends.
+//! `handle.finish().await` returns once that is done, so a graceful
+//! shutdown loses nothing that was sent before it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{CallRecord, Store, StoreError};
+
+/// Queue capacity of [`RecordWriter::spawn`].
+pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// Most events written in one transaction.
+pub const MAX_BATCH: usize = 256;
+
+/// Waits before the 2nd, 3rd and 4th attempt at a failed batch.
+const BACKOFF: [Duration; 3] = [
+    Duration::from_millis(50),
+    Duration::from_millis(250),
+    Duration::from_millis(1000),
+];
+
+/// What a call actor reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordEvent {
+    /// The call exists (INVITE accepted for processing): insert its row.
+    Started(CallRecord),
+    /// The call is over, whatever the outcome: complete (or insert) its row.
+    Ended(CallRecord),
+}
+
+impl RecordEvent {
+    pub fn record(&self) -> &CallRecord {
+        match self {
+            RecordEvent::Started(r) | RecordEvent::Ended(r) => r,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            RecordEvent::Started(_) => "started",
+            RecordEvent::Ended(_) => "ended",
+        }
+    }
+}
+
+/// [`RecordSink::send_wait`] after the writer stopped taking events.
+#[derive(Debug, thiserror::Error)]
+#[error("the call-record writer is closed")]
+pub struct WriterClosed(pub RecordEvent);
+
+/// Counters shared by the sinks and the task.
+#[derive(Debug, Default)]
+struct Counters {
+    dropped: AtomicU64,
+    written: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// What the writer did, returned by [`WriterHandle::finish`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Events written to the database.
+    pub written: u64,
+    /// Events the database refused or could not take, after retries.
+    pub failed: u64,
+    /// Events never queued: the queue was full or already closed.
+    pub dropped: u64,
+}
+
+impl Counters {
+    fn stats(&self) -> WriterStats {
+        WriterStats {
+            written: self.written.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Where call actors send their records. Clone one per actor.
+#[derive(Clone, Debug)]
+pub struct RecordSink {
+    tx: mpsc::Sender<RecordEvent>,
+    counters: Arc<Counters>,
+}
+
+impl RecordSink {
+    /// Queues an event without waiting. Returns false when it was dropped
+    /// (queue full, or the writer closed); drops are counted and logged at
+    /// warn (the first, then every 1,000th, so an outage cannot flood the
+    /// log).
+    pub fn send(&self, ev: RecordEvent) -> bool {
+        match self.tx.try_send(ev) {
+            Ok(()) => true,
+            Err(e) => {
+                let (why, ev) = match e {
+                    mpsc::error::TrySendError::Full(ev) => ("queue full", ev),
+                    mpsc::error::TrySendError::Closed(ev) => ("writer closed", ev),
+                };
+                let n = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n == 1 || n % 1000 == 0 {
+                    let r = ev.record();
+                    tracing::warn!(
+                        call_id = %r.id,
+                        sip_call_id = %r.sip_call_id,
+                        event = ev.kind(),
+                        dropped_total = n,
+                        "call record dropped: {why}"
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// Queues an event, waiting for room. Fails only when the writer has
+    /// stopped taking events.
+    pub async fn send_wait(&self, ev: RecordEvent) -> Result<(), WriterClosed> {
+        self.tx.send(ev).await.map_err(|e| WriterClosed(e.0))
+    }
+
+    /// Events dropped by [`RecordSink::send`] since the writer started.
+    pub fn dropped(&self) -> u64 {
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Events written so far.
+    pub fn written(&self) -> u64 {
+        self.counters.written.load(Ordering::Relaxed)
+    }
+
+    /// Events lost to database failures so far.
+    pub fn failed(&self) -> u64 {
+        self.counters.failed.load(Ordering::Relaxed)
+    }
+}
+
+/// Starts the writer task.
+pub struct RecordWriter;
+
+impl RecordWriter {
+    /// Spawns the writer on the current tokio runtime with a queue of
+    /// [`DEFAULT_CAPACITY`] events.
+    pub fn spawn(store: Store) -> (RecordSink, WriterHandle) {
+        RecordWriter::spawn_with_capacity(store, DEFAULT_CAPACITY)
+    }
+
+    /// As [`RecordWriter::spawn`] with a chosen queue size (at least 1).
+    pub fn spawn_with_capacity(store: Store, capacity: usize) -> (RecordSink, WriterHandle) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let counters = Arc::new(Counters::default());
+        let close = CancellationToken::new();
+        let task = tokio::spawn(run(store, rx, close.clone(), counters.clone()));
+        (
+            RecordSink {
+                tx,
+                counters: counters.clone(),
+            },
+            WriterHandle {
+                task,
+                close,
+                counters,
+            },
+        )
+    }
+}
+
+/// Controls the writer task's end.
+#[derive(Debug)]
+pub struct WriterHandle {
+    task: JoinHandle<()>,
+    close: CancellationToken,
+    counters: Arc<Counters>,
+}
+
+impl WriterHandle {
+    /// Stops taking events (later sends are dropped and counted); what is
+    /// already queued is still written.
+    pub fn close(&self) {
+        self.close.cancel();
+    }
+
+    /// Closes the queue, waits until everything queued is written (or
+    /// given up on), and returns the totals.
+    pub async fn finish(self) -> WriterStats {
+        self.close.cancel();
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "call-record writer task failed");
+        }
+        self.counters.stats()
+    }
+
+    /// The totals so far.
+    pub fn stats(&self) -> WriterStats {
+        self.counters.stats()
+    }
+}
+
+async fn run(
+    store: Store,
+    mut rx: mpsc::Receiver<RecordEvent>,
+    close: CancellationToken,
+    counters: Arc<Counters>,
+) {
+    let mut closing = false;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let first = tokio::select! {
+            biased;
+            () = close.cancelled(), if !closing => {
+                // Refuse new events; `recv` still yields what is queued,
+                // then `None`.
+                rx.close();
+                closing = true;
+                continue;
+            }
+            ev = rx.recv() => match ev {
+                Some(ev) => ev,
+                None => break,
+            },
+        };
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(ev) => batch.push(ev),
+                Err(_) => break,
+            }
+        }
+        write(&store, &batch, &counters).await;
+        batch.clear();
+    }
+    tracing::debug!(stats = ?counters.stats(), "call-record writer finished");
+}
+
+/// Writes one batch: in one transaction with retries, then one by one.
+async fn write(store: &Store, batch: &[RecordEvent], counters: &Counters) {
+    let mut last_err = None;
+    for attempt in 0..=BACKOFF.len() {
+        match store.write_batch(batch).await {
+            Ok(()) => {
+                counters
+                    .written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => {
+                let permanent = e.is_permanent();
+                tracing::warn!(
+                    error = %e,
+                    attempt = attempt + 1,
+                    events = batch.len(),
+                    first_call_id = %batch.first().map(|ev| ev.record().id.as_str()).unwrap_or(""),
+                    "call-record batch failed"
+                );
+                last_err = Some(e);
+                if permanent {
+                    break;
+                }
+                if let Some(wait) = BACKOFF.get(attempt) {
+                    tokio::time::sleep(*wait).await;
+                }
+            }
+        }
+    }
+    if batch.len() == 1 || last_err.as_ref().is_some_and(|e| !e.is_permanent()) {
+        // The database itself is failing: one-by-one would fail the same
+        // way, only slower.
+        for ev in batch {
+            lost(ev, last_err.as_ref(), counters);
+        }
+        return;
+    }
+    // A row was refused: isolate it.
+    for ev in batch {
+        match store.write_batch(std::slice::from_ref(ev)).await {
+            Ok(()) => {
+                counters.written.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => lost(ev, Some(&e), counters),
+        }
+    }
+}
+
+fn lost(ev: &RecordEvent, err: Option<&StoreError>, counters: &Counters) {
+    counters.failed.fetch_add(1, Ordering::Relaxed);
+    let r = ev.record();
+    tracing::error!(
+        call_id = %r.id,
+        sip_call_id = %r.sip_call_id,
+        node_id = %r.node_id,
+        event = ev.kind(),
+        error = %err.map(ToString::to_string).unwrap_or_default(),
+        "call record lost"
+    );
+}
