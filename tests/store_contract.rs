@@ -1,0 +1,486 @@
+//! The store contract: every case below runs against SQLite (a temp file)
+//! and PostgreSQL (a fresh `hibiki_test_<random>` database on
+//! 127.0.0.1:5432, dropped afterwards, also when the case fails).
+//!
+//! When PostgreSQL does not answer, its half prints
+//! `SKIPPED postgres: <reason>` and passes — unless
+//! `HIBIKI_TEST_POSTGRES=required`, in which case it fails.
+//! `HIBIKI_TEST_POSTGRES_URL` points the tests at another server (its
+//! user must be allowed to create databases).
+
+use std::future::Future;
+use std::time::Duration;
+
+use hibiki::store::{CallRecord, Direction, Outcome, RecordEvent, RecordWriter, Store, StoreError};
+use sqlx::Connection;
+
+/// The administrative connection: `HIBIKI_TEST_POSTGRES_URL` or the local
+/// trust-auth default. Test databases are created next to its database.
+fn pg_admin_url() -> String {
+    std::env::var("HIBIKI_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The admin URL with its database name replaced.
+fn pg_url_for(database: &str) -> String {
+    let admin = pg_admin_url();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{database}")
+}
+
+// ---------------------------------------------------------------- backends
+
+/// A SQLite store in a temp directory (in a subdirectory that does not
+/// exist yet, to exercise directory creation).
+async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/deeper/hibiki.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::connect(&url, 4).await.unwrap();
+    assert_eq!(store.backend(), "sqlite");
+    assert!(path.exists(), "database file created");
+    store.migrate().await.unwrap();
+    (store, dir)
+}
+
+/// Drops the test database when the case ends, however it ends.
+struct PgDatabase {
+    name: String,
+    store: Store,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; do the async work on a
+        // thread of its own and wait for it.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await?;
+                admin.close().await
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
+            Err(_) => eprintln!(
+                "could not drop test database {}: thread panicked",
+                self.name
+            ),
+        }
+    }
+}
+
+/// A fresh, migrated PostgreSQL database, or `None` (after printing why)
+/// when PostgreSQL is not reachable and not required.
+async fn pg_database() -> Option<PgDatabase> {
+    let required = std::env::var("HIBIKI_TEST_POSTGRES").as_deref() == Ok("required");
+    let admin = tokio::time::timeout(
+        Duration::from_secs(5),
+        sqlx::PgConnection::connect(&pg_admin_url()),
+    )
+    .await;
+    let mut admin = match admin {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return skip(required, &e.to_string()),
+        Err(_) => return skip(required, "connect timed out"),
+    };
+    let name = format!("hibiki_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let url = pg_url_for(&name);
+    // From here on the guard drops the database whatever happens.
+    let store = match Store::connect(&url, 4).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _cleanup = PgDatabase {
+                name: name.clone(),
+                store: Store::connect("sqlite::memory:", 1).await.unwrap(),
+            };
+            panic!("cannot connect to the fresh database {name}: {e}");
+        }
+    };
+    let db = PgDatabase { name, store };
+    assert_eq!(db.store.backend(), "postgres");
+    db.store.migrate().await.unwrap();
+    Some(db)
+}
+
+fn skip(required: bool, reason: &str) -> Option<PgDatabase> {
+    if required {
+        panic!("PostgreSQL is required (HIBIKI_TEST_POSTGRES=required) but: {reason}");
+    }
+    println!("SKIPPED postgres: {reason}");
+    None
+}
+
+async fn on_sqlite<F, Fut>(case: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let (store, _dir) = sqlite_store().await;
+    case(store.clone()).await;
+    store.close().await;
+}
+
+async fn on_postgres<F, Fut>(case: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(db) = pg_database().await else {
+        return;
+    };
+    case(db.store.clone()).await;
+    db.store.close().await;
+}
+
+/// One `#[tokio::test]` per backend for each contract case.
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::on_sqlite(super::$case).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::on_postgres(super::$case).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    migrate_twice_is_a_noop,
+    started_then_ended_round_trips_every_field,
+    ended_without_started_inserts,
+    started_twice_keeps_one_row,
+    close_orphaned_touches_only_this_nodes_open_calls,
+    recent_calls_newest_first_with_limit,
+    calls_by_sip_call_id_finds_all,
+    batch_is_all_or_nothing,
+    writer_isolates_a_refused_record,
+    writer_stores_every_event_after_finish,
+    writer_counts_drops_when_full,
+);
+
+// ---------------------------------------------------------------- fixtures
+
+fn started(id: &str, node: &str, started_at_ms: i64) -> CallRecord {
+    CallRecord {
+        id: id.to_owned(),
+        node_id: node.to_owned(),
+        sip_call_id: format!("sip-{id}@10.0.0.1"),
+        direction: Direction::Inbound,
+        trunk: None,
+        from_number: "+15551230000".to_owned(),
+        to_number: "100".to_owned(),
+        started_at_ms,
+        answered_at_ms: None,
+        ended_at_ms: None,
+        outcome: None,
+        final_sip_code: None,
+        hangup_cause: None,
+    }
+}
+
+fn ended(mut r: CallRecord, outcome: Outcome, code: u16, cause: &str) -> CallRecord {
+    r.ended_at_ms = Some(r.started_at_ms + 30_000);
+    r.outcome = Some(outcome);
+    r.final_sip_code = Some(code);
+    r.hangup_cause = Some(cause.to_owned());
+    r
+}
+
+// ---------------------------------------------------------------- cases
+
+async fn migrate_twice_is_a_noop(store: Store) {
+    store.call_started(&started("a", "n1", 1)).await.unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.count_calls().await.unwrap(), 1, "data survives");
+    store.ping().await.unwrap();
+}
+
+async fn started_then_ended_round_trips_every_field(store: Store) {
+    let mut start = started("call-1", "node-a", 1_700_000_000_123);
+    start.direction = Direction::Outbound;
+    start.trunk = Some("carrier-1".to_owned());
+    start.sip_call_id = "abc@host".to_owned();
+    start.from_number = "sip:anonymous@anonymous.invalid".to_owned();
+    start.to_number = "+4930123456".to_owned();
+    store.call_started(&start).await.unwrap();
+    assert_eq!(store.call("call-1").await.unwrap(), Some(start.clone()));
+    assert_eq!(store.call("nope").await.unwrap(), None);
+
+    let mut end = start.clone();
+    end.answered_at_ms = Some(1_700_000_002_000);
+    end.ended_at_ms = Some(1_700_000_062_500);
+    end.outcome = Some(Outcome::Answered);
+    end.final_sip_code = Some(200);
+    end.hangup_cause = Some("normal".to_owned());
+    store.call_ended(&end).await.unwrap();
+    assert_eq!(store.call("call-1").await.unwrap(), Some(end.clone()));
+
+    // Every outcome survives the text round trip; `None` fields stay None.
+    for (i, outcome) in Outcome::ALL.into_iter().enumerate() {
+        let id = format!("o-{i}");
+        let r = ended(started(&id, "node-a", 10 + i as i64), outcome, 486, "busy");
+        store.call_ended(&r).await.unwrap();
+        let back = store.call(&id).await.unwrap().unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.trunk, None);
+        assert_eq!(back.answered_at_ms, None);
+    }
+    // Extreme values fit.
+    let mut r = started("big", "node-a", i64::MAX);
+    r.final_sip_code = Some(u16::MAX);
+    store.call_ended(&r).await.unwrap();
+    assert_eq!(store.call("big").await.unwrap(), Some(r));
+}
+
+async fn ended_without_started_inserts(store: Store) {
+    let r = ended(
+        started("lonely", "node-a", 5_000),
+        Outcome::Cancelled,
+        487,
+        "cancelled",
+    );
+    store.call_ended(&r).await.unwrap();
+    assert_eq!(store.call("lonely").await.unwrap(), Some(r.clone()));
+    // An ended record without answer time keeps one already stored.
+    let mut answered = r.clone();
+    answered.answered_at_ms = Some(6_000);
+    store.call_ended(&answered).await.unwrap();
+    store.call_ended(&r).await.unwrap();
+    let back = store.call("lonely").await.unwrap().unwrap();
+    assert_eq!(back.answered_at_ms, Some(6_000));
+    assert_eq!(store.count_calls().await.unwrap(), 1);
+}
+
+async fn started_twice_keeps_one_row(store: Store) {
+    let r = started("dup", "node-a", 1);
+    store.call_started(&r).await.unwrap();
+    let e = ended(r.clone(), Outcome::Answered, 200, "normal");
+    store.call_ended(&e).await.unwrap();
+    // A late or repeated start must not undo the end.
+    store.call_started(&r).await.unwrap();
+    assert_eq!(store.count_calls().await.unwrap(), 1);
+    assert_eq!(store.call("dup").await.unwrap(), Some(e));
+}
+
+async fn close_orphaned_touches_only_this_nodes_open_calls(store: Store) {
+    let open_a1 = started("a1", "node-a", 100);
+    let open_a2 = started("a2", "node-a", 200);
+    let done_a = ended(started("a3", "node-a", 300), Outcome::Busy, 486, "busy");
+    let open_b = started("b1", "node-b", 400);
+    for r in [&open_a1, &open_a2, &open_b] {
+        store.call_started(r).await.unwrap();
+    }
+    store.call_ended(&done_a).await.unwrap();
+
+    let n = store
+        .close_orphaned_calls("node-a", 9_999, "server_restart")
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    for id in ["a1", "a2"] {
+        let r = store.call(id).await.unwrap().unwrap();
+        assert_eq!(r.ended_at_ms, Some(9_999));
+        assert_eq!(r.outcome, Some(Outcome::Failed));
+        assert_eq!(r.hangup_cause.as_deref(), Some("server_restart"));
+        assert_eq!(r.final_sip_code, None);
+    }
+    assert_eq!(store.call("a3").await.unwrap(), Some(done_a));
+    assert_eq!(store.call("b1").await.unwrap(), Some(open_b));
+    // Nothing left to close.
+    let again = store
+        .close_orphaned_calls("node-a", 10_000, "server_restart")
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+}
+
+async fn recent_calls_newest_first_with_limit(store: Store) {
+    assert!(store.recent_calls(10).await.unwrap().is_empty());
+    // Inserted out of order on purpose.
+    for (id, t) in [
+        ("c3", 3_000),
+        ("c1", 1_000),
+        ("c5", 5_000),
+        ("c2", 2_000),
+        ("c4", 4_000),
+    ] {
+        store.call_started(&started(id, "n", t)).await.unwrap();
+    }
+    let ids = |v: Vec<CallRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.recent_calls(3).await.unwrap()),
+        ["c5", "c4", "c3"]
+    );
+    assert_eq!(
+        ids(store.recent_calls(100).await.unwrap()),
+        ["c5", "c4", "c3", "c2", "c1"]
+    );
+    assert!(store.recent_calls(0).await.unwrap().is_empty());
+    assert_eq!(store.count_calls().await.unwrap(), 5);
+}
+
+async fn calls_by_sip_call_id_finds_all(store: Store) {
+    let mut first = started("x1", "n", 10);
+    first.sip_call_id = "same@host".to_owned();
+    let mut second = started("x2", "n", 20);
+    second.sip_call_id = "same@host".to_owned();
+    let other = started("y", "n", 15);
+    for r in [&second, &other, &first] {
+        store.call_started(r).await.unwrap();
+    }
+    assert_eq!(
+        store.calls_by_sip_call_id("same@host").await.unwrap(),
+        vec![first, second]
+    );
+    assert!(store
+        .calls_by_sip_call_id("missing@host")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn batch_is_all_or_nothing(store: Store) {
+    let ok = started("ok", "n", 1);
+    // The schema refuses times before 1970 (a CHECK in both databases).
+    let bad = started("bad", "n", -1);
+    let err = store
+        .write_batch(&[RecordEvent::Started(ok.clone()), RecordEvent::Started(bad)])
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent(), "a refused row is permanent: {err}");
+    assert_eq!(
+        store.count_calls().await.unwrap(),
+        0,
+        "nothing of the batch"
+    );
+    let batch = [
+        RecordEvent::Started(ok.clone()),
+        RecordEvent::Ended(ok.clone()),
+    ];
+    store.write_batch(&batch).await.unwrap();
+    assert_eq!(store.call("ok").await.unwrap(), Some(ok));
+}
+
+async fn writer_isolates_a_refused_record(store: Store) {
+    let (sink, handle) = RecordWriter::spawn(store.clone());
+    // Queued together (nothing awaits in between on this single-threaded
+    // runtime), so they reach the database as one batch.
+    let good1 = ended(started("g1", "n", 1), Outcome::Answered, 200, "normal");
+    let bad = started("bad", "n", -5);
+    let good2 = started("g2", "n", 2);
+    assert!(sink.send(RecordEvent::Ended(good1.clone())));
+    assert!(sink.send(RecordEvent::Started(bad)));
+    assert!(sink.send(RecordEvent::Started(good2.clone())));
+    let stats = handle.finish().await;
+    assert_eq!((stats.written, stats.failed, stats.dropped), (2, 1, 0));
+    assert_eq!(sink.failed(), 1);
+    assert_eq!(store.call("g1").await.unwrap(), Some(good1));
+    assert_eq!(store.call("g2").await.unwrap(), Some(good2));
+    assert_eq!(store.call("bad").await.unwrap(), None);
+}
+
+async fn writer_stores_every_event_after_finish(store: Store) {
+    let (sink, handle) = RecordWriter::spawn(store.clone());
+    let mut expected = Vec::new();
+    for i in 0..500 {
+        let r = started(&format!("w-{i:04}"), "node-w", 1_000 + i);
+        let end = ended(r.clone(), Outcome::Answered, 200, "normal");
+        // Two senders, like two call actors.
+        let other = sink.clone();
+        assert!(sink.send(RecordEvent::Started(r)));
+        assert!(other.send(RecordEvent::Ended(end.clone())));
+        expected.push(end);
+    }
+    drop(sink);
+    let stats = handle.finish().await;
+    assert_eq!(stats.written, 1_000);
+    assert_eq!(stats.failed, 0);
+    assert_eq!(stats.dropped, 0);
+    assert_eq!(store.count_calls().await.unwrap(), 500);
+    for e in expected.iter().step_by(37) {
+        assert_eq!(store.call(&e.id).await.unwrap().as_ref(), Some(e));
+    }
+    let open = store
+        .close_orphaned_calls("node-w", 1, "server_restart")
+        .await
+        .unwrap();
+    assert_eq!(open, 0, "every Ended landed after its Started");
+}
+
+async fn writer_counts_drops_when_full(store: Store) {
+    let (sink, handle) = RecordWriter::spawn_with_capacity(store.clone(), 1);
+    // The test runtime is single-threaded and nothing below awaits, so
+    // the writer task cannot run: the queue holds exactly one event.
+    let sent: Vec<bool> = (0..5)
+        .map(|i| sink.send(RecordEvent::Started(started(&format!("d{i}"), "n", i))))
+        .collect();
+    assert_eq!(sent, [true, false, false, false, false]);
+    assert_eq!(sink.dropped(), 4);
+
+    let stats = handle.finish().await;
+    assert_eq!(stats.written, 1);
+    assert_eq!(stats.dropped, 4);
+    assert_eq!(store.count_calls().await.unwrap(), 1);
+    assert!(store.call("d0").await.unwrap().is_some());
+
+    // After finish the queue is closed: sends are refused and counted.
+    assert!(!sink.send(RecordEvent::Started(started("late", "n", 9))));
+    assert_eq!(sink.dropped(), 5);
+    assert!(sink
+        .send_wait(RecordEvent::Started(started("late", "n", 9)))
+        .await
+        .is_err());
+}
+
+// ---------------------------------------------------------------- no backend
+
+#[tokio::test]
+async fn other_urls_are_refused() {
+    for url in [
+        "mysql://root:secret@127.0.0.1/hibiki",
+        "mariadb://x",
+        "hibiki.db",
+        "",
+    ] {
+        match Store::connect(url, 1).await {
+            Err(StoreError::UnsupportedUrl(scheme)) => {
+                assert!(!scheme.contains("secret"), "no credentials in the error");
+            }
+            other => panic!("{url:?}: expected UnsupportedUrl, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_works() {
+    let store = Store::connect("sqlite::memory:", 4).await.unwrap();
+    store.migrate().await.unwrap();
+    store.call_started(&started("m", "n", 1)).await.unwrap();
+    assert_eq!(store.count_calls().await.unwrap(), 1);
+}
