@@ -484,3 +484,20 @@ async fn in_memory_sqlite_works() {
     store.call_started(&started("m", "n", 1)).await.unwrap();
     assert_eq!(store.count_calls().await.unwrap(), 1);
 }
+
+/// A database that keeps failing (here: a closed pool) costs the writer
+/// retries with backoff, then the records are counted as failed and the
+/// writer still finishes.
+#[tokio::test]
+async fn writer_retries_then_gives_up_when_the_database_is_gone() {
+    let (store, _dir) = sqlite_store().await;
+    store.close().await;
+    let (sink, handle) = RecordWriter::spawn(store.clone());
+    let begun = std::time::Instant::now();
+    assert!(sink.send(RecordEvent::Started(started("gone1", "n", 1))));
+    assert!(sink.send(RecordEvent::Started(started("gone2", "n", 2))));
+    let stats = handle.finish().await;
+    assert_eq!((stats.written, stats.failed, stats.dropped), (0, 2, 0));
+    // Three backoff waits (50 + 250 + 1000 ms) happened before giving up.
+    assert!(begun.elapsed() >= Duration::from_millis(1300));
+}
