@@ -1,0 +1,387 @@
+//! From text and environment to a [`Config`]: parsing with key-precise
+//! errors, `HIBIKI_*` overrides, secret resolution, and locating the line
+//! a validation error refers to.
+//!
+//! File errors come from `toml` (which knows the byte span) wrapped by
+//! `serde_path_to_error` (which knows the key path); when `toml` has no
+//! span, or the error is found later by validation, the key path is looked
+//! up in the spanned document (`toml::de::DeTable`) to find its line.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{validate, Config, ConfigError, Location, RouteAction, RouteConfig, Secret};
+use super::{ENV_ALLOW_EXACT, ENV_ALLOW_PREFIXES};
+
+/// Reads `path` (when given) and builds the validated config.
+pub(super) fn load(path: Option<&Path>, env: Vec<(String, String)>) -> Result<Config, ConfigError> {
+    match path {
+        None => load_text(None, env),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            load_text(Some((path, &text)), env)
+        }
+    }
+}
+
+/// Builds the validated config from the file's text (or the embedded
+/// default when `None`) and the environment.
+pub(super) fn load_text(
+    file: Option<(&Path, &str)>,
+    env: Vec<(String, String)>,
+) -> Result<Config, ConfigError> {
+    let mut config = match file {
+        None => Config::embedded_default(),
+        Some((path, text)) => parse_file(path, text)?,
+    };
+    let mut locator = Locator {
+        file,
+        overridden: HashMap::new(),
+    };
+    // Later duplicates win, as in a shell.
+    let env_map: HashMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let secret_vars = resolve_secrets(&mut config, &env_map, &locator)?;
+    apply_env(&mut config, &env, &secret_vars, &mut locator)?;
+    validate::check(&config).map_err(|(key, reason)| locator.error(key, reason))?;
+    Ok(config)
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let deserializer = toml::de::Deserializer::parse(text).map_err(|e| ConfigError::Invalid {
+        key: None,
+        at: Location::File {
+            path: path.to_owned(),
+            line: e.span().map(|s| line_at(text, s.start)),
+        },
+        reason: e.message().trim().to_owned(),
+    })?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        let key = (key != ".").then_some(key);
+        let line = e
+            .inner()
+            .span()
+            .map(|s| line_at(text, s.start))
+            .or_else(|| key.as_deref().and_then(|k| line_of_key(text, k)));
+        ConfigError::Invalid {
+            key,
+            at: Location::File {
+                path: path.to_owned(),
+                line,
+            },
+            reason: e.inner().message().trim().to_owned(),
+        }
+    })
+}
+
+/// The 1-based line holding byte `offset`.
+fn line_at(text: &str, offset: usize) -> usize {
+    text.as_bytes()
+        .iter()
+        .take(offset)
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// The line of `key` (`trunks[1].inbound.sources[0]`) in `text`: of the
+/// deepest part of the path the file contains, or `None` when even its
+/// first part is absent (the value is a default).
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let root = toml::de::DeTable::parse(text).ok()?;
+    let mut node = toml::de::DeValue::Table(root.into_inner());
+    let mut span = None;
+    for part in key.split('.') {
+        let (name, indexes) = match part.find('[') {
+            Some(at) => (part.get(..at)?, part.get(at..)?),
+            None => (part, ""),
+        };
+        let mut steps: Vec<Result<usize, &str>> = vec![Err(name)];
+        for index in indexes.split(['[', ']']).filter(|s| !s.is_empty()) {
+            steps.push(Ok(index.parse().ok()?));
+        }
+        for step in steps {
+            let next = match step {
+                Err(name) => node.get(name),
+                Ok(index) => node.get(index),
+            };
+            match next {
+                Some(found) => {
+                    span = Some(found.span());
+                    node = found.get_ref().clone();
+                }
+                None => return span.map(|s| line_at(text, s.start)),
+            }
+        }
+    }
+    span.map(|s| line_at(text, s.start))
+}
+
+/// Turns a key and reason into an error at the right location.
+struct Locator<'a> {
+    file: Option<(&'a Path, &'a str)>,
+    /// Key → the environment variable that set it.
+    overridden: HashMap<String, String>,
+}
+
+impl Locator<'_> {
+    fn error(&self, key: String, reason: String) -> ConfigError {
+        let at = if let Some(var) = self.overridden.get(&key) {
+            Location::Env { var: var.clone() }
+        } else if let Some((path, text)) = self.file {
+            Location::File {
+                path: path.to_owned(),
+                line: line_of_key(text, &key),
+            }
+        } else {
+            Location::Unknown
+        };
+        ConfigError::Invalid {
+            key: Some(key),
+            at,
+            reason,
+        }
+    }
+}
+
+/// Fills trunk passwords from `password_env`; returns the variables named.
+fn resolve_secrets(
+    config: &mut Config,
+    env: &HashMap<&str, &str>,
+    locator: &Locator<'_>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut named = Vec::new();
+    for (i, trunk) in config.trunks.iter_mut().enumerate() {
+        let slots = [
+            trunk
+                .inbound
+                .as_mut()
+                .map(|t| ("inbound", &mut t.password, &t.password_env)),
+            trunk
+                .outbound
+                .as_mut()
+                .map(|t| ("outbound", &mut t.password, &t.password_env)),
+        ];
+        for (side, password, password_env) in slots.into_iter().flatten() {
+            let Some(var) = password_env else { continue };
+            let key = format!("trunks[{i}].{side}.password_env");
+            if password.is_some() {
+                return Err(locator.error(key, "set `password` or `password_env`, not both".into()));
+            }
+            match env.get(var.as_str()).copied() {
+                None => {
+                    return Err(locator.error(key, format!("environment variable {var} is not set")))
+                }
+                Some("") => {
+                    return Err(locator.error(key, format!("environment variable {var} is empty")))
+                }
+                Some(value) => *password = Some(Secret::new(value)),
+            }
+            named.push(var.clone());
+        }
+    }
+    Ok(named)
+}
+
+/// The sections whose scalar keys the environment can set.
+const SECTIONS: &[&str] = &[
+    "node",
+    "sip",
+    "http",
+    "data",
+    "database",
+    "recording",
+    "log",
+    "shutdown",
+];
+
+/// Applies every `HIBIKI_<SECTION>_<KEY>` variable, in name order.
+fn apply_env(
+    config: &mut Config,
+    env: &[(String, String)],
+    secret_vars: &[String],
+    locator: &mut Locator<'_>,
+) -> Result<(), ConfigError> {
+    let mut vars: Vec<&(String, String)> = env
+        .iter()
+        .filter(|(name, _)| name.starts_with("HIBIKI_"))
+        .filter(|(name, _)| !ENV_ALLOW_EXACT.contains(&name.as_str()))
+        .filter(|(name, _)| !ENV_ALLOW_PREFIXES.iter().any(|p| name.starts_with(p)))
+        .filter(|(name, _)| !secret_vars.contains(name))
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (var, value) in vars {
+        let env_error = |key: Option<String>, reason: String| ConfigError::Invalid {
+            key,
+            at: Location::Env { var: var.clone() },
+            reason,
+        };
+        let rest = var
+            .get("HIBIKI_".len()..)
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let Some((section, name)) = rest.split_once('_') else {
+            return Err(env_error(
+                None,
+                "not a configuration key: expected HIBIKI_<SECTION>_<KEY>".into(),
+            ));
+        };
+        let key = format!("{section}.{name}");
+        if section == "trunks" || section == "routes" {
+            return Err(env_error(
+                None,
+                format!("`{section}` can only be set in the config file"),
+            ));
+        }
+        if !SECTIONS.contains(&section) {
+            return Err(env_error(
+                None,
+                format!(
+                    "unknown section `{section}` (sections: {}); variables that are not \
+                     configuration must start with HIBIKI_TEST_ or HIBIKI_SECRET_",
+                    SECTIONS.join(", ")
+                ),
+            ));
+        }
+        match set(config, section, name, value) {
+            Ok(()) => {
+                locator.overridden.insert(key, var.clone());
+            }
+            Err(None) => return Err(env_error(Some(key.clone()), format!("unknown key `{key}`"))),
+            Err(Some(reason)) => return Err(env_error(Some(key), reason)),
+        }
+    }
+    Ok(())
+}
+
+/// Parses an environment value into a key's type.
+fn parse<T: FromStr>(value: &str) -> Result<T, Option<String>>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .trim()
+        .parse()
+        .map_err(|e| Some(format!("invalid value `{value}`: {e}")))
+}
+
+/// An optional string: empty clears it.
+fn optional(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+/// Sets one scalar key from its environment value. `Err(None)`: no such key.
+fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<String>> {
+    match (section, key) {
+        ("node", "id") => c.node.id = v.to_owned(),
+        ("sip", "listen") => c.sip.listen = parse(v)?,
+        ("sip", "udp") => c.sip.udp = parse(v)?,
+        ("sip", "tcp") => c.sip.tcp = parse(v)?,
+        ("sip", "public_address") => c.sip.public_address = optional(v),
+        ("sip", "user_agent") => c.sip.user_agent = v.to_owned(),
+        ("sip", "realm") => c.sip.realm = v.to_owned(),
+        ("sip", "t1_ms") => c.sip.t1_ms = parse(v)?,
+        ("sip", "t2_ms") => c.sip.t2_ms = parse(v)?,
+        ("sip", "t4_ms") => c.sip.t4_ms = parse(v)?,
+        ("sip", "max_calls") => c.sip.max_calls = parse(v)?,
+        ("http", "listen") => c.http.listen = parse(v)?,
+        ("data", "dir") => c.data.dir = v.into(),
+        ("database", "url") => c.database.url = optional(v),
+        ("database", "max_connections") => c.database.max_connections = parse(v)?,
+        ("recording", "dir") => c.recording.dir = optional(v).map(Into::into),
+        ("log", "format") => c.log.format = parse(v)?,
+        ("log", "level") => c.log.level = v.to_owned(),
+        ("shutdown", "grace_seconds") => c.shutdown.grace_seconds = parse(v)?,
+        _ => return Err(None),
+    }
+    Ok(())
+}
+
+/// Parses `sources`: CIDRs, or bare addresses meaning one host.
+pub(super) fn de_sources<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    let raw = Vec::<String>::deserialize(d)?;
+    raw.iter()
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{s}` is neither an IP address nor a CIDR (like 10.0.0.0/8)"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// A route as written in the file: `action` picks which other keys apply.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoute {
+    number: String,
+    action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ring_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl TryFrom<RawRoute> for RouteConfig {
+    type Error = String;
+
+    fn try_from(raw: RawRoute) -> Result<RouteConfig, String> {
+        let action = match raw.action.as_str() {
+            "test" => {
+                if raw.status.is_some() || raw.reason.is_some() {
+                    return Err("`status` and `reason` apply only to action = \"reject\"".into());
+                }
+                RouteAction::Test {
+                    ring_ms: raw.ring_ms.unwrap_or(0),
+                }
+            }
+            "reject" => {
+                if raw.ring_ms.is_some() {
+                    return Err("`ring_ms` applies only to action = \"test\"".into());
+                }
+                RouteAction::Reject {
+                    status: raw
+                        .status
+                        .ok_or("action = \"reject\" needs a `status` (like 486)")?,
+                    reason: raw.reason,
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown action `{other}`, expected `test` or `reject`"
+                ))
+            }
+        };
+        Ok(RouteConfig {
+            number: raw.number,
+            action,
+        })
+    }
+}
+
+impl From<RouteConfig> for RawRoute {
+    fn from(route: RouteConfig) -> RawRoute {
+        let (action, ring_ms, status, reason) = match route.action {
+            RouteAction::Test { ring_ms } => ("test", Some(ring_ms), None, None),
+            RouteAction::Reject { status, reason } => ("reject", None, Some(status), reason),
+        };
+        RawRoute {
+            number: route.number,
+            action: action.to_owned(),
+            ring_ms,
+            status,
+            reason,
+        }
+    }
+}

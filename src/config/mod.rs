@@ -1,0 +1,475 @@
+//! Configuration: the TOML file, `HIBIKI_<SECTION>_<KEY>` overrides, the
+//! embedded default, and validation that names the key at fault.
+//!
+//! This module owns the [`Config`] model and everything between a file on
+//! disk (or none) and a validated `Config`:
+//!
+//! 1. **The file** (optional). Parsed with `toml`; every table refuses
+//!    unknown keys; a missing scalar key takes its default. A bad value is
+//!    reported with the file, the line, the key path (`sip.listen`,
+//!    `trunks[0].inbound.sources[1]`) and the reason. With no file the
+//!    [embedded default](Config::embedded_default) applies: defaults plus a
+//!    `local` trunk for callers on this machine and the test number `100`.
+//!    With a file, only what it says applies (no implicit trunks/routes).
+//! 2. **The environment.** Every scalar key of every section can be set by
+//!    `HIBIKI_<SECTION>_<KEY>` (section names have no underscore, so the
+//!    name splits at the first `_` after `HIBIKI_`: `HIBIKI_SIP_T1_MS` is
+//!    `sip.t1_ms`). An empty value clears an optional key. A `HIBIKI_`
+//!    variable naming no key is an error (typo protection), except the
+//!    names in [`ENV_ALLOW_EXACT`], those starting with one of
+//!    [`ENV_ALLOW_PREFIXES`], and any variable a `password_env` names.
+//! 3. **Secrets.** Trunk passwords come from `password` or, better,
+//!    `password_env` (the name of an environment variable), resolved at
+//!    load into a [`Secret`] that never prints.
+//! 4. **Validation** ([`Config::validate`]) of what types cannot say:
+//!    unique trunk names and route numbers, sane timers, a parseable log
+//!    filter, reject statuses in 400..=699.
+//!
+//! `docs/configuration.md` documents every key; keep it in step.
+
+mod error;
+mod load;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{ConfigError, Location};
+
+/// `HIBIKI_` variables that are not configuration keys and are ignored by
+/// the override check: the config file path read by the CLI.
+pub const ENV_ALLOW_EXACT: &[&str] = &["HIBIKI_CONFIG"];
+
+/// Prefixes of `HIBIKI_` variables that are not configuration keys:
+/// test harness knobs (`HIBIKI_TEST_*`) and secrets meant to be named by a
+/// `password_env` (`HIBIKI_SECRET_*`).
+pub const ENV_ALLOW_PREFIXES: &[&str] = &["HIBIKI_TEST_", "HIBIKI_SECRET_"];
+
+/// The whole configuration. See `docs/configuration.md` for every key.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub node: NodeConfig,
+    #[serde(default)]
+    pub sip: SipConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub data: DataConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub recording: RecordingConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+    #[serde(default)]
+    pub trunks: Vec<TrunkConfig>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `[node]`: this instance.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Names this node in logs, metrics and call records. Default: the
+    /// machine's hostname, else `hibiki`.
+    pub id: String,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            id: default_node_id(),
+        }
+    }
+}
+
+/// The machine's hostname, read from the kernel (Linux) or `/etc/hostname`.
+fn default_node_id() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_owned())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| "hibiki".to_owned())
+}
+
+/// `[sip]`: the SIP listener and protocol timers.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Address for UDP and TCP alike.
+    pub listen: SocketAddr,
+    pub udp: bool,
+    pub tcp: bool,
+    /// `host[:port]` written in Via/Contact when behind NAT.
+    pub public_address: Option<String>,
+    pub user_agent: String,
+    /// The digest realm of our challenges.
+    pub realm: String,
+    /// RFC 3261 T1 (RTT estimate), T2 (max non-INVITE retransmit
+    /// interval) and T4 (max message lifetime), in ms.
+    pub t1_ms: u64,
+    pub t2_ms: u64,
+    pub t4_ms: u64,
+    /// Beyond this many live calls, new INVITEs get 503.
+    pub max_calls: usize,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            udp: true,
+            tcp: true,
+            public_address: None,
+            user_agent: concat!("Hibiki/", env!("CARGO_PKG_VERSION")).to_owned(),
+            realm: "hibiki".to_owned(),
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            max_calls: 10_000,
+        }
+    }
+}
+
+/// `[http]`: the API, metrics and health endpoints.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+/// `[data]`: where Hibiki keeps its files.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub dir: PathBuf,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            dir: PathBuf::from("./data"),
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…`; `None` means SQLite under the data
+    /// dir: use [`Config::database_url`], which resolves it.
+    pub url: Option<String>,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            max_connections: 8,
+        }
+    }
+}
+
+/// `[recording]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// `None` means `<data.dir>/recordings`: use [`Config::recording_dir`].
+    pub dir: Option<PathBuf>,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "unknown log format `{other}`, expected `human` or `json`"
+            )),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing_subscriber::EnvFilter` directive (`info`,
+    /// `hibiki=debug,hibiki_sip=info`). `RUST_LOG`, when set, wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Human,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// `[shutdown]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// After SIGTERM, how long live calls may go on before they are ended.
+    pub grace_seconds: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig { grace_seconds: 30 }
+    }
+}
+
+/// A password: `Debug`, `Display` and serialization print `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it (digest auth).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// `[[trunks]]`: a carrier or PBX we exchange calls with.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    pub name: String,
+    pub inbound: Option<TrunkInbound>,
+    pub outbound: Option<TrunkOutbound>,
+}
+
+/// `[trunks.inbound]`: who may send us calls as this trunk. A request is
+/// accepted when its source address is in `sources`, or (when a username
+/// is set) when it authenticates by digest.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkInbound {
+    /// CIDRs; a bare IP means a single host.
+    #[serde(default, deserialize_with = "load::de_sources")]
+    pub sources: Vec<ipnet::IpNet>,
+    pub username: Option<String>,
+    /// Resolved at load from `password` or `password_env`.
+    pub password: Option<Secret>,
+    /// The environment variable `password` was read from, if any.
+    pub password_env: Option<String>,
+}
+
+/// The transport used to reach an outbound trunk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    #[default]
+    Udp,
+    Tcp,
+}
+
+/// `[trunks.outbound]`: how we place calls through this trunk.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkOutbound {
+    /// `host[:port]` of the carrier's proxy (port 5060 when absent).
+    pub address: String,
+    #[serde(default)]
+    pub transport: TransportKind,
+    pub username: Option<String>,
+    /// Resolved at load from `password` or `password_env`.
+    pub password: Option<Secret>,
+    /// The environment variable `password` was read from, if any.
+    pub password_env: Option<String>,
+    /// The host part of our From URI (default: `sip.public_address`).
+    pub from_domain: Option<String>,
+}
+
+/// `[[routes]]`: what a dialled number does.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "load::RawRoute", into = "load::RawRoute")]
+pub struct RouteConfig {
+    /// The Request-URI user part it matches, exactly.
+    pub number: String,
+    pub action: RouteAction,
+}
+
+/// What a route does (`action = "…"` in the route's table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteAction {
+    /// The built-in test number: ring (180) for `ring_ms`, then answer
+    /// (200); 0 answers at once. Stands in for the IVR until it lands.
+    Test { ring_ms: u64 },
+    /// Refuse with `status` (400..=699) and an optional reason phrase.
+    Reject { status: u16, reason: Option<String> },
+}
+
+impl Config {
+    /// Loads `path` (or the embedded default when `None`), applies the
+    /// process environment's `HIBIKI_*` overrides, resolves secrets and
+    /// validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let env = std::env::vars_os().map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        });
+        Config::load_with_env(path, env)
+    }
+
+    /// [`Config::load`] with an explicit environment (for tests).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        load::load(path, env.into_iter().collect())
+    }
+
+    /// Parses TOML text as if read from `path` (used in messages), with
+    /// the given environment. The same as [`Config::load_with_env`]
+    /// without the file read.
+    pub fn from_toml_str(
+        text: &str,
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        load::load_text(Some((path, text)), env.into_iter().collect())
+    }
+
+    /// The configuration used when no file is given: every default, a
+    /// trunk `local` accepting calls from 127.0.0.1 and ::1, and the test
+    /// number `100` ringing for one second.
+    pub fn embedded_default() -> Config {
+        let sources = [
+            ipnet::IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])),
+            ipnet::IpNet::from(std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
+        ];
+        Config {
+            node: NodeConfig::default(),
+            sip: SipConfig::default(),
+            http: HttpConfig::default(),
+            data: DataConfig::default(),
+            database: DatabaseConfig::default(),
+            recording: RecordingConfig::default(),
+            log: LogConfig::default(),
+            shutdown: ShutdownConfig::default(),
+            trunks: vec![TrunkConfig {
+                name: "local".to_owned(),
+                inbound: Some(TrunkInbound {
+                    sources: sources.to_vec(),
+                    username: None,
+                    password: None,
+                    password_env: None,
+                }),
+                outbound: None,
+            }],
+            routes: vec![RouteConfig {
+                number: "100".to_owned(),
+                action: RouteAction::Test { ring_ms: 1000 },
+            }],
+        }
+    }
+
+    /// The database URL: `database.url`, else
+    /// `sqlite://<data.dir>/hibiki.db`.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.data.dir.join("hibiki.db").to_string_lossy()
+            ),
+        }
+    }
+
+    /// The recordings directory: `recording.dir`, else
+    /// `<data.dir>/recordings`.
+    pub fn recording_dir(&self) -> PathBuf {
+        match &self.recording.dir {
+            Some(dir) => dir.clone(),
+            None => self.data.dir.join("recordings"),
+        }
+    }
+
+    /// Checks what the types cannot (see `docs/configuration.md`). Errors
+    /// name the key but no location; [`Config::load`] adds the location.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate::check(self).map_err(|(key, reason)| ConfigError::Invalid {
+            key: Some(key),
+            at: Location::Unknown,
+            reason,
+        })
+    }
+
+    /// The configuration in force as TOML, with derived paths filled in
+    /// and secrets masked: for `hibiki config check --print`.
+    pub fn effective_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = Some(self.database_url());
+        shown.recording.dir = Some(self.recording_dir());
+        match toml::to_string_pretty(&shown) {
+            Ok(text) => text,
+            Err(e) => format!("# the configuration cannot be shown as TOML: {e}\n"),
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Checks of what the types cannot say. Each failure is `(key, reason)`;
+//! the loader turns the key into a file line or an environment variable.
+
+use std::collections::HashSet;
+
+use super::{Config, RouteAction};
+
+type Check = Result<(), (String, String)>;
+
+fn fail(key: impl Into<String>, reason: impl Into<String>) -> Check {
+    Err((key.into(), reason.into()))
+}
+
+/// Characters allowed in a route number: dial-string characters and the
+/// RFC 3261 user-part characters (unreserved, user-unreserved, escapes).
+fn is_number_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "*#+-_.!~'()&=$,;?/%".contains(c)
+}
+
+/// The first problem found, in file order.
+pub(super) fn check(c: &Config) -> Check {
+    if c.node.id.trim().is_empty() {
+        fail("node.id", "must not be empty")?;
+    }
+    if !c.sip.udp && !c.sip.tcp {
+        fail(
+            "sip.udp",
+            "at least one of `sip.udp` and `sip.tcp` must be true",
+        )?;
+    }
+    if let Some(public) = &c.sip.public_address {
+        if public.is_empty() || public.contains(char::is_whitespace) {
+            fail("sip.public_address", "must be host[:port] without spaces")?;
+        }
+    }
+    if c.sip.realm.is_empty()
+        || c.sip
+            .realm
+            .contains(|ch: char| ch.is_control() || ch == '"')
+    {
+        fail(
+            "sip.realm",
+            "must be non-empty, without quotes or control characters",
+        )?;
+    }
+    if c.sip.user_agent.contains(char::is_control) {
+        fail("sip.user_agent", "must not contain control characters")?;
+    }
+    if c.sip.t1_ms == 0 {
+        fail("sip.t1_ms", "must be greater than 0")?;
+    }
+    if c.sip.t2_ms < c.sip.t1_ms {
+        fail(
+            "sip.t2_ms",
+            format!("must be at least sip.t1_ms ({})", c.sip.t1_ms),
+        )?;
+    }
+    if c.sip.max_calls == 0 {
+        fail("sip.max_calls", "must be greater than 0")?;
+    }
+    if let Some(url) = &c.database.url {
+        let known = ["sqlite:", "postgres://", "postgresql://"];
+        if !known.iter().any(|p| url.starts_with(p)) {
+            fail(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            )?;
+        }
+    }
+    if c.database.max_connections == 0 {
+        fail("database.max_connections", "must be greater than 0")?;
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.log.level) {
+        fail("log.level", format!("not a valid log filter: {e}"))?;
+    }
+    check_trunks(c)?;
+    check_routes(c)
+}
+
+fn check_trunks(c: &Config) -> Check {
+    let mut names = HashSet::new();
+    for (i, trunk) in c.trunks.iter().enumerate() {
+        let at = format!("trunks[{i}]");
+        if trunk.name.trim().is_empty() {
+            fail(format!("{at}.name"), "must not be empty")?;
+        }
+        if !names.insert(trunk.name.as_str()) {
+            fail(
+                format!("{at}.name"),
+                format!("trunk name `{}` is used twice", trunk.name),
+            )?;
+        }
+        if trunk.inbound.is_none() && trunk.outbound.is_none() {
+            fail(
+                format!("{at}.name"),
+                format!(
+                    "trunk `{}` needs an `inbound` or `outbound` table",
+                    trunk.name
+                ),
+            )?;
+        }
+        if let Some(inbound) = &trunk.inbound {
+            let at = format!("{at}.inbound");
+            credentials(&at, &inbound.username, inbound.password.is_some())?;
+            if inbound.sources.is_empty() && inbound.username.is_none() {
+                fail(
+                    format!("{at}.sources"),
+                    "an inbound trunk needs `sources`, or `username` and a password",
+                )?;
+            }
+        }
+        if let Some(outbound) = &trunk.outbound {
+            let at = format!("{at}.outbound");
+            credentials(&at, &outbound.username, outbound.password.is_some())?;
+            let address = &outbound.address;
+            if address.is_empty() || address.contains(char::is_whitespace) {
+                fail(
+                    format!("{at}.address"),
+                    "must be host[:port] without spaces",
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A username needs a password and a password needs a username.
+fn credentials(at: &str, username: &Option<String>, has_password: bool) -> Check {
+    match (username, has_password) {
+        (Some(u), _) if u.is_empty() || u.contains(char::is_control) => fail(
+            format!("{at}.username"),
+            "must be non-empty, without control characters",
+        ),
+        (Some(_), false) => fail(
+            format!("{at}.username"),
+            "a username needs `password` or `password_env`",
+        ),
+        (None, true) => fail(format!("{at}.password"), "a password needs a `username`"),
+        _ => Ok(()),
+    }
+}
+
+fn check_routes(c: &Config) -> Check {
+    let mut numbers = HashSet::new();
+    for (i, route) in c.routes.iter().enumerate() {
+        let at = format!("routes[{i}]");
+        if route.number.is_empty() || !route.number.chars().all(is_number_char) {
+            fail(
+                format!("{at}.number"),
+                format!(
+                    "`{}` is not a number: use digits, * # + or SIP user-part characters",
+                    route.number
+                ),
+            )?;
+        }
+        if !numbers.insert(route.number.as_str()) {
+            fail(
+                format!("{at}.number"),
+                format!("route number `{}` is used twice", route.number),
+            )?;
+        }
+        if let RouteAction::Reject { status, reason } = &route.action {
+            if !(400..=699).contains(status) {
+                fail(
+                    format!("{at}.status"),
+                    format!("{status} is not a failure status (400..=699)"),
+                )?;
+            }
+            if reason
+                .as_deref()
+                .is_some_and(|r| r.contains(char::is_control))
+            {
+                fail(
+                    format!("{at}.reason"),
+                    "must not contain control characters",
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
