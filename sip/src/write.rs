@@ -21,6 +21,8 @@ use std::fmt::{self, Write as _};
 
 use bytes::Bytes;
 
+use crate::parse::uri::{header_char, param_char, password_char, user_char};
+
 use crate::message::{
     CSeq, Contact, Headers, Message, NameAddr, Param, Request, Response, SipUri, Transport, Uri,
     Via, SIP_VERSION,
@@ -115,17 +117,6 @@ fn write_headers(out: &mut String, h: &Headers) {
     }
 }
 
-/// Characters allowed unescaped in a URI user part (RFC 3261 §25.1:
-/// `unreserved / user-unreserved`).
-fn user_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-_.!~*'()&=+$,;?/".contains(c)
-}
-
-/// Characters allowed unescaped in a URI password.
-fn password_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-_.!~*'()&=+$,".contains(c)
-}
-
 /// Writes `s` with every character outside `allowed` %-escaped (as UTF-8).
 fn escape(f: &mut fmt::Formatter<'_>, s: &str, allowed: fn(char) -> bool) -> fmt::Result {
     for c in s.chars() {
@@ -166,13 +157,21 @@ impl fmt::Display for SipUri {
         if let Some(port) = self.port {
             write!(f, ":{port}")?;
         }
+        // Parameter and header names and values are stored unescaped.
         for p in &self.params {
-            write!(f, ";{p}")?;
+            f.write_char(';')?;
+            escape(f, &p.name, param_char)?;
+            if let Some(v) = &p.value {
+                f.write_char('=')?;
+                escape(f, v, param_char)?;
+            }
         }
         for (i, h) in self.headers.iter().enumerate() {
             f.write_char(if i == 0 { '?' } else { '&' })?;
             // URI headers always carry a value (`hname "=" hvalue`).
-            write!(f, "{}={}", h.name, h.value.as_deref().unwrap_or(""))?;
+            escape(f, &h.name, header_char)?;
+            f.write_char('=')?;
+            escape(f, h.value.as_deref().unwrap_or(""), header_char)?;
         }
         Ok(())
     }
