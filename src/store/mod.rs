@@ -14,9 +14,9 @@
 //! costs one match per call, and the compiler checks every method is
 //! implemented for both. A third backend would be a third variant.
 //!
-//! Both backends share the `calls` SQL text ([`sql`]): times are
+//! Both backends share the `calls` SQL text (`sql.rs`): times are
 //! epoch-millisecond `i64` columns, enums are lowercase text with a
-//! `CHECK`, so the same queries and the same row mapping ([`model`]) serve
+//! `CHECK`, so the same queries and the same row mapping (`model.rs`) serve
 //! both. Queries are runtime-checked (`sqlx::query` with binds): there is
 //! no database at build time. The contract tests in
 //! `tests/store_contract.rs` run the same cases against both.
@@ -39,7 +39,10 @@ mod writer;
 pub use model::{now_ms, CallRecord, Direction, Outcome};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use writer::{RecordEvent, RecordSink, RecordWriter, WriterClosed, WriterHandle, WriterStats};
+pub use writer::{
+    RecordEvent, RecordSink, RecordWriter, WriterClosed, WriterHandle, WriterStats,
+    DEFAULT_CAPACITY, MAX_BATCH,
+};
 
 /// Everything that can go wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
