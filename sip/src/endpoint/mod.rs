@@ -49,6 +49,16 @@
 //! terminates, timers sit in one ordered set keyed by deadline, and all
 //! lookups are hash-map lookups.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod inbound;
 mod stats;
 #[cfg(test)]

@@ -20,6 +20,16 @@
 //! reported as [`Action::Timeout`]; the endpoint turns it into a
 //! synthesized 408.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod build;
 mod client;
 pub mod key;
