@@ -178,6 +178,7 @@ contract!(
     recent_calls_newest_first_with_limit,
     calls_by_sip_call_id_finds_all,
     batch_is_all_or_nothing,
+    nul_bytes_are_stored_as_replacement_characters,
     writer_isolates_a_refused_record,
     writer_stores_every_event_after_finish,
     writer_counts_drops_when_full,
@@ -385,6 +386,23 @@ async fn batch_is_all_or_nothing(store: Store) {
     ];
     store.write_batch(&batch).await.unwrap();
     assert_eq!(store.call("ok").await.unwrap(), Some(ok));
+}
+
+async fn nul_bytes_are_stored_as_replacement_characters(store: Store) {
+    // A hostile From header may carry a NUL; PostgreSQL text cannot.
+    let mut r = started("nul\0id", "n", 1);
+    r.from_number = "12\03".to_owned();
+    r.trunk = Some("t\0".to_owned());
+    store.call_started(&r).await.unwrap();
+    let back = store.call("nul\0id").await.unwrap().unwrap();
+    assert_eq!(back.id, "nul\u{FFFD}id");
+    assert_eq!(back.from_number, "12\u{FFFD}3");
+    assert_eq!(back.trunk.as_deref(), Some("t\u{FFFD}"));
+    let e = ended(r, Outcome::Failed, 500, "x\0");
+    store.call_ended(&e).await.unwrap();
+    let back = store.call("nul\u{FFFD}id").await.unwrap().unwrap();
+    assert_eq!(back.hangup_cause.as_deref(), Some("x\u{FFFD}"));
+    assert_eq!(store.count_calls().await.unwrap(), 1);
 }
 
 async fn writer_isolates_a_refused_record(store: Store) {

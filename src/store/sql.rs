@@ -5,6 +5,8 @@
 //! needs dialect-specific SQL, it goes in `sqlite.rs` / `postgres.rs`
 //! instead of here.
 
+use std::borrow::Cow;
+
 /// Every column of `calls`, in the order [`bind_record!`] binds them.
 const COLUMNS: &str = "id, node_id, sip_call_id, direction, trunk, from_number, to_number, \
      started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause";
@@ -56,25 +58,36 @@ pub(crate) fn select_recent() -> String {
     select("ORDER BY started_at_ms DESC, id DESC LIMIT $1")
 }
 
+/// Text as stored: PostgreSQL refuses NUL in `text`, and a hostile SIP
+/// header can carry one, so both stores replace it with U+FFFD rather
+/// than lose the record (and stay alike for the contract tests).
+pub(crate) fn text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 /// Binds a [`super::CallRecord`]'s thirteen columns, in [`COLUMNS`] order,
 /// to a `sqlx::query(..)` of either database.
 macro_rules! bind_record {
     ($query:expr, $r:expr) => {{
         let r: &$crate::store::CallRecord = $r;
         $query
-            .bind(r.id.as_str())
-            .bind(r.node_id.as_str())
-            .bind(r.sip_call_id.as_str())
+            .bind($crate::store::sql::text(&r.id))
+            .bind($crate::store::sql::text(&r.node_id))
+            .bind($crate::store::sql::text(&r.sip_call_id))
             .bind(r.direction.as_str())
-            .bind(r.trunk.as_deref())
-            .bind(r.from_number.as_str())
-            .bind(r.to_number.as_str())
+            .bind(r.trunk.as_deref().map($crate::store::sql::text))
+            .bind($crate::store::sql::text(&r.from_number))
+            .bind($crate::store::sql::text(&r.to_number))
             .bind(r.started_at_ms)
             .bind(r.answered_at_ms)
             .bind(r.ended_at_ms)
             .bind(r.outcome.map(|o| o.as_str()))
             .bind(r.final_sip_code.map(i32::from))
-            .bind(r.hangup_cause.as_deref())
+            .bind(r.hangup_cause.as_deref().map($crate::store::sql::text))
     }};
 }
 pub(crate) use bind_record;

@@ -102,9 +102,9 @@ impl SqliteStore {
         cause: &str,
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(sql::CLOSE_ORPHANED)
-            .bind(node_id)
+            .bind(sql::text(node_id))
             .bind(now_ms)
-            .bind(cause)
+            .bind(sql::text(cause))
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
@@ -112,7 +112,7 @@ impl SqliteStore {
 
     pub async fn call(&self, id: &str) -> Result<Option<CallRecord>, StoreError> {
         let row: Option<CallRow> = sqlx::query_as(&sql::select_by_id())
-            .bind(id)
+            .bind(sql::text(id))
             .fetch_optional(&self.pool)
             .await?;
         row.map(CallRecord::try_from).transpose()
@@ -123,7 +123,7 @@ impl SqliteStore {
         sip_call_id: &str,
     ) -> Result<Vec<CallRecord>, StoreError> {
         let rows: Vec<CallRow> = sqlx::query_as(&sql::select_by_sip_call_id())
-            .bind(sip_call_id)
+            .bind(sql::text(sip_call_id))
             .fetch_all(&self.pool)
             .await?;
         records(rows)

@@ -11,10 +11,12 @@
 //! The writer task takes whatever is queued (up to [`MAX_BATCH`]) and
 //! writes it in one transaction, in arrival order; being the only writer,
 //! it keeps each call's `Started` before its `Ended`. A batch that fails
-//! is retried with backoff; a batch that still fails, or whose failure is
-//! permanent (a row the database refuses), is written one event at a time
-//! so one bad record costs only itself. Every lost record is logged with
-//! its call id and counted ([`RecordSink::failed`]); the task keeps going.
+//! is retried with backoff (not when the failure is permanent: a row the
+//! database refuses). If it still fails and the database answered (it
+//! refused something), the batch is written one event at a time so one
+//! bad record costs only itself; if the database is unreachable, the
+//! batch is given up. Every lost record is logged with its call id and
+//! counted ([`RecordSink::failed`]); the task keeps going.
 //!
 //! Shutdown: when every sink is dropped, or [`WriterHandle::close`] /
 //! [`WriterHandle::finish`] is called, the queue stops taking events,
@@ -288,9 +290,9 @@ async fn write(store: &Store, batch: &[RecordEvent], counters: &Counters) {
             }
         }
     }
-    if batch.len() == 1 || last_err.as_ref().is_some_and(|e| !e.is_permanent()) {
-        // The database itself is failing: one-by-one would fail the same
-        // way, only slower.
+    if batch.len() == 1 || !last_err.as_ref().is_some_and(database_answered) {
+        // The database itself is unreachable: one-by-one would fail the
+        // same way, only slower.
         for ev in batch {
             lost(ev, last_err.as_ref(), counters);
         }
@@ -305,6 +307,13 @@ async fn write(store: &Store, batch: &[RecordEvent], counters: &Counters) {
             Err(e) => lost(ev, Some(&e), counters),
         }
     }
+}
+
+/// True when the failure came from a database that is up and refused
+/// something in the batch, so writing the events one by one can save the
+/// others.
+fn database_answered(e: &StoreError) -> bool {
+    e.is_permanent() || matches!(e, StoreError::Database(sqlx::Error::Database(_)))
 }
 
 fn lost(ev: &RecordEvent, err: Option<&StoreError>, counters: &Counters) {
