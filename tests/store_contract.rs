@@ -391,7 +391,7 @@ async fn batch_is_all_or_nothing(store: Store) {
 async fn nul_bytes_are_stored_as_replacement_characters(store: Store) {
     // A hostile From header may carry a NUL; PostgreSQL text cannot.
     let mut r = started("nul\0id", "n", 1);
-    r.from_number = "12\03".to_owned();
+    r.from_number = "12\u{0}3".to_owned();
     r.trunk = Some("t\0".to_owned());
     store.call_started(&r).await.unwrap();
     let back = store.call("nul\0id").await.unwrap().unwrap();
