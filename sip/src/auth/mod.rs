@@ -130,9 +130,21 @@ pub struct Challenge {
 }
 
 impl Challenge {
+    /// Parses a `WWW-Authenticate`/`Proxy-Authenticate` value (the same as
+    /// `str::parse`).
+    pub fn parse(value: &str) -> Result<Challenge, AuthError> {
+        value.parse()
+    }
+
     /// The algorithm in force (MD5 when absent).
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm.unwrap_or(Algorithm::Md5)
+    }
+
+    /// The same challenge with `stale` set as given.
+    pub fn with_stale(mut self, stale: bool) -> Challenge {
+        self.stale = stale;
+        self
     }
 }
 
@@ -160,6 +172,12 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// Parses an `Authorization`/`Proxy-Authorization` value (the same as
+    /// `str::parse`).
+    pub fn parse(value: &str) -> Result<Credentials, AuthError> {
+        value.parse()
+    }
+
     /// The algorithm in force (MD5 when absent).
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm.unwrap_or(Algorithm::Md5)

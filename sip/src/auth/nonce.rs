@@ -36,12 +36,12 @@ impl NonceIssuer {
     /// An issuer keyed by `secret` (any length; draw at least 32 random
     /// bytes at start, shared by every node that must accept the nonces),
     /// whose nonces go stale after `lifetime_ms`.
-    pub fn new(secret: &[u8], lifetime_ms: u64) -> NonceIssuer {
+    pub fn new(secret: impl AsRef<[u8]>, lifetime_ms: u64) -> NonceIssuer {
         // HMAC keys are zero-padded to the block size, so keying with
         // SHA-256(secret) padded to 64 bytes is HMAC keyed by SHA-256(secret):
         // infallible for any secret length.
         let mut block = [0u8; 64];
-        for (b, d) in block.iter_mut().zip(Sha256::digest(secret)) {
+        for (b, d) in block.iter_mut().zip(Sha256::digest(secret.as_ref())) {
             *b = d;
         }
         NonceIssuer {
@@ -81,6 +81,16 @@ impl NonceIssuer {
             domain: None,
             other: Vec::new(),
         }
+    }
+
+    /// The challenges to send in one 401/407, one `WWW-Authenticate` each,
+    /// most preferred first as RFC 8760 §2.4 asks: SHA-256, then MD5 for
+    /// the many devices that only know MD5.
+    pub fn challenges(&self, realm: &str, now_ms: u64, stale: bool) -> Vec<Challenge> {
+        [Algorithm::Sha256, Algorithm::Md5]
+            .into_iter()
+            .map(|a| self.challenge(realm, a, now_ms).with_stale(stale))
+            .collect()
     }
 
     /// Checks that `nonce` was issued by us for `algorithm`; returns its

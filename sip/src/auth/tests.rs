@@ -386,3 +386,30 @@ fn writing_never_emits_control_characters() {
         "{written}"
     );
 }
+
+#[test]
+fn one_401_offers_sha256_then_md5_and_either_answer_verifies() {
+    let issuer = NonceIssuer::new([7u8; 32], 30_000);
+    let offered = issuer.challenges(REALM, 7, true);
+    let algorithms: Vec<Algorithm> = offered.iter().map(Challenge::algorithm).collect();
+    assert_eq!(algorithms, [Algorithm::Sha256, Algorithm::Md5]);
+    assert!(offered.iter().all(|c| c.stale));
+    for challenge in &offered {
+        let wire = respond(
+            &Challenge::parse(&challenge.to_string()).unwrap(),
+            "REGISTER",
+            "sip:h",
+            "alice",
+            "pw",
+            "c",
+            3,
+        )
+        .to_string();
+        let creds = Credentials::parse(&wire).unwrap();
+        assert_eq!(creds.nc, Some(3));
+        assert_eq!(
+            issuer.verify(&creds, "REGISTER", "alice", "pw", REALM, 8),
+            Ok(())
+        );
+    }
+}
