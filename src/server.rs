@@ -1,1 +1,279 @@
-//! (to be written)
+//! Wiring: start every part in order, and stop them in the reverse order.
+//!
+//! Start: database (migrate, close the calls a crash left open) → call
+//! record writer → SIP sockets → signaling engine → HTTP. Ready (`/readyz`)
+//! once all of that stands.
+//!
+//! Shutdown (SIGTERM or SIGINT): stop accepting calls (new INVITEs get
+//! 503 and `/readyz` says so), let live calls finish for up to
+//! `shutdown.grace_seconds`, then hang up whatever is left, stop the
+//! engine, and flush every queued call record before exiting.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hibiki_sip::endpoint::{Endpoint, EndpointConfig};
+use hibiki_sip::{Host, SipUri, Uri};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::api::{self, ApiState};
+use crate::call::actor::{now_ms, CallContext};
+use crate::call::outcome::HangupCause;
+use crate::config::Config;
+use crate::signaling::door::Door;
+use crate::signaling::transport::{self, TcpConnections};
+use crate::signaling::{self, EngineParts};
+use crate::store::{RecordWriter, Store};
+use crate::telemetry::Metrics;
+
+/// How long, after the grace period, hung-up calls get to finish their BYE.
+const HANGUP_BOUND: Duration = Duration::from_secs(8);
+
+/// Opens the database named by the config and applies migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = config.database_url();
+    let store = Store::connect(&url, config.database.max_connections)
+        .await
+        .with_context(|| format!("opening the database {}", redact_url(&url)))?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+/// Runs the server until SIGTERM/SIGINT, then shuts down gracefully.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let signal_token = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signal_token.cancel();
+    });
+    run(config, shutdown).await
+}
+
+/// Runs the server until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let metrics = Metrics::new();
+    let store = open_store(&config).await?;
+    let closed = store
+        .close_orphaned_calls(&config.node.id, now_ms(), HangupCause::ServerRestart.as_str())
+        .await
+        .context("closing calls left open by a previous run")?;
+    if closed > 0 {
+        warn!(calls = closed, "closed call records left open by a previous run (crash or kill)");
+    }
+    let (records, writer) = RecordWriter::spawn(store.clone());
+
+    // SIP sockets.
+    let listen = config.sip.listen;
+    let udp = if config.sip.udp {
+        Some(Arc::new(
+            UdpSocket::bind(listen)
+                .await
+                .with_context(|| format!("binding SIP UDP on {listen} (sip.listen)"))?,
+        ))
+    } else {
+        None
+    };
+    let tcp_listener = if config.sip.tcp {
+        Some(
+            TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("binding SIP TCP on {listen} (sip.listen)"))?,
+        )
+    } else {
+        None
+    };
+    let http_listener = TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("binding HTTP on {} (http.listen)", config.http.listen))?;
+
+    let advertised = advertised_host(&config, listen);
+    let endpoint = Endpoint::new(EndpointConfig {
+        via_host: advertised.0.clone(),
+        via_port: Some(advertised.1),
+        timers: hibiki_sip::transaction::Timers {
+            t1: Duration::from_millis(config.sip.t1_ms),
+            t2: Duration::from_millis(config.sip.t2_ms),
+            t4: Duration::from_millis(config.sip.t4_ms),
+            ..Default::default()
+        },
+        seed: rand::random(),
+        ..EndpointConfig::default()
+    });
+
+    let (commands_tx, commands_rx) = mpsc::channel(16_384);
+    let (stream_tx, stream_rx) = mpsc::channel(16_384);
+    let tracker = TaskTracker::new();
+    let draining = CancellationToken::new();
+    let hard_stop = CancellationToken::new();
+    let stop_engine = CancellationToken::new();
+    let stop_io = CancellationToken::new();
+
+    let ctx = CallContext {
+        sip: commands_tx,
+        records: records.clone(),
+        metrics: metrics.clone(),
+        contact: Uri::Sip(SipUri {
+            secure: false,
+            user: None,
+            password: None,
+            host: advertised.0.clone(),
+            port: Some(advertised.1),
+            params: Vec::new(),
+            headers: Vec::new(),
+        }),
+        hard_stop: hard_stop.clone(),
+        media_ip: advertised.0.to_string(),
+    };
+    let door = Door::new(
+        config.trunks.clone(),
+        config
+            .routes
+            .iter()
+            .map(|r| (r.number.clone(), r.action.clone())),
+        config.sip.realm.clone(),
+        hibiki_sip::auth::NonceIssuer::new(&rand::random::<[u8; 32]>(), 300_000),
+    );
+    let engine = tokio::spawn(signaling::run(EngineParts {
+        endpoint,
+        udp,
+        local_addr: listen,
+        tcp: TcpConnections::default(),
+        stream_rx,
+        commands_rx,
+        door,
+        ctx,
+        node_id: config.node.id.clone(),
+        max_calls: config.sip.max_calls,
+        tracker: tracker.clone(),
+        draining: draining.clone(),
+        stop: stop_engine.clone(),
+    }));
+    if let Some(listener) = tcp_listener {
+        tokio::spawn(transport::accept_loop(listener, stream_tx, stop_io.clone()));
+    } else {
+        drop(stream_tx);
+    }
+
+    let (accepting_tx, accepting) = watch::channel(false);
+    let api_state = ApiState {
+        metrics: metrics.clone(),
+        store: store.clone(),
+        accepting,
+    };
+    let http_stop = stop_io.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(http_listener, api::router(api_state))
+            .with_graceful_shutdown(async move { http_stop.cancelled().await })
+            .await
+    });
+    let _ = accepting_tx.send(true);
+    info!(
+        sip = %listen,
+        http = %config.http.listen,
+        database = %redact_url(&config.database_url()),
+        "hibiki is ready"
+    );
+
+    shutdown.cancelled().await;
+    let grace = Duration::from_secs(config.shutdown.grace_seconds);
+    info!(live_calls = tracker.len(), ?grace, "shutting down: refusing new calls, letting live calls finish");
+    let _ = accepting_tx.send(false);
+    draining.cancel();
+    tracker.close();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        warn!(live_calls = tracker.len(), "grace period over: hanging up the remaining calls");
+        hard_stop.cancel();
+        if tokio::time::timeout(HANGUP_BOUND, tracker.wait()).await.is_err() {
+            warn!(live_calls = tracker.len(), "some calls did not end in time");
+        }
+    }
+    stop_engine.cancel();
+    let _ = engine.await;
+    stop_io.cancel();
+    let _ = http.await;
+    drop(records);
+    writer.finish().await;
+    info!("stopped");
+    Ok(())
+}
+
+/// The host and port written in our Via and Contact headers.
+fn advertised_host(config: &Config, listen: SocketAddr) -> (Host, u16) {
+    if let Some(public) = &config.sip.public_address {
+        let (host, port) = match public.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || public.starts_with('[') => {
+                (h.to_owned(), p.parse().unwrap_or(listen.port()))
+            }
+            _ => (public.clone(), listen.port()),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = match host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(a)) => Host::Ipv4(a),
+            Ok(std::net::IpAddr::V6(a)) => Host::Ipv6(a),
+            Err(_) => Host::Domain(host),
+        };
+        return (host, port);
+    }
+    let host = match listen.ip() {
+        std::net::IpAddr::V4(a) => Host::Ipv4(a),
+        std::net::IpAddr::V6(a) => Host::Ipv6(a),
+    };
+    (host, listen.port())
+}
+
+/// A database URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => info!("SIGTERM received"),
+                    _ = int.recv() => info!("SIGINT received"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn database_passwords_never_reach_logs() {
+        assert_eq!(
+            redact_url("postgres://hibiki:s3cret@db:5432/hibiki"),
+            "postgres://hibiki:***@db:5432/hibiki"
+        );
+        assert_eq!(redact_url("sqlite://./data/hibiki.db"), "sqlite://./data/hibiki.db");
+    }
+}

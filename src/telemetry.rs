@@ -25,6 +25,7 @@ pub fn init_logging(style: LogStyle, level: &str) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // A second init (tests running several servers in one process) is harmless.
     let _ = match style {

@@ -1,1 +1,65 @@
-//! (to be written)
+//! The call model.
+//!
+//! A call is one tokio task (its actor, in [`actor`]) that owns every bit
+//! of that call's state: its legs, its dialog, its timers and its call
+//! record. Nothing else writes that state; the signaling engine feeds the
+//! actor [`CallInput`]s (SIP events for the call's dialogs) and the actor
+//! answers with [`SipCommand`]s. When the actor ends it writes the call
+//! record (CDR) through the non-blocking [`crate::store::RecordSink`] and
+//! tells the engine to forget the call.
+//!
+//! [`outcome`] holds the stable catalog of outcomes and hangup causes that
+//! call records and metrics carry.
+
+pub mod actor;
+pub mod outcome;
+
+use std::net::SocketAddr;
+
+use hibiki_sip::endpoint::{ClientTxId, ServerTxId};
+use hibiki_sip::{Request, Response, Transport};
+use tokio::sync::mpsc;
+
+/// What the signaling engine tells a call actor.
+#[derive(Debug)]
+pub enum CallInput {
+    /// A request inside one of the call's dialogs (BYE, re-INVITE, INFO…),
+    /// to be answered on `tx`.
+    Request { tx: ServerTxId, request: Request },
+    /// The caller cancelled the INVITE; the engine already answered the
+    /// CANCEL with 200 and the actor must answer the INVITE with 487.
+    Cancelled,
+    /// The ACK for our 2xx arrived.
+    Ack,
+    /// Our 2xx was retransmitted for 64·T1 without an ACK.
+    AckTimeout,
+    /// A response to a request the actor sent.
+    Response { tx: ClientTxId, response: Response },
+    /// A request the actor sent got no response (Timer B/F).
+    Timeout { tx: ClientTxId },
+}
+
+/// What a call actor asks of the signaling engine.
+#[derive(Debug)]
+pub enum SipCommand {
+    /// Send a response on a server transaction.
+    Respond { tx: ServerTxId, response: Response },
+    /// Send a request in a new client transaction; its responses come
+    /// back to the call whose SIP Call-ID is `call_id`.
+    Request {
+        call_id: String,
+        request: Request,
+        destination: SocketAddr,
+        transport: Transport,
+    },
+    /// The call is over: forget its Call-ID.
+    Ended { call_id: String },
+}
+
+/// The engine's handle on a live call.
+#[derive(Clone, Debug)]
+pub struct CallHandle {
+    /// Our call id (also the CDR's primary key).
+    pub id: String,
+    pub input: mpsc::Sender<CallInput>,
+}

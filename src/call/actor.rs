@@ -1,0 +1,409 @@
+//! The call actor: one task per call, the only writer of that call's state.
+//!
+//! It selects over the call's SIP inputs, its own timers, and the
+//! server's shutdown signals, and walks the route the door chose. Until
+//! media and the IVR land, two routes exist: `test` (ring, answer, wait for
+//! the caller's BYE) and `reject` (answer with a configured status).
+//!
+//! Shutdown: `draining` (SIGTERM) changes nothing for a live call, which is
+//! allowed to finish; `hard_stop` (the grace period ran out) makes the
+//! actor end the call itself: 503 before answer, BYE after.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hibiki_sip::endpoint::ServerTxId;
+use hibiki_sip::{Contact, Header, Method, NameAddr, Param, Request, Response, Transport, Uri};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn, Instrument};
+
+use super::outcome::{outcome_for_final_status, HangupCause};
+use super::{CallInput, SipCommand};
+use crate::config::RouteAction;
+use crate::store::{CallRecord, Outcome, RecordEvent, RecordSink};
+use crate::telemetry::Metrics;
+
+/// What every call actor shares: where to send commands and records.
+#[derive(Clone)]
+pub struct CallContext {
+    pub sip: mpsc::Sender<SipCommand>,
+    pub records: RecordSink,
+    pub metrics: Metrics,
+    /// Our Contact URI for dialogs we answer.
+    pub contact: Uri,
+    /// Cancelled when the shutdown grace period runs out.
+    pub hard_stop: CancellationToken,
+    /// The IP written in the SDP we answer with.
+    pub media_ip: String,
+}
+
+/// One inbound call, as the door handed it over.
+pub struct InboundCall {
+    pub record: CallRecord,
+    pub invite: Request,
+    pub tx: ServerTxId,
+    pub source: SocketAddr,
+    pub transport: Transport,
+    pub route: RouteAction,
+    pub local_tag: String,
+}
+
+/// Runs a call to its end. Spawned by the engine, tracked for shutdown.
+pub async fn run(ctx: CallContext, call: InboundCall, input: mpsc::Receiver<CallInput>) {
+    let span = tracing::info_span!(
+        "call",
+        id = %call.record.id,
+        sip_call_id = %call.record.sip_call_id,
+    );
+    async move {
+        ctx.metrics.calls_active.inc();
+        ctx.records.send(RecordEvent::Started(call.record.clone()));
+        let mut actor = Actor {
+            ctx: ctx.clone(),
+            call,
+            input,
+            dialog: None,
+        };
+        let end = actor.run_route().await;
+        actor.finish(end).await;
+        ctx.metrics.calls_active.dec();
+    }
+    .instrument(span)
+    .await
+}
+
+/// How the call ended.
+struct End {
+    outcome: Outcome,
+    code: Option<u16>,
+    cause: HangupCause,
+}
+
+struct Actor {
+    ctx: CallContext,
+    call: InboundCall,
+    input: mpsc::Receiver<CallInput>,
+    /// Set once we answered: the BYE we would send to hang up.
+    dialog: Option<Request>,
+}
+
+impl Actor {
+    async fn run_route(&mut self) -> End {
+        match self.call.route.clone() {
+            RouteAction::Test { ring_ms } => self.run_test(Duration::from_millis(ring_ms)).await,
+            RouteAction::Reject { status, reason } => {
+                let reason = reason.unwrap_or_else(|| default_reason(status).to_owned());
+                self.respond(status, &reason, false).await;
+                End {
+                    outcome: outcome_for_final_status(status),
+                    code: Some(status),
+                    cause: HangupCause::Rejected,
+                }
+            }
+        }
+    }
+
+    /// The test route: 180, ring for `ring`, 200 with SDP, wait for BYE.
+    async fn run_test(&mut self, ring: Duration) -> End {
+        self.respond(180, "Ringing", false).await;
+        if !ring.is_zero() {
+            let deadline = tokio::time::sleep(ring);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    () = &mut deadline => break,
+                    () = self.ctx.hard_stop.cancelled() => {
+                        self.respond(503, "Service Unavailable", false).await;
+                        return End { outcome: Outcome::Failed, code: Some(503), cause: HangupCause::Shutdown };
+                    }
+                    input = self.input.recv() => match input {
+                        Some(CallInput::Cancelled) => {
+                            self.respond(487, "Request Terminated", false).await;
+                            return End { outcome: Outcome::Cancelled, code: Some(487), cause: HangupCause::Cancelled };
+                        }
+                        Some(other) => self.unexpected(other).await,
+                        None => return self.engine_gone(),
+                    }
+                }
+            }
+        }
+        self.answer().await;
+        self.call.record.answered_at_ms = Some(now_ms());
+        // Answered: wait for the caller's BYE (the ACK may come before or after).
+        let mut acked = false;
+        loop {
+            tokio::select! {
+                () = self.ctx.hard_stop.cancelled() => {
+                    self.hang_up().await;
+                    return End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Shutdown };
+                }
+                input = self.input.recv() => match input {
+                    Some(CallInput::Ack) => acked = true,
+                    Some(CallInput::AckTimeout) if !acked => {
+                        warn!("our 200 OK was never acknowledged; hanging up");
+                        self.hang_up().await;
+                        return End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::AckTimeout };
+                    }
+                    Some(CallInput::Request { tx, request }) if request.method == Method::Bye => {
+                        self.respond_on(tx, &request, 200, "OK", None).await;
+                        info!("caller hung up");
+                        return End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Normal };
+                    }
+                    Some(other) => self.unexpected(other).await,
+                    None => return self.engine_gone(),
+                }
+            }
+        }
+    }
+
+    /// Answers the INVITE with 200 and an SDP answer, and sets up the dialog.
+    async fn answer(&mut self) {
+        let sdp = test_sdp(&self.ctx.media_ip);
+        let mut response = self.response(200, "OK");
+        response.headers.contact = vec![Contact::Addr(NameAddr {
+            display_name: None,
+            uri: self.ctx.contact.clone(),
+            params: Vec::new(),
+        })];
+        response.headers.content_type = Some("application/sdp".into());
+        response.body = Bytes::from(sdp);
+        self.dialog = Some(bye_for(&self.call.invite, &response));
+        self.send(SipCommand::Respond {
+            tx: self.call.tx.clone(),
+            response,
+        })
+        .await;
+    }
+
+    /// Sends BYE and waits (bounded) for its response.
+    async fn hang_up(&mut self) {
+        let Some(bye) = self.dialog.take() else {
+            return;
+        };
+        self.send(SipCommand::Request {
+            call_id: self.call.record.sip_call_id.clone(),
+            request: bye,
+            destination: self.call.source,
+            transport: self.call.transport.clone(),
+        })
+        .await;
+        let wait = tokio::time::sleep(Duration::from_secs(5));
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                () = &mut wait => return,
+                input = self.input.recv() => match input {
+                    Some(CallInput::Response { response, .. }) if response.status >= 200 => return,
+                    Some(CallInput::Timeout { .. }) | None => return,
+                    Some(CallInput::Request { tx, request }) if request.method == Method::Bye => {
+                        // BYE glare: both hung up at once.
+                        self.respond_on(tx, &request, 200, "OK", None).await;
+                        return;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    /// Inputs a state does not expect: answer requests sensibly, ignore the rest.
+    async fn unexpected(&mut self, input: CallInput) {
+        match input {
+            CallInput::Request { tx, request } => match request.method {
+                Method::Bye => {
+                    // BYE before our 200: the caller left early.
+                    self.respond_on(tx, &request, 200, "OK", None).await;
+                }
+                Method::Invite => {
+                    // re-INVITE: keep the session as it is (hold/resume comes with media).
+                    let sdp = Bytes::from(test_sdp(&self.ctx.media_ip));
+                    self.respond_on(tx, &request, 200, "OK", Some(sdp)).await;
+                }
+                Method::Info | Method::Options | Method::Update => {
+                    self.respond_on(tx, &request, 200, "OK", None).await;
+                }
+                _ => {
+                    self.respond_on(tx, &request, 501, "Not Implemented", None)
+                        .await;
+                }
+            },
+            other => debug!(?other, "input ignored in this state"),
+        }
+    }
+
+    fn engine_gone(&self) -> End {
+        End {
+            outcome: Outcome::Failed,
+            code: None,
+            cause: HangupCause::Shutdown,
+        }
+    }
+
+    /// Writes the call record, counts the outcome, and releases the Call-ID.
+    async fn finish(&mut self, end: End) {
+        let record = &mut self.call.record;
+        record.ended_at_ms = Some(now_ms());
+        record.outcome = Some(end.outcome);
+        record.final_sip_code = end.code;
+        record.hangup_cause = Some(end.cause.as_str().to_owned());
+        info!(
+            outcome = end.outcome.as_str(),
+            cause = end.cause.as_str(),
+            "call ended"
+        );
+        self.ctx
+            .metrics
+            .calls_total
+            .with_label_values(&[end.outcome.as_str()])
+            .inc();
+        if !self.ctx.records.send(RecordEvent::Ended(record.clone())) {
+            self.ctx.metrics.records_dropped.inc();
+        }
+        let call_id = record.sip_call_id.clone();
+        self.send(SipCommand::Ended { call_id }).await;
+    }
+
+    /// A response to the INVITE, with our To tag.
+    fn response(&self, status: u16, reason: &str) -> Response {
+        response_to(&self.call.invite, status, reason, Some(&self.call.local_tag))
+    }
+
+    /// Answers the INVITE (provisional or final).
+    async fn respond(&mut self, status: u16, reason: &str, _reliable: bool) {
+        let response = self.response(status, reason);
+        self.send(SipCommand::Respond {
+            tx: self.call.tx.clone(),
+            response,
+        })
+        .await;
+    }
+
+    /// Answers an in-dialog request.
+    async fn respond_on(
+        &mut self,
+        tx: ServerTxId,
+        request: &Request,
+        status: u16,
+        reason: &str,
+        sdp: Option<Bytes>,
+    ) {
+        let mut response = response_to(request, status, reason, Some(&self.call.local_tag));
+        if let Some(body) = sdp {
+            response.headers.content_type = Some("application/sdp".into());
+            response.headers.contact = vec![Contact::Addr(NameAddr {
+                display_name: None,
+                uri: self.ctx.contact.clone(),
+                params: Vec::new(),
+            })];
+            response.body = body;
+        }
+        self.send(SipCommand::Respond { tx, response }).await;
+    }
+
+    async fn send(&self, command: SipCommand) {
+        if self.ctx.sip.send(command).await.is_err() {
+            debug!("signaling engine stopped");
+        }
+    }
+}
+
+/// The BYE a UAS sends to end the dialog its 2xx `answer` to `invite`
+/// created (RFC 3261 §12.1.1, §12.2.1.1): to the caller's Contact, through
+/// the INVITE's Record-Route in order, with the tags swapped.
+fn bye_for(invite: &Request, answer: &Response) -> Request {
+    let remote_target = invite
+        .headers
+        .contact
+        .iter()
+        .find_map(|c| match c {
+            Contact::Addr(a) => Some(a.uri.clone()),
+            Contact::Wildcard => None,
+        })
+        .unwrap_or_else(|| invite.headers.from.uri.clone());
+    let mut headers = invite.headers.clone();
+    headers.via.clear();
+    headers.from = answer.headers.to.clone();
+    headers.to = invite.headers.from.clone();
+    headers.cseq = hibiki_sip::CSeq {
+        seq: 1,
+        method: Method::Bye,
+    };
+    headers.max_forwards = Some(70);
+    headers.contact.clear();
+    headers.route = invite.headers.record_route.clone();
+    headers.record_route.clear();
+    headers.content_type = None;
+    headers.extra.clear();
+    Request {
+        method: Method::Bye,
+        uri: remote_target,
+        headers,
+        body: Bytes::new(),
+    }
+}
+
+/// Builds a response to `request` (RFC 3261 §8.2.6.2): Via, From, Call-ID
+/// and CSeq copied, To copied with `to_tag` added when it has none.
+pub fn response_to(request: &Request, status: u16, reason: &str, to_tag: Option<&str>) -> Response {
+    let mut headers = request.headers.clone();
+    headers.contact.clear();
+    headers.route.clear();
+    headers.content_type = None;
+    headers.max_forwards = None;
+    // Record-Route is copied into responses that create dialogs (§12.1.1).
+    if !(101..300).contains(&status) {
+        headers.record_route.clear();
+    }
+    headers.extra.retain(|h| h.name.eq_ignore_ascii_case("Timestamp"));
+    if let Some(tag) = to_tag {
+        if status > 100 && !headers.to.params.iter().any(|p| p.name.eq_ignore_ascii_case("tag")) {
+            headers.to.params.push(Param::new("tag", Some(tag.to_owned())));
+        }
+    }
+    headers.extra.push(Header {
+        name: "Server".into(),
+        value: concat!("Hibiki/", env!("CARGO_PKG_VERSION")).into(),
+    });
+    Response {
+        status,
+        reason: reason.to_owned(),
+        headers,
+        body: Bytes::new(),
+    }
+}
+
+/// The reason phrase for a status we send.
+pub fn default_reason(status: u16) -> &'static str {
+    match status {
+        403 => "Forbidden",
+        404 => "Not Found",
+        480 => "Temporarily Unavailable",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        500 => "Server Internal Error",
+        503 => "Service Unavailable",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        _ => "Rejected",
+    }
+}
+
+/// The SDP the test route answers with until media lands: a real-looking
+/// PCMU session marked inactive, so no peer expects audio from it.
+fn test_sdp(ip: &str) -> String {
+    let session = now_ms();
+    format!(
+        "v=0\r\no=hibiki {session} {session} IN IP4 {ip}\r\ns=hibiki\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=inactive\r\n"
+    )
+}
+
+/// Wall-clock time as epoch milliseconds (call records store this).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
