@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use hibiki_sip::dialog::Dialog;
 use hibiki_sip::endpoint::ServerTxId;
 use hibiki_sip::{Contact, Header, Method, NameAddr, Param, Request, Response, Transport, Uri};
 use tokio::sync::mpsc;
@@ -85,8 +86,8 @@ struct Actor {
     ctx: CallContext,
     call: InboundCall,
     input: mpsc::Receiver<CallInput>,
-    /// Set once we answered: the BYE we would send to hang up.
-    dialog: Option<Request>,
+    /// The dialog our 200 created.
+    dialog: Option<Dialog>,
 }
 
 impl Actor {
@@ -146,10 +147,18 @@ impl Actor {
                         self.hang_up().await;
                         return End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::AckTimeout };
                     }
-                    Some(CallInput::Request { tx, request }) if request.method == Method::Bye => {
-                        self.respond_on(tx, &request, 200, "OK", None).await;
-                        info!("caller hung up");
-                        return End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Normal };
+                    Some(CallInput::Request { tx, request }) => {
+                        if let Some(Err(e)) = self.dialog.as_mut().map(|d| d.on_request(&request)) {
+                            debug!(error = %e, "in-dialog request refused");
+                            self.respond_on(tx, &request, e.status(), "Out of Order", None).await;
+                            continue;
+                        }
+                        if request.method == Method::Bye {
+                            self.respond_on(tx, &request, 200, "OK", None).await;
+                            info!("caller hung up");
+                            return End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Normal };
+                        }
+                        self.unexpected(CallInput::Request { tx, request }).await;
                     }
                     Some(other) => self.unexpected(other).await,
                     None => return self.engine_gone(),
@@ -169,7 +178,10 @@ impl Actor {
         })];
         response.headers.content_type = Some("application/sdp".into());
         response.body = Bytes::from(sdp);
-        self.dialog = Some(bye_for(&self.call.invite, &response));
+        match Dialog::uas(&self.call.invite, &response) {
+            Ok(d) => self.dialog = Some(d),
+            Err(e) => warn!(error = %e, "cannot form a dialog from our 200"),
+        }
         self.send(SipCommand::Respond {
             tx: self.call.tx.clone(),
             response,
@@ -179,9 +191,10 @@ impl Actor {
 
     /// Sends BYE and waits (bounded) for its response.
     async fn hang_up(&mut self) {
-        let Some(bye) = self.dialog.take() else {
+        let Some(dialog) = self.dialog.as_mut() else {
             return;
         };
+        let bye = dialog.request(Method::Bye);
         self.send(SipCommand::Request {
             call_id: self.call.record.sip_call_id.clone(),
             request: bye,
@@ -306,41 +319,6 @@ impl Actor {
         if self.ctx.sip.send(command).await.is_err() {
             debug!("signaling engine stopped");
         }
-    }
-}
-
-/// The BYE a UAS sends to end the dialog its 2xx `answer` to `invite`
-/// created (RFC 3261 §12.1.1, §12.2.1.1): to the caller's Contact, through
-/// the INVITE's Record-Route in order, with the tags swapped.
-fn bye_for(invite: &Request, answer: &Response) -> Request {
-    let remote_target = invite
-        .headers
-        .contact
-        .iter()
-        .find_map(|c| match c {
-            Contact::Addr(a) => Some(a.uri.clone()),
-            Contact::Wildcard => None,
-        })
-        .unwrap_or_else(|| invite.headers.from.uri.clone());
-    let mut headers = invite.headers.clone();
-    headers.via.clear();
-    headers.from = answer.headers.to.clone();
-    headers.to = invite.headers.from.clone();
-    headers.cseq = hibiki_sip::CSeq {
-        seq: 1,
-        method: Method::Bye,
-    };
-    headers.max_forwards = Some(70);
-    headers.contact.clear();
-    headers.route = invite.headers.record_route.clone();
-    headers.record_route.clear();
-    headers.content_type = None;
-    headers.extra.clear();
-    Request {
-        method: Method::Bye,
-        uri: remote_target,
-        headers,
-        body: Bytes::new(),
     }
 }
 
