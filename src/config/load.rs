@@ -64,10 +64,12 @@ fn parse_file(path: &Path, text: &str) -> Result<Config, ConfigError> {
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let key = e.path().to_string();
         let key = (key != ".").then_some(key);
-        let line = e
-            .inner()
-            .span()
-            .map(|s| line_at(text, s.start))
+        // The key's own line when the file has it (toml's span can be the
+        // enclosing array's), else toml's span, else the nearest parent.
+        let line = key
+            .as_deref()
+            .and_then(|k| exact_line_of_key(text, k))
+            .or_else(|| e.inner().span().map(|s| line_at(text, s.start)))
             .or_else(|| key.as_deref().and_then(|k| line_of_key(text, k)));
         ConfigError::Invalid {
             key,
@@ -94,6 +96,17 @@ fn line_at(text: &str, offset: usize) -> usize {
 /// deepest part of the path the file contains, or `None` when even its
 /// first part is absent (the value is a default).
 fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    find_key(text, key).map(|(line, _)| line)
+}
+
+/// The line of `key` only when the file holds the whole path.
+fn exact_line_of_key(text: &str, key: &str) -> Option<usize> {
+    find_key(text, key).and_then(|(line, exact)| exact.then_some(line))
+}
+
+/// The line of the deepest part of `key` present in `text`, and whether
+/// that is the whole path.
+fn find_key(text: &str, key: &str) -> Option<(usize, bool)> {
     let root = toml::de::DeTable::parse(text).ok()?;
     let mut node = toml::de::DeValue::Table(root.into_inner());
     let mut span = None;
@@ -116,11 +129,11 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
                     span = Some(found.span());
                     node = found.get_ref().clone();
                 }
-                None => return span.map(|s| line_at(text, s.start)),
+                None => return span.map(|s| (line_at(text, s.start), false)),
             }
         }
     }
-    span.map(|s| line_at(text, s.start))
+    span.map(|s| (line_at(text, s.start), true))
 }
 
 /// Turns a key and reason into an error at the right location.
@@ -303,20 +316,30 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
     Ok(())
 }
 
-/// Parses `sources`: CIDRs, or bare addresses meaning one host.
+/// Parses `sources`: CIDRs, or bare addresses meaning one host. Element
+/// by element, so an error names its index (`sources[1]`).
 pub(super) fn de_sources<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
-    let raw = Vec::<String>::deserialize(d)?;
-    raw.iter()
-        .map(|s| {
-            s.parse::<ipnet::IpNet>()
-                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    serde::de::Error::custom(format!(
-                        "`{s}` is neither an IP address nor a CIDR (like 10.0.0.0/8)"
-                    ))
-                })
-        })
-        .collect()
+    Ok(Vec::<Source>::deserialize(d)?
+        .into_iter()
+        .map(|s| s.0)
+        .collect())
+}
+
+/// One entry of `sources`.
+struct Source(ipnet::IpNet);
+
+impl<'de> Deserialize<'de> for Source {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse::<ipnet::IpNet>()
+            .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map(Source)
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "`{s}` is neither an IP address nor a CIDR (like 10.0.0.0/8)"
+                ))
+            })
+    }
 }
 
 /// A route as written in the file: `action` picks which other keys apply.

@@ -468,7 +468,9 @@ impl Config {
         shown.database.url = Some(self.database_url());
         shown.recording.dir = Some(self.recording_dir());
         match toml::to_string_pretty(&shown) {
-            Ok(text) => text,
+            Ok(text) => format!(
+                "# Hibiki: the configuration in force (defaults filled in, secrets shown as ***)\n\n{text}"
+            ),
             Err(e) => format!("# the configuration cannot be shown as TOML: {e}\n"),
         }
     }
