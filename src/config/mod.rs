@@ -172,8 +172,8 @@ impl Default for DataConfig {
     }
 }
 
-/// `[database]`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+/// `[database]`. `Debug` masks a password in the URL.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `sqlite://…` or `postgres://…`; `None` means SQLite under the data
@@ -188,6 +188,30 @@ impl Default for DatabaseConfig {
             url: None,
             max_connections: 8,
         }
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host/…` → `scheme://user:***@host/…`; other
+/// URLs unchanged. For showing database URLs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
     }
 }
 
@@ -462,10 +486,11 @@ impl Config {
     }
 
     /// The configuration in force as TOML, with derived paths filled in
-    /// and secrets masked: for `hibiki config check --print`.
+    /// and secrets masked (trunk passwords, a password in the database
+    /// URL): for `hibiki config check --print`.
     pub fn effective_toml(&self) -> String {
         let mut shown = self.clone();
-        shown.database.url = Some(self.database_url());
+        shown.database.url = Some(redact_url(&self.database_url()));
         shown.recording.dir = Some(self.recording_dir());
         match toml::to_string_pretty(&shown) {
             Ok(text) => format!(

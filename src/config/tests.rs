@@ -429,6 +429,21 @@ fn secrets_never_print() {
             assert!(shown.contains("***"), "{shown}");
         }
     }
+    // A password in the database URL is masked too.
+    let c = from_str_env(
+        "",
+        &[("HIBIKI_DATABASE_URL", "postgres://u:db-pass@127.0.0.1/h")],
+    )
+    .unwrap();
+    assert_eq!(c.database_url(), "postgres://u:db-pass@127.0.0.1/h");
+    for shown in [format!("{c:?}"), c.effective_toml()] {
+        assert!(!shown.contains("db-pass"), "{shown}");
+        assert!(shown.contains("postgres://u:***@127.0.0.1/h"), "{shown}");
+    }
+    assert_eq!(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
+    assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
+    assert_eq!(redact_url("postgres://u:p@ss@h/d"), "postgres://u:***@h/d");
+
     let s = Secret::new("pw");
     assert_eq!(
         (format!("{s}"), format!("{s:?}")),
