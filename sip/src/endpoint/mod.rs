@@ -45,6 +45,17 @@
 //! client transaction in one place. Server INVITE Timer H is
 //! [`Event::Timeout`]; a 2xx never ACKed is [`Event::AckTimeout`].
 //!
+//! ## What the TU owes
+//! Every [`Event::Request`] must be answered (a final response ends the
+//! server transaction; an INVITE left unanswered stays in Proceeding).
+//! CANCEL is sent with [`Endpoint::cancel`], never built by hand: it
+//! reuses the INVITE's branch and waits for a provisional (§9.1). The ACK
+//! for a 2xx is built by the dialog and sent with [`Endpoint::send_ack`];
+//! every 2xx to an INVITE (retransmissions included, until Timer M) comes
+//! up as an [`Event::Response`] and must be ACKed again. Responses that
+//! match nothing (a 2xx after Timer M) and ACKs that match nothing are
+//! counted in [`Stats`] and dropped; there is no stray event.
+//!
 //! Memory stays bounded: a transaction is removed the moment it
 //! terminates, timers sit in one ordered set keyed by deadline, and all
 //! lookups are hash-map lookups.
