@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Fuzzes the SIP parser (hibiki-sip) for a bounded time per target.
+#
+#   scripts/fuzz.sh                 # every target, 60 s each
+#   FUZZ_SECONDS=300 scripts/fuzz.sh parse_message
+#
+# Targets live in sip/fuzz/fuzz_targets/ (parse_message, frame). The seed
+# corpus is the RFC 4475/5118 torture corpus plus sip/tests/malformed/.
+# Crashes land in sip/fuzz/artifacts/<target>/; reproduce one with
+#   (cd sip/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run <target> <file>)
+#
+# cargo-fuzz passes nightly-only flags (-Zsanitizer=address and friends).
+# This project's machines carry one stable toolchain and cannot fetch
+# another, so on stable the script sets RUSTC_BOOTSTRAP=1, which lets the
+# stable compiler accept them; the ASan runtime ships with stable too.
+# Not part of the test suite: it is slow by design.
+set -euo pipefail
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz.sh: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked
+fi
+if ! rustc --version | grep -q nightly; then
+    export RUSTC_BOOTSTRAP=1
+fi
+
+torture=""
+for c in "$root/../shared/sip-torture" "$root/../../shared/sip-torture"; do
+    if [ -d "$c" ]; then torture="$c"; break; fi
+done
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(parse_message frame)
+fi
+
+cd "$root/sip/fuzz"
+for t in "${targets[@]}"; do
+    seeds="corpus/$t"
+    mkdir -p "$seeds"
+    if [ -n "$torture" ]; then
+        find "$torture" -type f ! -name README.md ! -name SHA256SUMS ! -name '.*' \
+            -exec cp -n {} "$seeds/" \; 2>/dev/null || true
+    fi
+    cp -n "$root"/sip/tests/malformed/*.sip "$seeds/" 2>/dev/null || true
+    echo "fuzz.sh: $t for ${FUZZ_SECONDS}s" >&2
+    cargo fuzz run "$t" "$seeds" -- \
+        -max_total_time="$FUZZ_SECONDS" -max_len=16384 -timeout=10 -print_final_stats=1
+done
+echo "fuzz.sh: no crash in ${targets[*]}" >&2
