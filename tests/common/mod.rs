@@ -325,6 +325,8 @@ impl TestServer {
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
+        // Plain log files: no colour escapes.
+        cmd.env("NO_COLOR", "1");
         for (k, v) in &config.env {
             cmd.env(k, v);
         }
