@@ -101,6 +101,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             t1: Duration::from_millis(config.sip.t1_ms),
             t2: Duration::from_millis(config.sip.t2_ms),
             t4: Duration::from_millis(config.sip.t4_ms),
+            // 100 Trying at once: it stops the caller's INVITE retransmissions
+            // before any route logic runs, whatever the route does next.
+            trying_delay: Duration::ZERO,
             ..Default::default()
         },
         seed: rand::random(),

@@ -15,7 +15,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use hibiki_sip::dialog::Dialog;
 use hibiki_sip::endpoint::ServerTxId;
-use hibiki_sip::{Contact, Header, Method, NameAddr, Param, Request, Response, Transport, Uri};
+use hibiki_sip::transaction::build;
+use hibiki_sip::{Contact, Header, Method, NameAddr, Request, Response, Transport, Uri};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
@@ -322,51 +323,24 @@ impl Actor {
     }
 }
 
-/// Builds a response to `request` (RFC 3261 §8.2.6.2): Via, From, Call-ID
-/// and CSeq copied, To copied with `to_tag` added when it has none.
+/// A response to `request` with our To tag (when it has none), the given
+/// reason phrase, and our Server header.
 pub fn response_to(request: &Request, status: u16, reason: &str, to_tag: Option<&str>) -> Response {
-    let mut headers = request.headers.clone();
-    headers.contact.clear();
-    headers.route.clear();
-    headers.content_type = None;
-    headers.max_forwards = None;
-    // Record-Route is copied into responses that create dialogs (§12.1.1).
-    if !(101..300).contains(&status) {
-        headers.record_route.clear();
-    }
-    headers.extra.retain(|h| h.name.eq_ignore_ascii_case("Timestamp"));
-    if let Some(tag) = to_tag {
-        if status > 100 && !headers.to.params.iter().any(|p| p.name.eq_ignore_ascii_case("tag")) {
-            headers.to.params.push(Param::new("tag", Some(tag.to_owned())));
-        }
-    }
-    headers.extra.push(Header {
+    let mut response = match to_tag {
+        Some(tag) if status > 100 => build::response_with_tag(request, status, tag),
+        _ => build::response_to(request, status),
+    };
+    reason.clone_into(&mut response.reason);
+    response.headers.extra.push(Header {
         name: "Server".into(),
         value: concat!("Hibiki/", env!("CARGO_PKG_VERSION")).into(),
     });
-    Response {
-        status,
-        reason: reason.to_owned(),
-        headers,
-        body: Bytes::new(),
-    }
+    response
 }
 
-/// The reason phrase for a status we send.
+/// The standard reason phrase for a status we send.
 pub fn default_reason(status: u16) -> &'static str {
-    match status {
-        403 => "Forbidden",
-        404 => "Not Found",
-        480 => "Temporarily Unavailable",
-        486 => "Busy Here",
-        487 => "Request Terminated",
-        488 => "Not Acceptable Here",
-        500 => "Server Internal Error",
-        503 => "Service Unavailable",
-        600 => "Busy Everywhere",
-        603 => "Decline",
-        _ => "Rejected",
-    }
+    build::reason_phrase(status)
 }
 
 /// The SDP the test route answers with until media lands: a real-looking

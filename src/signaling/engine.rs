@@ -346,17 +346,14 @@ impl Engine {
         let trunk = match self.door.admit(&request, source.addr.ip(), unix_ms()) {
             Admission::Trunk(name) => name,
             Admission::Challenge { stale } => {
-                let mut challenge = self.door.nonces().challenge(
-                    self.door.realm(),
-                    hibiki_sip::auth::Algorithm::Sha256,
-                    unix_ms(),
-                );
-                challenge.stale = stale;
+                // RFC 8760: offer SHA-256 first, then MD5, one header each.
                 let mut r = response_to(&request, 401, "Unauthorized", Some(&new_tag()));
-                r.headers.extra.push(Header {
-                    name: "WWW-Authenticate".into(),
-                    value: challenge.to_string(),
-                });
+                for challenge in self.door.nonces().challenges(self.door.realm(), unix_ms(), stale) {
+                    r.headers.extra.push(Header {
+                        name: "WWW-Authenticate".into(),
+                        value: challenge.to_string(),
+                    });
+                }
                 reply(endpoint, now, &tx, r);
                 return;
             }
