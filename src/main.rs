@@ -8,7 +8,11 @@ use hibiki::config::{Config, LogFormat};
 use hibiki::telemetry::{init_logging, LogStyle};
 
 #[derive(Parser)]
-#[command(name = "hibiki", version, about = "Contact-center engine: SIP, IVR, ACD, recording")]
+#[command(
+    name = "hibiki",
+    version,
+    about = "Contact-center engine: SIP, IVR, ACD, recording"
+)]
 struct Cli {
     /// The configuration file. Without one, the embedded default runs
     /// (SQLite under ./data, SIP on 127.0.0.1:5060, HTTP on 127.0.0.1:8080).
@@ -72,7 +76,10 @@ fn main() -> ExitCode {
         }),
         Command::Migrate => run(cli.config, |config| async move {
             hibiki::server::open_store(&config).await?;
-            println!("migrations applied to {}", hibiki::server::redact_url(&config.database_url()));
+            println!(
+                "migrations applied to {}",
+                hibiki::server::redact_url(&config.database_url())
+            );
             Ok(())
         }),
     }
@@ -96,7 +103,10 @@ where
         LogFormat::Human => LogStyle::Human,
     };
     init_logging(style, &config.log.level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

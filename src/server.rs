@@ -61,22 +61,27 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let metrics = Metrics::new();
     let store = open_store(&config).await?;
     let closed = store
-        .close_orphaned_calls(&config.node.id, now_ms(), HangupCause::ServerRestart.as_str())
+        .close_orphaned_calls(
+            &config.node.id,
+            now_ms(),
+            HangupCause::ServerRestart.as_str(),
+        )
         .await
         .context("closing calls left open by a previous run")?;
     if closed > 0 {
-        warn!(calls = closed, "closed call records left open by a previous run (crash or kill)");
+        warn!(
+            calls = closed,
+            "closed call records left open by a previous run (crash or kill)"
+        );
     }
     let (records, writer) = RecordWriter::spawn(store.clone());
 
     // SIP sockets.
     let listen = config.sip.listen;
     let udp = if config.sip.udp {
-        Some(Arc::new(
-            UdpSocket::bind(listen)
-                .await
-                .with_context(|| format!("binding SIP UDP on {listen} (sip.listen)"))?,
-        ))
+        Some(Arc::new(UdpSocket::bind(listen).await.with_context(
+            || format!("binding SIP UDP on {listen} (sip.listen)"),
+        )?))
     } else {
         None
     };
@@ -141,7 +146,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .iter()
             .map(|r| (r.number.clone(), r.action.clone())),
         config.sip.realm.clone(),
-        hibiki_sip::auth::NonceIssuer::new(&rand::random::<[u8; 32]>(), 300_000),
+        hibiki_sip::auth::NonceIssuer::new(
+            rand::random::<[u8; 32]>(),
+            hibiki_sip::auth::DEFAULT_NONCE_LIFETIME_MS,
+        ),
     );
     let engine = tokio::spawn(signaling::run(EngineParts {
         endpoint,
@@ -186,14 +194,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     shutdown.cancelled().await;
     let grace = Duration::from_secs(config.shutdown.grace_seconds);
-    info!(live_calls = tracker.len(), ?grace, "shutting down: refusing new calls, letting live calls finish");
+    info!(
+        live_calls = tracker.len(),
+        ?grace,
+        "shutting down: refusing new calls, letting live calls finish"
+    );
     let _ = accepting_tx.send(false);
     draining.cancel();
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        warn!(live_calls = tracker.len(), "grace period over: hanging up the remaining calls");
+        warn!(
+            live_calls = tracker.len(),
+            "grace period over: hanging up the remaining calls"
+        );
         hard_stop.cancel();
-        if tokio::time::timeout(HANGUP_BOUND, tracker.wait()).await.is_err() {
+        if tokio::time::timeout(HANGUP_BOUND, tracker.wait())
+            .await
+            .is_err()
+        {
             warn!(live_calls = tracker.len(), "some calls did not end in time");
         }
     }
@@ -216,7 +234,10 @@ fn advertised_host(config: &Config, listen: SocketAddr) -> (Host, u16) {
             }
             _ => (public.clone(), listen.port()),
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let host = match host.parse::<std::net::IpAddr>() {
             Ok(std::net::IpAddr::V4(a)) => Host::Ipv4(a),
             Ok(std::net::IpAddr::V6(a)) => Host::Ipv6(a),
@@ -249,7 +270,10 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => info!("SIGTERM received"),
@@ -277,6 +301,9 @@ mod tests {
             redact_url("postgres://hibiki:s3cret@db:5432/hibiki"),
             "postgres://hibiki:***@db:5432/hibiki"
         );
-        assert_eq!(redact_url("sqlite://./data/hibiki.db"), "sqlite://./data/hibiki.db");
+        assert_eq!(
+            redact_url("sqlite://./data/hibiki.db"),
+            "sqlite://./data/hibiki.db"
+        );
     }
 }

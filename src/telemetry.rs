@@ -59,11 +59,10 @@ pub struct Metrics {
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Metrics {
-        let registry = Registry::new_custom(Some("hibiki".into()), None)
-            .unwrap_or_else(|_| Registry::new());
-        let calls_active = IntGauge::new("calls_active", "Calls in progress").unwrap_or_else(
-            |_| unreachable_metric(),
-        );
+        let registry =
+            Registry::new_custom(Some("hibiki".into()), None).unwrap_or_else(|_| Registry::new());
+        let calls_active = IntGauge::new("calls_active", "Calls in progress")
+            .unwrap_or_else(|_| unreachable_metric());
         let calls_total = counter_vec("calls_total", "Ended calls by outcome", &["outcome"]);
         let sip_requests = counter_vec(
             "sip_requests_total",
@@ -75,13 +74,15 @@ impl Metrics {
             "SIP responses by direction and status code",
             &["direction", "code"],
         );
-        let sip_parse_errors = counter("sip_parse_errors_total", "SIP messages refused by the parser");
+        let sip_parse_errors = counter(
+            "sip_parse_errors_total",
+            "SIP messages refused by the parser",
+        );
         let sip_transaction_timeouts = counter(
             "sip_transaction_timeouts_total",
             "SIP transactions that timed out",
         );
-        let sip_retransmissions =
-            counter("sip_retransmissions_total", "SIP retransmissions sent");
+        let sip_retransmissions = counter("sip_retransmissions_total", "SIP retransmissions sent");
         let records_dropped = counter(
             "call_records_dropped_total",
             "Call-record events dropped because the writer queue was full",
@@ -150,9 +151,14 @@ mod tests {
     fn renders_registered_metrics() {
         let m = Metrics::new();
         m.calls_total.with_label_values(&["answered"]).inc();
-        m.sip_requests.with_label_values(&["in", "INVITE"]).inc_by(3);
+        m.sip_requests
+            .with_label_values(&["in", "INVITE"])
+            .inc_by(3);
         let text = m.render();
-        assert!(text.contains("hibiki_calls_total{outcome=\"answered\"} 1"), "{text}");
+        assert!(
+            text.contains("hibiki_calls_total{outcome=\"answered\"} 1"),
+            "{text}"
+        );
         assert!(
             text.contains("hibiki_sip_requests_total{direction=\"in\",method=\"INVITE\"} 3"),
             "{text}"

@@ -32,7 +32,11 @@ fn config_check_accepts_the_shipped_example() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("OK"), "{stdout}");
 }
 
@@ -44,10 +48,17 @@ fn config_check_names_file_line_key_and_reason() {
         "bad.toml",
         "[http]\nlisten = \"127.0.0.1:8080\"\n\n[sip]\nlisten = \"not an address\"\n",
     );
-    let out = hibiki().args(["config", "check"]).arg(&path).output().unwrap();
+    let out = hibiki()
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success(), "a bad address must be refused");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("bad.toml:5"), "file and line missing: {stderr}");
+    assert!(
+        stderr.contains("bad.toml:5"),
+        "file and line missing: {stderr}"
+    );
     assert!(stderr.contains("sip.listen"), "key missing: {stderr}");
 }
 
@@ -55,7 +66,11 @@ fn config_check_names_file_line_key_and_reason() {
 fn config_check_refuses_unknown_keys() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, "typo.toml", "[sip]\nlisen = \"127.0.0.1:5060\"\n");
-    let out = hibiki().args(["config", "check"]).arg(&path).output().unwrap();
+    let out = hibiki()
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("lisen"), "{stderr}");

@@ -153,7 +153,10 @@ pub enum Uri {
     Sip(SipUri),
     /// An absolute URI of another scheme: `scheme` lower-cased, `rest` is
     /// everything after the colon, as received.
-    Other { scheme: String, rest: String },
+    Other {
+        scheme: String,
+        rest: String,
+    },
 }
 
 /// The transport token of a Via header.

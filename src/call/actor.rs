@@ -184,7 +184,7 @@ impl Actor {
             Err(e) => warn!(error = %e, "cannot form a dialog from our 200"),
         }
         self.send(SipCommand::Respond {
-            tx: self.call.tx.clone(),
+            tx: self.call.tx,
             response,
         })
         .await;
@@ -281,14 +281,19 @@ impl Actor {
 
     /// A response to the INVITE, with our To tag.
     fn response(&self, status: u16, reason: &str) -> Response {
-        response_to(&self.call.invite, status, reason, Some(&self.call.local_tag))
+        response_to(
+            &self.call.invite,
+            status,
+            reason,
+            Some(&self.call.local_tag),
+        )
     }
 
     /// Answers the INVITE (provisional or final).
     async fn respond(&mut self, status: u16, reason: &str, _reliable: bool) {
         let response = self.response(status, reason);
         self.send(SipCommand::Respond {
-            tx: self.call.tx.clone(),
+            tx: self.call.tx,
             response,
         })
         .await;

@@ -94,9 +94,7 @@ impl Door {
             return Admission::Forbidden("malformed Authorization header");
         };
         let Some(trunk) = digest_trunks.iter().find(|t| {
-            t.inbound
-                .as_ref()
-                .and_then(|i| i.username.as_deref())
+            t.inbound.as_ref().and_then(|i| i.username.as_deref())
                 == Some(credentials.username.as_str())
         }) else {
             return Admission::Forbidden("unknown digest username");
@@ -129,9 +127,7 @@ impl Door {
 pub fn dialled_number(uri: &Uri) -> Option<String> {
     match uri {
         Uri::Sip(sip) => sip.user.clone(),
-        Uri::Other { scheme, rest } if scheme == "tel" => {
-            rest.split(';').next().map(str::to_owned)
-        }
+        Uri::Other { scheme, rest } if scheme == "tel" => rest.split(';').next().map(str::to_owned),
         Uri::Other { .. } => None,
     }
 }
@@ -140,10 +136,7 @@ pub fn dialled_number(uri: &Uri) -> Option<String> {
 /// whole URI.
 pub fn caller_number(request: &Request) -> String {
     match &request.headers.from.uri {
-        Uri::Sip(sip) => sip
-            .user
-            .clone()
-            .unwrap_or_else(|| sip.host.to_string()),
+        Uri::Sip(sip) => sip.user.clone().unwrap_or_else(|| sip.host.to_string()),
         Uri::Other { scheme, rest } => format!("{scheme}:{rest}"),
     }
 }

@@ -208,7 +208,7 @@ impl Engine {
             } => {
                 let tx = endpoint.send_request(now, request, destination, transport);
                 if let Some(call) = self.calls.get_mut(&call_id) {
-                    call.client_txs.push(tx.clone());
+                    call.client_txs.push(tx);
                     self.by_client_tx.insert(tx, call_id);
                 }
             }
@@ -268,7 +268,13 @@ impl Engine {
     }
 
     /// A new request (not an ACK for a 2xx, not a CANCEL).
-    fn request(&mut self, endpoint: &mut Endpoint, tx: ServerTxId, request: Request, source: Source) {
+    fn request(
+        &mut self,
+        endpoint: &mut Endpoint,
+        tx: ServerTxId,
+        request: Request,
+        source: Source,
+    ) {
         let now = Instant::now();
         let has_to_tag = request
             .headers
@@ -306,7 +312,13 @@ impl Engine {
         }
     }
 
-    fn new_invite(&mut self, endpoint: &mut Endpoint, tx: ServerTxId, request: Request, source: Source) {
+    fn new_invite(
+        &mut self,
+        endpoint: &mut Endpoint,
+        tx: ServerTxId,
+        request: Request,
+        source: Source,
+    ) {
         let now = Instant::now();
         let call_id = request.headers.call_id.clone();
         if self.calls.contains_key(&call_id) {
@@ -317,7 +329,12 @@ impl Engine {
             return;
         }
         let mut record = new_record(&self.node_id, &request);
-        let refuse = |endpoint: &mut Endpoint, status: u16, cause: HangupCause, record: &mut CallRecord, ctx: &CallContext, extra: Option<Header>| {
+        let refuse = |endpoint: &mut Endpoint,
+                      status: u16,
+                      cause: HangupCause,
+                      record: &mut CallRecord,
+                      ctx: &CallContext,
+                      extra: Option<Header>| {
             let mut r = response_to(&request, status, default_reason(status), Some(&new_tag()));
             if let Some(h) = extra {
                 r.headers.extra.push(h);
@@ -328,19 +345,42 @@ impl Engine {
             record.outcome = Some(outcome);
             record.final_sip_code = Some(status);
             record.hangup_cause = Some(cause.as_str().to_owned());
-            ctx.metrics.calls_total.with_label_values(&[outcome.as_str()]).inc();
+            ctx.metrics
+                .calls_total
+                .with_label_values(&[outcome.as_str()])
+                .inc();
             if !ctx.records.send(RecordEvent::Ended(record.clone())) {
                 ctx.metrics.records_dropped.inc();
             }
         };
         if self.draining.is_cancelled() {
             info!(%call_id, "refusing a new call: shutting down");
-            refuse(endpoint, 503, HangupCause::ShuttingDown, &mut record, &self.ctx, Some(Header { name: "Retry-After".into(), value: "30".into() }));
+            refuse(
+                endpoint,
+                503,
+                HangupCause::ShuttingDown,
+                &mut record,
+                &self.ctx,
+                Some(Header {
+                    name: "Retry-After".into(),
+                    value: "30".into(),
+                }),
+            );
             return;
         }
         if self.calls.len() >= self.max_calls {
             warn!(%call_id, limit = self.max_calls, "refusing a new call: at the call limit");
-            refuse(endpoint, 503, HangupCause::Overload, &mut record, &self.ctx, Some(Header { name: "Retry-After".into(), value: "5".into() }));
+            refuse(
+                endpoint,
+                503,
+                HangupCause::Overload,
+                &mut record,
+                &self.ctx,
+                Some(Header {
+                    name: "Retry-After".into(),
+                    value: "5".into(),
+                }),
+            );
             return;
         }
         let trunk = match self.door.admit(&request, source.addr.ip(), unix_ms()) {
@@ -348,7 +388,11 @@ impl Engine {
             Admission::Challenge { stale } => {
                 // RFC 8760: offer SHA-256 first, then MD5, one header each.
                 let mut r = response_to(&request, 401, "Unauthorized", Some(&new_tag()));
-                for challenge in self.door.nonces().challenges(self.door.realm(), unix_ms(), stale) {
+                for challenge in self
+                    .door
+                    .nonces()
+                    .challenges(self.door.realm(), unix_ms(), stale)
+                {
                     r.headers.extra.push(Header {
                         name: "WWW-Authenticate".into(),
                         value: challenge.to_string(),
@@ -359,14 +403,29 @@ impl Engine {
             }
             Admission::Forbidden(why) => {
                 info!(%call_id, source = %source.addr, why, "refusing a call: forbidden");
-                refuse(endpoint, 403, HangupCause::Forbidden, &mut record, &self.ctx, None);
+                refuse(
+                    endpoint,
+                    403,
+                    HangupCause::Forbidden,
+                    &mut record,
+                    &self.ctx,
+                    None,
+                );
                 return;
             }
         };
         record.trunk = Some(trunk);
-        let Some(route) = dialled_number(&request.uri).and_then(|n| self.door.route(&n).cloned()) else {
+        let Some(route) = dialled_number(&request.uri).and_then(|n| self.door.route(&n).cloned())
+        else {
             info!(%call_id, number = %record.to_number, "refusing a call: no route for the number");
-            refuse(endpoint, 404, HangupCause::NotFound, &mut record, &self.ctx, None);
+            refuse(
+                endpoint,
+                404,
+                HangupCause::NotFound,
+                &mut record,
+                &self.ctx,
+                None,
+            );
             return;
         };
         let (input_tx, input_rx) = mpsc::channel(CALL_INPUT_CAPACITY);
@@ -378,11 +437,11 @@ impl Engine {
             call_id.clone(),
             LiveCall {
                 handle,
-                invite_tx: tx.clone(),
+                invite_tx: tx,
                 client_txs: Vec::new(),
             },
         );
-        self.by_invite_tx.insert(tx.clone(), call_id);
+        self.by_invite_tx.insert(tx, call_id);
         let call = InboundCall {
             record,
             invite: request,
@@ -392,7 +451,8 @@ impl Engine {
             route,
             local_tag: new_tag(),
         };
-        self.tracker.spawn(actor::run(self.ctx.clone(), call, input_rx));
+        self.tracker
+            .spawn(actor::run(self.ctx.clone(), call, input_rx));
         let _ = self.local_addr;
     }
 

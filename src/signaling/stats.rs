@@ -20,24 +20,49 @@ impl StatsExporter {
     /// Adds what `now` counted since the last call to `metrics`.
     pub fn export(&mut self, now: &Stats, metrics: &Metrics) {
         for (method, n) in &now.requests_received {
-            let before = self.last.requests_received.get(method).copied().unwrap_or(0);
-            add(&metrics.sip_requests.with_label_values(&["in", method]), *n, before);
+            let before = self
+                .last
+                .requests_received
+                .get(method)
+                .copied()
+                .unwrap_or(0);
+            add(
+                &metrics.sip_requests.with_label_values(&["in", method]),
+                *n,
+                before,
+            );
         }
         for (method, n) in &now.requests_sent {
             let before = self.last.requests_sent.get(method).copied().unwrap_or(0);
-            add(&metrics.sip_requests.with_label_values(&["out", method]), *n, before);
+            add(
+                &metrics.sip_requests.with_label_values(&["out", method]),
+                *n,
+                before,
+            );
         }
         for (code, n) in &now.responses_received {
             let before = self.last.responses_received.get(code).copied().unwrap_or(0);
             let code = code.to_string();
-            add(&metrics.sip_responses.with_label_values(&["in", &code]), *n, before);
+            add(
+                &metrics.sip_responses.with_label_values(&["in", &code]),
+                *n,
+                before,
+            );
         }
         for (code, n) in &now.responses_sent {
             let before = self.last.responses_sent.get(code).copied().unwrap_or(0);
             let code = code.to_string();
-            add(&metrics.sip_responses.with_label_values(&["out", &code]), *n, before);
+            add(
+                &metrics.sip_responses.with_label_values(&["out", &code]),
+                *n,
+                before,
+            );
         }
-        add(&metrics.sip_parse_errors, now.parse_errors, self.last.parse_errors);
+        add(
+            &metrics.sip_parse_errors,
+            now.parse_errors,
+            self.last.parse_errors,
+        );
         add(
             &metrics.sip_transaction_timeouts,
             now.transaction_timeouts,
