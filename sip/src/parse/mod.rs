@@ -18,7 +18,7 @@
 //! Content-Length.
 //!
 //! ## Two levels
-//! 1. Framing ([`head`]): skip leading CRLFs, find the blank line (CRLF,
+//! 1. Framing (`head`): skip leading CRLFs, find the blank line (CRLF,
 //!    or leniently bare LF), unfold continuation lines, expand compact
 //!    names and canonicalise known ones. The body is given by
 //!    Content-Length: in a datagram ([`parse_message`]) a longer body is
@@ -26,11 +26,11 @@
 //!    `dblreq`), a shorter one is a 400, and without Content-Length the
 //!    rest of the datagram is the body; on a stream ([`frame`])
 //!    Content-Length is mandatory.
-//! 2. Typed headers ([`typed`], [`values`], [`uri`]).
+//! 2. Typed headers (`typed`, `values`, `uri`).
 //!
 //! ## Refusals
 //! Every refusal is a [`ParseError`] with the status to answer (`None`:
-//! drop) and, for requests, the stateless response to send ([`refuse`]).
+//! drop) and, for requests, the stateless response to send (`refuse`).
 //! In order of checking: a start line that is not `Method SP URI SP
 //! SIP/x.y` → 400; a version other than 2.0 → 505; a fault in the header
 //! block → 400; a missing Via, From, To, Call-ID or CSeq → 400 naming them;
@@ -277,7 +277,9 @@ pub fn frame(buf: &[u8]) -> Result<Framed, ParseError> {
     if lead > 0 {
         return Ok(Framed::KeepAlive { len: lead });
     }
-    let Some((head_len, body_start)) = find_head_end(buf) else {
+    // Never look further than the limit for the end of the head.
+    let window = buf.get(..MAX_MESSAGE).unwrap_or(buf);
+    let Some((head_len, body_start)) = find_head_end(window) else {
         if buf.len() > MAX_MESSAGE {
             let head = split_head(buf.get(..MAX_MESSAGE).unwrap_or_default());
             return Err(refuse(kind_of(&head), &head, 513, "Message Too Large"));

@@ -72,13 +72,13 @@ fn response_bytes(head: &Head, status: u16, reason: &str) -> Bytes {
     let mut out = String::with_capacity(256);
     let _ = write!(out, "SIP/2.0 {status} {}\r\n", sanitise_reason(reason));
     for v in head.values("Via") {
-        let _ = write!(out, "Via: {v}\r\n");
+        let _ = write!(out, "Via: {}\r\n", Clean(v));
     }
     if let Some(from) = head.values("From").next() {
-        let _ = write!(out, "From: {from}\r\n");
+        let _ = write!(out, "From: {}\r\n", Clean(from));
     }
     if let Some(to) = head.values("To").next() {
-        let _ = write!(out, "To: {to}");
+        let _ = write!(out, "To: {}", Clean(to));
         if !has_tag(to) {
             let _ = write!(out, ";tag={:016x}", derived_tag(head));
         }
@@ -86,11 +86,25 @@ fn response_bytes(head: &Head, status: u16, reason: &str) -> Bytes {
     }
     for name in ["Call-ID", "CSeq"] {
         if let Some(v) = head.values(name).next() {
-            let _ = write!(out, "{name}: {v}\r\n");
+            let _ = write!(out, "{name}: {}\r\n", Clean(v));
         }
     }
     out.push_str("Content-Length: 0\r\n\r\n");
     Bytes::from(out)
+}
+
+/// A copied value with the U+FFFD that stood for bytes that were not
+/// UTF-8 written as `?`: one byte out per byte in, so a refusal is never
+/// much larger than the request it answers (no reflection amplification).
+struct Clean<'a>(&'a str);
+
+impl std::fmt::Display for Clean<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            f.write_char(if c == '\u{fffd}' { '?' } else { c })?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether a raw To value carries a `tag` header parameter (after the
@@ -183,6 +197,16 @@ mod tests {
             refuse(Kind::Request("INVITE"), &head, 400, "x").status,
             None
         );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_copied_one_for_one() {
+        let head = split_head(
+            b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nCall-ID: \xff\xfe\xfd\r\n",
+        );
+        let e = refuse(Kind::Request("INVITE"), &head, 400, "x");
+        let text = String::from_utf8(e.response.unwrap().to_vec()).unwrap();
+        assert!(text.contains("Call-ID: ???\r\n"), "{text}");
     }
 
     #[test]

@@ -173,6 +173,15 @@ fn frames_a_stream() {
     assert_eq!(e.status, None);
     let e = frame(INVITE.replace("l: 4", "l: 65536").as_bytes()).unwrap_err();
     assert_eq!(e.status, Some(513));
+    // A head that does not end within the limit is refused, answered from
+    // the lines that fit.
+    let huge = INVITE.replace("k: timer", &format!("k: {}", "t".repeat(2 * MAX_MESSAGE)));
+    let e = frame(huge.as_bytes()).unwrap_err();
+    assert_eq!(e.status, Some(513));
+    assert!(e
+        .response
+        .unwrap()
+        .starts_with(b"SIP/2.0 513 Message Too Large\r\n"));
 }
 
 #[test]
