@@ -150,6 +150,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             rand::random::<[u8; 32]>(),
             hibiki_sip::auth::DEFAULT_NONCE_LIFETIME_MS,
         ),
+        config
+            .sip
+            .digest_algorithms
+            .iter()
+            .filter_map(|a| hibiki_sip::auth::Algorithm::from_token(a))
+            .collect(),
     );
     let engine = tokio::spawn(signaling::run(EngineParts {
         endpoint,

@@ -303,6 +303,14 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
         ("sip", "t2_ms") => c.sip.t2_ms = parse(v)?,
         ("sip", "t4_ms") => c.sip.t4_ms = parse(v)?,
         ("sip", "max_calls") => c.sip.max_calls = parse(v)?,
+        ("sip", "digest_algorithms") => {
+            c.sip.digest_algorithms = v
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }
         ("http", "listen") => c.http.listen = parse(v)?,
         ("data", "dir") => c.data.dir = v.into(),
         ("database", "url") => c.database.url = optional(v),

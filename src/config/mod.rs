@@ -123,6 +123,10 @@ pub struct SipConfig {
     pub t4_ms: u64,
     /// Beyond this many live calls, new INVITEs get 503.
     pub max_calls: usize,
+    /// Digest algorithms our challenges offer, most preferred first
+    /// (RFC 8760: `SHA-256` before `MD5`). Some older clients only read
+    /// the first challenge and only know MD5: list `["MD5"]` for them.
+    pub digest_algorithms: Vec<String>,
 }
 
 impl Default for SipConfig {
@@ -138,6 +142,7 @@ impl Default for SipConfig {
             t2_ms: 4000,
             t4_ms: 5000,
             max_calls: 10_000,
+            digest_algorithms: vec!["SHA-256".to_owned(), "MD5".to_owned()],
         }
     }
 }

@@ -58,6 +58,17 @@ pub(super) fn check(c: &Config) -> Check {
     if c.sip.max_calls == 0 {
         fail("sip.max_calls", "must be greater than 0")?;
     }
+    if c.sip.digest_algorithms.is_empty() {
+        fail("sip.digest_algorithms", "must list at least one algorithm")?;
+    }
+    for a in &c.sip.digest_algorithms {
+        if hibiki_sip::auth::Algorithm::from_token(a).is_none() {
+            fail(
+                "sip.digest_algorithms",
+                format!("unknown algorithm `{a}` (known: SHA-256, SHA-256-sess, MD5, MD5-sess)"),
+            )?;
+        }
+    }
     if let Some(url) = &c.database.url {
         let known = ["sqlite:", "postgres://", "postgresql://"];
         if !known.iter().any(|p| url.starts_with(p)) {

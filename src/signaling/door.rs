@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use hibiki_sip::auth::{Credentials, NonceIssuer};
+use hibiki_sip::auth::{Algorithm, Challenge, Credentials, NonceIssuer};
 use hibiki_sip::{Request, Uri};
 
 use crate::config::{RouteAction, TrunkConfig};
@@ -33,6 +33,7 @@ pub struct Door {
     routes: HashMap<String, RouteAction>,
     realm: String,
     nonces: NonceIssuer,
+    algorithms: Vec<Algorithm>,
 }
 
 impl Door {
@@ -41,23 +42,27 @@ impl Door {
         routes: impl IntoIterator<Item = (String, RouteAction)>,
         realm: String,
         nonces: NonceIssuer,
+        algorithms: Vec<Algorithm>,
     ) -> Door {
         Door {
             trunks,
             routes: routes.into_iter().collect(),
             realm,
             nonces,
+            algorithms,
         }
     }
 
-    /// The digest realm challenges carry.
-    pub fn realm(&self) -> &str {
-        &self.realm
-    }
-
-    /// The nonce issuer for challenges.
-    pub fn nonces(&self) -> &NonceIssuer {
-        &self.nonces
+    /// The challenges of a 401, one per configured algorithm, in order.
+    pub fn challenges(&self, now_ms: u64, stale: bool) -> Vec<Challenge> {
+        self.algorithms
+            .iter()
+            .map(|a| {
+                self.nonces
+                    .challenge(&self.realm, *a, now_ms)
+                    .with_stale(stale)
+            })
+            .collect()
     }
 
     /// Decides whether `request`, received from `source`, may start a call.
@@ -138,5 +143,152 @@ pub fn caller_number(request: &Request) -> String {
     match &request.headers.from.uri {
         Uri::Sip(sip) => sip.user.clone().unwrap_or_else(|| sip.host.to_string()),
         Uri::Other { scheme, rest } => format!("{scheme}:{rest}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Secret, TrunkInbound};
+    use hibiki_sip::{Header, Message};
+
+    const SECRET: &str = "pbx-secret";
+
+    fn invite(authorization: Option<String>) -> Request {
+        let text = "INVITE sip:100@127.0.0.1 SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK1\r\n\
+            From: <sip:alice@10.0.0.9>;tag=a\r\n\
+            To: <sip:100@127.0.0.1>\r\n\
+            Call-ID: c1\r\n\
+            CSeq: 1 INVITE\r\n\
+            Content-Length: 0\r\n\r\n";
+        let Ok(Message::Request(mut r)) = hibiki_sip::parse::parse_message(text.as_bytes()) else {
+            panic!("test INVITE must parse");
+        };
+        if let Some(value) = authorization {
+            r.headers.extra.push(Header {
+                name: "Authorization".into(),
+                value,
+            });
+        }
+        r
+    }
+
+    fn trunk(name: &str, sources: &[&str], user: Option<&str>) -> TrunkConfig {
+        TrunkConfig {
+            name: name.into(),
+            inbound: Some(TrunkInbound {
+                sources: sources.iter().map(|s| s.parse().unwrap()).collect(),
+                username: user.map(Into::into),
+                password: user.map(|_| Secret::new(SECRET)),
+                password_env: None,
+            }),
+            outbound: None,
+        }
+    }
+
+    fn door(trunks: Vec<TrunkConfig>) -> Door {
+        Door::new(
+            trunks,
+            [("100".to_owned(), RouteAction::Test { ring_ms: 0 })],
+            "hibiki".into(),
+            NonceIssuer::new(b"test-secret", 60_000),
+            vec![Algorithm::Sha256, Algorithm::Md5],
+        )
+    }
+
+    fn answer(d: &Door, now_ms: u64, password: &str, algorithm: usize) -> String {
+        let challenges = d.challenges(now_ms, false);
+        let c = &challenges[algorithm];
+        hibiki_sip::auth::respond(
+            c,
+            "INVITE",
+            "sip:100@127.0.0.1",
+            "pbx",
+            password,
+            "cn0nce",
+            1,
+        )
+        .to_string()
+    }
+
+    #[test]
+    fn a_listed_source_is_its_trunk() {
+        let d = door(vec![trunk("carrier", &["10.0.0.0/24"], None)]);
+        let from = "10.0.0.9".parse().unwrap();
+        assert_eq!(
+            d.admit(&invite(None), from, 0),
+            Admission::Trunk("carrier".into())
+        );
+    }
+
+    #[test]
+    fn an_unknown_source_is_forbidden_when_no_trunk_takes_digest() {
+        let d = door(vec![trunk("carrier", &["10.0.0.0/24"], None)]);
+        let from = "192.0.2.7".parse().unwrap();
+        assert!(matches!(
+            d.admit(&invite(None), from, 0),
+            Admission::Forbidden(_)
+        ));
+    }
+
+    #[test]
+    fn digest_trunks_challenge_then_admit_the_right_password() {
+        let d = door(vec![trunk("pbx", &[], Some("pbx"))]);
+        let from = "192.0.2.7".parse().unwrap();
+        assert_eq!(
+            d.admit(&invite(None), from, 1_000),
+            Admission::Challenge { stale: false }
+        );
+        for alg in [0, 1] {
+            let ok = invite(Some(answer(&d, 1_000, SECRET, alg)));
+            assert_eq!(d.admit(&ok, from, 2_000), Admission::Trunk("pbx".into()));
+        }
+        let bad = invite(Some(answer(&d, 1_000, "guess", 0)));
+        assert!(matches!(
+            d.admit(&bad, from, 2_000),
+            Admission::Forbidden(_)
+        ));
+    }
+
+    #[test]
+    fn an_expired_nonce_with_the_right_password_is_challenged_stale() {
+        let d = door(vec![trunk("pbx", &[], Some("pbx"))]);
+        let from = "192.0.2.7".parse().unwrap();
+        let late = invite(Some(answer(&d, 1_000, SECRET, 0)));
+        assert_eq!(
+            d.admit(&late, from, 1_000 + 120_000),
+            Admission::Challenge { stale: true }
+        );
+    }
+
+    #[test]
+    fn challenges_follow_the_configured_order() {
+        let d = door(vec![]);
+        let c = d.challenges(5, true);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].algorithm(), Algorithm::Sha256);
+        assert_eq!(c[1].algorithm(), Algorithm::Md5);
+        assert!(c.iter().all(|c| c.stale));
+    }
+
+    #[test]
+    fn dialled_numbers_come_from_sip_and_tel_uris() {
+        let r = invite(None);
+        assert_eq!(dialled_number(&r.uri).as_deref(), Some("100"));
+        let tel = Uri::Other {
+            scheme: "tel".into(),
+            rest: "+81312345678;phone-context=example.com".into(),
+        };
+        assert_eq!(dialled_number(&tel).as_deref(), Some("+81312345678"));
+        assert_eq!(caller_number(&r), "alice");
+    }
+
+    #[test]
+    fn routes_match_the_number_exactly() {
+        let d = door(vec![]);
+        assert!(d.route("100").is_some());
+        assert!(d.route("1000").is_none());
+        assert!(d.route("999").is_none());
     }
 }

@@ -386,13 +386,9 @@ impl Engine {
         let trunk = match self.door.admit(&request, source.addr.ip(), unix_ms()) {
             Admission::Trunk(name) => name,
             Admission::Challenge { stale } => {
-                // RFC 8760: offer SHA-256 first, then MD5, one header each.
+                // One header per configured algorithm, preferred first (RFC 8760).
                 let mut r = response_to(&request, 401, "Unauthorized", Some(&new_tag()));
-                for challenge in self
-                    .door
-                    .nonces()
-                    .challenges(self.door.realm(), unix_ms(), stale)
-                {
+                for challenge in self.door.challenges(unix_ms(), stale) {
                     r.headers.extra.push(Header {
                         name: "WWW-Authenticate".into(),
                         value: challenge.to_string(),
