@@ -517,6 +517,12 @@ fn validation_names_the_key_and_line() {
     let e = err("[sip]\nmax_calls = 0\n");
     assert_file_error(&e, "sip.max_calls", 2, "greater than 0");
 
+    let e = err("[sip]\ndigest_algorithms = [\"SHA-1\"]\n");
+    assert_file_error(&e, "sip.digest_algorithms", 2, "unknown algorithm `SHA-1`");
+
+    let e = err("[sip]\ndigest_algorithms = []\n");
+    assert_file_error(&e, "sip.digest_algorithms", 2, "at least one");
+
     let e = err("[sip]\nudp = false\ntcp = false\n");
     assert_eq!(e.key(), Some("sip.udp"));
 

@@ -1,7 +1,8 @@
 //! SIP over TCP: the listener and one task per connection.
 //!
 //! A connection task reads bytes, frames them into whole messages with
-//! [`hibiki_sip::parse::frame`] (Content-Length framing, CRLF keep-alives)
+//! [`hibiki_sip::parse::StreamFramer`] (Content-Length framing, CRLF
+//! keep-alives, linear work however a peer splits its bytes)
 //! and hands each message to the engine; it also writes what the engine
 //! sends to that peer. A framing error is answered (when the parser can
 //! build an answer) and the connection closed, since a stream cannot
@@ -13,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use hibiki_sip::parse::{frame, Framed};
+use hibiki_sip::parse::{Framed, StreamFramer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -114,6 +115,7 @@ async fn connection(
         return;
     }
     let mut buf = BytesMut::with_capacity(8192);
+    let mut framer = StreamFramer::default();
     'conn: loop {
         tokio::select! {
             () = stop.cancelled() => break,
@@ -135,7 +137,7 @@ async fn connection(
                     Ok(Ok(_)) => {}
                 }
                 loop {
-                    match frame(&buf) {
+                    match framer.next(&buf) {
                         Ok(Framed::Incomplete) => {
                             if buf.len() > MAX_BUFFER {
                                 debug!(%remote, "tcp message too large; closing");

@@ -304,5 +304,57 @@ pub fn frame(buf: &[u8]) -> Result<Framed, ParseError> {
     Ok(Framed::Message { len })
 }
 
+/// Incremental framing for one stream connection.
+///
+/// [`frame`] looks at the whole buffer each time, so a peer that trickles
+/// a message in one byte at a time would make a reader that calls it after
+/// every read do quadratic work. A `StreamFramer` remembers how far it has
+/// searched for the end of the head and, once the head is in, how long the
+/// message is, so it calls [`frame`] only when a message can be complete:
+/// linear work whatever the peer does.
+#[derive(Debug, Default, Clone)]
+pub struct StreamFramer {
+    /// Bytes already searched for the end of the head, without success.
+    searched: usize,
+    /// The message's total length, once its head has been read.
+    total: Option<usize>,
+}
+
+impl StreamFramer {
+    /// Like [`frame`] on `buf`, the connection's unconsumed bytes. After a
+    /// `Message` or `KeepAlive`, the caller removes that many bytes from
+    /// the front before calling again.
+    pub fn next(&mut self, buf: &[u8]) -> Result<Framed, ParseError> {
+        match self.total {
+            Some(total) if buf.len() < total => return Ok(Framed::Incomplete),
+            Some(_) => {}
+            None if self.searched > 0 && buf.len() <= MAX_MESSAGE => {
+                // A head end ("\n\n" or "\n\r\n") may straddle the old edge.
+                let from = self.searched.saturating_sub(2);
+                if buf.get(from..).and_then(head::find_head_end).is_none() {
+                    self.searched = buf.len();
+                    return Ok(Framed::Incomplete);
+                }
+            }
+            None => {}
+        }
+        let framed = frame(buf);
+        match &framed {
+            Ok(Framed::Incomplete) => {
+                let window = buf.get(..MAX_MESSAGE).unwrap_or(buf);
+                match head::find_head_end(window) {
+                    Some((head_len, body_start)) => {
+                        let head = head::split_head(buf.get(..head_len).unwrap_or_default());
+                        self.total = content_length(&head).ok().flatten().map(|n| body_start + n);
+                    }
+                    None => self.searched = buf.len(),
+                }
+            }
+            _ => *self = StreamFramer::default(),
+        }
+        framed
+    }
+}
+
 #[cfg(test)]
 mod tests;

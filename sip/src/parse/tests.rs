@@ -215,3 +215,82 @@ fn round_trips_through_the_writer() {
         assert_eq!(written, write_message(&again));
     }
 }
+
+mod stream_framer {
+    use super::super::{Framed, StreamFramer};
+
+    const MSG: &[u8] = b"OPTIONS sip:100@127.0.0.1 SIP/2.0\r\n\
+Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bK1\r\n\
+From: <sip:a@127.0.0.1>;tag=1\r\n\
+To: <sip:100@127.0.0.1>\r\n\
+Call-ID: framer\r\n\
+CSeq: 1 OPTIONS\r\n\
+Content-Length: 4\r\n\r\nbody";
+
+    #[test]
+    fn trickled_bytes_frame_exactly_once_at_the_end() {
+        let mut framer = StreamFramer::default();
+        for end in 1..MSG.len() {
+            assert_eq!(
+                framer.next(&MSG[..end]).unwrap(),
+                Framed::Incomplete,
+                "at {end}"
+            );
+        }
+        assert_eq!(
+            framer.next(MSG).unwrap(),
+            Framed::Message { len: MSG.len() }
+        );
+    }
+
+    #[test]
+    fn agrees_with_frame_on_two_messages_and_keepalives() {
+        let mut stream = b"\r\n\r\n".to_vec();
+        stream.extend_from_slice(MSG);
+        stream.extend_from_slice(MSG);
+        let mut framer = StreamFramer::default();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut seen = Vec::new();
+        for chunk in stream.chunks(7) {
+            buf.extend_from_slice(chunk);
+            loop {
+                match framer.next(&buf).unwrap() {
+                    Framed::Incomplete => break,
+                    Framed::KeepAlive { len } => {
+                        buf.drain(..len);
+                        seen.push("keepalive");
+                    }
+                    Framed::Message { len } => {
+                        assert_eq!(&buf[..len], MSG);
+                        buf.drain(..len);
+                        seen.push("message");
+                    }
+                }
+            }
+        }
+        assert_eq!(seen, ["keepalive", "message", "message"]);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn a_head_that_never_ends_is_refused_at_the_limit() {
+        let mut framer = StreamFramer::default();
+        let mut buf =
+            b"OPTIONS sip:x@h SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK2\r\nX: "
+                .to_vec();
+        let mut refused = false;
+        while buf.len() <= super::super::MAX_MESSAGE + 10 {
+            buf.extend_from_slice(&[b'a'; 1000]);
+            match framer.next(&buf) {
+                Ok(Framed::Incomplete) => {}
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => {
+                    assert_eq!(e.status, Some(513));
+                    refused = true;
+                    break;
+                }
+            }
+        }
+        assert!(refused);
+    }
+}
