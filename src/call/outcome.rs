@@ -17,6 +17,9 @@ pub enum HangupCause {
     Forbidden,
     /// The route rejected the call with a configured status.
     Rejected,
+    /// The caller's offer is of a type or encoding we cannot answer (415),
+    /// or it accepts no answer we can give (406).
+    UnsupportedMedia,
     /// Hibiki was at its call limit.
     Overload,
     /// Hibiki was shutting down and refused new calls.
@@ -40,6 +43,7 @@ impl HangupCause {
             HangupCause::NotFound => "not_found",
             HangupCause::Forbidden => "forbidden",
             HangupCause::Rejected => "rejected",
+            HangupCause::UnsupportedMedia => "unsupported_media",
             HangupCause::Overload => "overload",
             HangupCause::ShuttingDown => "shutting_down",
             HangupCause::Shutdown => "shutdown",

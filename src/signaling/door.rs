@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use hibiki_sip::auth::{Algorithm, Challenge, Credentials, NonceIssuer};
-use hibiki_sip::{Request, Uri};
+use hibiki_sip::{Header, Request, Uri};
 
 use crate::config::{RouteAction, TrunkConfig};
 
@@ -127,6 +127,68 @@ impl Door {
     }
 }
 
+/// Why an INVITE's body or its `Accept` rules out a session with us
+/// (RFC 3261 §8.2.3, §21.4.7, §21.4.16): the status, and the header that
+/// tells the caller what we do take.
+pub fn unacceptable_body(request: &Request) -> Option<(u16, Header)> {
+    let accept_sdp = || Header {
+        name: "Accept".into(),
+        value: SDP.into(),
+    };
+    let header = |name: &str| {
+        request
+            .headers
+            .extra
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    };
+    if !request.body.is_empty() {
+        let media = request
+            .headers
+            .content_type
+            .as_deref()
+            .map(media_type)
+            .unwrap_or_default();
+        if media != SDP {
+            return Some((415, accept_sdp()));
+        }
+        if let Some(enc) = header("Content-Encoding") {
+            if !enc.trim().eq_ignore_ascii_case("identity") {
+                let h = Header {
+                    name: "Accept-Encoding".into(),
+                    value: "identity".into(),
+                };
+                return Some((415, h));
+            }
+        }
+    }
+    // We answer with SDP: an Accept that rules it out leaves nothing to say.
+    if let Some(accept) = header("Accept") {
+        let takes_sdp = accept.trim().is_empty()
+            || accept
+                .split(',')
+                .map(media_type)
+                .any(|m| m == SDP || m == "application/*" || m == "*/*");
+        if !takes_sdp {
+            return Some((406, accept_sdp()));
+        }
+    }
+    None
+}
+
+const SDP: &str = "application/sdp";
+
+/// `type/subtype` of a media type, lower-cased, parameters dropped.
+fn media_type(value: &str) -> String {
+    value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// The dialled number: the request-URI's user part (`tel:` URIs: the
 /// number before any parameter).
 pub fn dialled_number(uri: &Uri) -> Option<String> {
@@ -150,7 +212,7 @@ pub fn caller_number(request: &Request) -> String {
 mod tests {
     use super::*;
     use crate::config::{Secret, TrunkInbound};
-    use hibiki_sip::{Header, Message};
+    use hibiki_sip::Message;
 
     const SECRET: &str = "pbx-secret";
 
@@ -282,6 +344,32 @@ mod tests {
         };
         assert_eq!(dialled_number(&tel).as_deref(), Some("+81312345678"));
         assert_eq!(caller_number(&r), "alice");
+    }
+
+    #[test]
+    fn bodies_we_cannot_answer_are_refused() {
+        let mut r = invite(None);
+        assert_eq!(unacceptable_body(&r), None, "no body, no Accept: fine");
+        r.body = bytes::Bytes::from_static(b"v=0\r\n");
+        r.headers.content_type = Some("Application/SDP; charset=utf-8".into());
+        assert_eq!(unacceptable_body(&r), None);
+        r.headers.content_type = Some("application/unknownformat".into());
+        assert_eq!(unacceptable_body(&r).map(|(s, _)| s), Some(415));
+        r.headers.content_type = Some("application/sdp".into());
+        r.headers.extra.push(Header {
+            name: "Content-Encoding".into(),
+            value: "gzip".into(),
+        });
+        let (status, h) = unacceptable_body(&r).unwrap();
+        assert_eq!((status, h.name.as_str()), (415, "Accept-Encoding"));
+        let mut r = invite(None);
+        r.headers.extra.push(Header {
+            name: "Accept".into(),
+            value: "text/nonsense".into(),
+        });
+        assert_eq!(unacceptable_body(&r).map(|(s, _)| s), Some(406));
+        r.headers.extra[0].value = "text/plain, application/*".into();
+        assert_eq!(unacceptable_body(&r), None);
     }
 
     #[test]

@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hibiki_sip::endpoint::{ClientTxId, Endpoint, Event, Received, ServerTxId, Transmit};
-use hibiki_sip::{Header, Method, Request, Transport};
+use hibiki_sip::{Header, Method, Request, Transport, Uri};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use super::door::{caller_number, dialled_number, Admission, Door};
+use super::door::{caller_number, dialled_number, unacceptable_body, Admission, Door};
 use super::stats::StatsExporter;
 use super::transport::{StreamInbound, TcpConnections};
 use crate::call::actor::{self, default_reason, now_ms, response_to, CallContext, InboundCall};
@@ -295,6 +295,11 @@ impl Engine {
         }
         match request.method {
             Method::Invite => self.new_invite(endpoint, tx, request, source),
+            Method::Register if !matches!(request.headers.to.uri, Uri::Sip(_)) => {
+                // RFC 4475 §3.3.4 (unksm2): an address-of-record must be SIP.
+                let r = response_to(&request, 400, "To is not a SIP address-of-record", None);
+                reply(endpoint, now, &tx, r);
+            }
             Method::Register => {
                 // Hibiki is not a registrar yet (SIP phones come with agents).
                 let mut r = response_to(&request, 405, "Method Not Allowed", None);
@@ -411,6 +416,18 @@ impl Engine {
             }
         };
         record.trunk = Some(trunk);
+        if let Some((status, accept)) = unacceptable_body(&request) {
+            info!(%call_id, status, "refusing a call: no session we can answer");
+            refuse(
+                endpoint,
+                status,
+                HangupCause::UnsupportedMedia,
+                &mut record,
+                &self.ctx,
+                Some(accept),
+            );
+            return;
+        }
         let Some(route) = dialled_number(&request.uri).and_then(|n| self.door.route(&n).cloned())
         else {
             info!(%call_id, number = %record.to_number, "refusing a call: no route for the number");

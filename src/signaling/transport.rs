@@ -25,6 +25,9 @@ use tracing::debug;
 const MAX_BUFFER: usize = 128 * 1024;
 /// A connection idle this long is closed (RFC 5626 keep-alives are CRLFs).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a connection we are closing (peer done sending, or an
+/// unframeable stream) still delivers answers to what it already sent.
+const LINGER: Duration = Duration::from_secs(1);
 /// Outbound bytes queued per connection before we give up on the peer.
 const WRITE_QUEUE: usize = 256;
 
@@ -62,11 +65,15 @@ impl TcpConnections {
     /// connection to it or it does not read.
     pub fn send(&self, remote: SocketAddr, bytes: Bytes) {
         match self.writers.get(&remote) {
-            Some(w) => {
-                if w.try_send(bytes).is_err() {
+            Some(w) => match w.try_send(bytes) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
                     debug!(%remote, "tcp peer not reading; message dropped");
                 }
-            }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    debug!(%remote, "tcp connection closed; message dropped");
+                }
+            },
             None => debug!(%remote, "no tcp connection to peer; message dropped"),
         }
     }
@@ -116,6 +123,8 @@ async fn connection(
     }
     let mut buf = BytesMut::with_capacity(8192);
     let mut framer = StreamFramer::default();
+    // Whether answers the engine still owes this peer are worth waiting for.
+    let mut linger = false;
     'conn: loop {
         tokio::select! {
             () = stop.cancelled() => break,
@@ -129,7 +138,12 @@ async fn connection(
             },
             read = tokio::time::timeout(IDLE_TIMEOUT, reader.read_buf(&mut buf)) => {
                 match read {
-                    Ok(Ok(0)) | Err(_) => break,
+                    Ok(Ok(0)) => {
+                        // The peer finished sending; it may still read.
+                        linger = true;
+                        break;
+                    }
+                    Err(_) => break,
                     Ok(Err(e)) => {
                         debug!(%remote, error = %e, "tcp read failed");
                         break;
@@ -157,10 +171,27 @@ async fn connection(
                             if let Some(resp) = e.response {
                                 let _ = writer.write_all(&resp).await;
                             }
+                            linger = true;
                             break 'conn;
                         }
                     }
                 }
+            }
+        }
+    }
+    if linger && !stop.is_cancelled() {
+        // Messages framed before the end are still in the engine: give
+        // their answers a moment to come back before closing.
+        let deadline = tokio::time::sleep(LINGER);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => break,
+                () = stop.cancelled() => break,
+                out = writer_rx.recv() => match out {
+                    Some(bytes) if writer.write_all(&bytes).await.is_ok() => {}
+                    _ => break,
+                },
             }
         }
     }
