@@ -10,7 +10,7 @@
 #
 # Knobs (environment): RATES (calls/s, ascending), DURATION (s per rate),
 # SOAK (s of the RSS run, 0 to skip), SOAK_RATE (calls/s), TARGETS ("uas hibiki"),
-# HIBIKI_BIN (skip the release build), OUT (result dir).
+# BENCH_BIN (skip the release build), OUT (result dir).
 #
 # Everything is bounded: each step has a call count (-m rate*DURATION), SIPp's
 # own -timeout and an outer `timeout`; a rate with any failed call ends the
@@ -19,7 +19,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
-RATES="${RATES:-250 500 1000 1500 2000 2500 3000}"
+RATES="${RATES:-250 500 1000 1500 2000 2500 3000 3500 4000}"
 DURATION="${DURATION:-10}"
 SOAK="${SOAK:-60}"
 SOAK_RATE="${SOAK_RATE:-1000}"
@@ -74,20 +74,25 @@ start_uas() {
   sipp -sn uas -i 127.0.0.1 -p "$SIP_PORT" -nostdin -max_socket 4096 \
     >"$OUT/uas.stdout" 2>"$OUT/uas.stderr" &
   SERVER_PID=$!
+  SERVER_LOG="$OUT/uas.stderr"
   sleep 0.5 # SIPp has no readiness signal; it binds before its first screen
   kill -0 "$SERVER_PID" || { echo "sipp uas did not start" >&2; cat "$OUT/uas.stderr" >&2; exit 1; }
 }
 
+# start_hibiki [NAME]: a fresh server in $OUT/NAME (default "hibiki").
 start_hibiki() {
-  local bin="${HIBIKI_BIN:-}"
+  local name="${1:-hibiki}"
+  local bin="${BENCH_BIN:-}"
   if [[ -z "$bin" ]]; then
     echo "building hibiki (release)..."
     cargo build --release --bin hibiki >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log" >&2; exit 1; }
     bin="$ROOT/target/release/hibiki"
+    BENCH_BIN="$bin"
   fi
   SIP_PORT="$(free_port)"
   HTTP_PORT="$(free_port)"
-  local dir="$OUT/hibiki"
+  local dir="$OUT/$name"
+  SERVER_LOG="$dir/stderr.log"
   mkdir -p "$dir/data"
   cat >"$dir/hibiki.toml" <<EOF
 [sip]
@@ -112,7 +117,8 @@ number = "100"
 action = "test"
 ring_ms = 0
 EOF
-  (cd "$dir" && RUST_LOG=warn NO_COLOR=1 exec "$bin" serve --config "$dir/hibiki.toml") \
+  (cd "$dir" && for v in $(compgen -e | grep '^HIBIKI_' || true); do unset "$v"; done &&
+    RUST_LOG=warn NO_COLOR=1 exec "$bin" serve --config "$dir/hibiki.toml") \
     >"$dir/stdout.log" 2>"$dir/stderr.log" &
   SERVER_PID=$!
   for _ in $(seq 1 200); do
@@ -150,6 +156,15 @@ run_rate() {
       -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 \
       -trace_err -error_file errors.log \
       "127.0.0.1:$SIP_PORT" >sipp.stdout 2>sipp.stderr) || rc=$?
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    local code=0
+    wait "$SERVER_PID" || code=$?
+    echo "   $target DIED during the $rate calls/s step (exit status $code); its stderr ends:" >&2
+    tail -n 20 "$SERVER_LOG" >&2 || true
+    printf '%s\t%s\t%s\tdied (exit %s)\n' "$target" "$rate" "$calls" "$code" | tee -a "$RESULTS"
+    SERVER_PID=""
+    return 1
+  fi
   after="$(cpu_ticks "$SERVER_PID")"
   local ok failed
   ok="$(stat_col "$dir/stat.csv" 'SuccessfulCall(C)')"
@@ -195,7 +210,7 @@ done
 SOAK_LOG="$OUT/soak.tsv"
 if [[ "$SOAK" -gt 0 && " $TARGETS " == *" hibiki "* ]]; then
   echo "== soak: hibiki at $SOAK_RATE calls/s for $SOAK s, RSS every 5 s =="
-  start_hibiki
+  start_hibiki hibiki-soak
   dir="$OUT/soak"
   mkdir -p "$dir"
   (cd "$dir" && timeout $((SOAK + 60)) sipp -sf "$SCENARIO" -s 100 -i 127.0.0.1 -p "$(free_port)" \
@@ -222,6 +237,10 @@ fi
   echo "| target | calls/s | calls | ok | failed | INVITE→180 p50/p99 ms | INVITE→200 p50/p99 ms | server CPU µs/call | server peak RSS MiB |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   tail -n +2 "$RESULTS" | while IFS=$'\t' read -r tg rate calls ok failed a50 a99 b50 b99 cpu rss; do
+    if [[ "$ok" == died* ]]; then
+      printf '| %s | %s | %s | %s | | | | | |\n' "$tg" "$rate" "$calls" "$ok"
+      continue
+    fi
     printf '| %s | %s | %s | %s | %s | %s / %s | %s / %s | %s | %s |\n' "$tg" "$rate" "$calls" "$ok" "$failed" \
       "$a50" "$a99" "$b50" "$b99" "$cpu" "$(awk -v k="$rss" 'BEGIN {printf "%.1f", k/1024}')"
   done

@@ -322,6 +322,14 @@ impl TestServer {
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
+        // The test's own HIBIKI_TEST_* settings (and any HIBIKI_* of the
+        // caller's shell) would be read as config overrides: the server
+        // gets only the file and `config.env`.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("HIBIKI_") {
+                cmd.env_remove(key);
+            }
+        }
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
