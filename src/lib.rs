@@ -11,6 +11,8 @@
 //!   which trunk a request came from, which route a number takes.
 //! - [`call`]: one tokio task per call owns that call's state; a registry
 //!   of live calls; the call record written when it ends.
+//! - [`media`]: G.711, DTMF, RTP, prompts and the call recorder (building
+//!   blocks; RTP sessions and bridging come next).
 //! - [`store`]: the database behind a `Store` with SQLite and PostgreSQL
 //!   implementations; never on the path of a SIP retransmission.
 //! - [`api`]: axum: `/metrics`, `/healthz`, `/readyz` (and later the REST
@@ -21,6 +23,7 @@
 pub mod api;
 pub mod call;
 pub mod config;
+pub mod media;
 pub mod server;
 pub mod signaling;
 pub mod store;

@@ -18,6 +18,7 @@
 //!   error responses, transaction matching, CANCEL, ACK.
 //! - [`dialog`]: dialog state (tags, route set, CSeq, remote target).
 //! - [`auth`]: digest authentication, MD5 and SHA-256 (RFC 8760).
+//! - [`sdp`]: SDP (RFC 4566) for audio, and offer/answer (RFC 3264).
 //!
 //! ## The driving rule
 //! After every `Endpoint::handle_*` call, drain `poll_transmit()` and
@@ -29,6 +30,7 @@ pub mod dialog;
 pub mod endpoint;
 pub mod message;
 pub mod parse;
+pub mod sdp;
 pub mod transaction;
 pub mod write;
 
