@@ -169,12 +169,21 @@ run_doc_tests() {
 # second time against PostgreSQL. One line per binary.
 PG_TEST_BINARIES=(
   sip_calls
+  sip_auth
+  crash_recovery
 )
 
 run_postgres_tests() {
   local args=()
   local t
-  for t in "${PG_TEST_BINARIES[@]}"; do args+=(--test "$t"); done
+  for t in "${PG_TEST_BINARIES[@]}"; do
+    if [[ -f "tests/$t.rs" ]]; then
+      args+=(--test "$t")
+    else
+      warn "PG_TEST_BINARIES names tests/$t.rs, which does not exist: update scripts/test.sh"
+      return 1
+    fi
+  done
   HIBIKI_TEST_DB=postgres run_tests "${args[@]}"
 }
 
