@@ -113,7 +113,10 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(f(config)) {
+    let result = runtime.block_on(f(config));
+    // Everything that matters was flushed by `f`; don't wait on stragglers.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

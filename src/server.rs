@@ -227,6 +227,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let _ = http.await;
     drop(records);
     writer.finish().await;
+    store.close().await;
     info!("stopped");
     Ok(())
 }

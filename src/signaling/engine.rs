@@ -145,6 +145,14 @@ pub async fn run(parts: EngineParts) {
             }
         }
     }
+    // The last calls' last words (a 200 to a BYE, a BYE of ours) may still
+    // be queued: send them before the sockets go.
+    while let Ok(command) = commands_rx.try_recv() {
+        engine.command(&mut endpoint, command);
+    }
+    while let Some(t) = endpoint.poll_transmit() {
+        transmit(udp.as_deref(), &tcp, t).await;
+    }
     engine.stats.export(endpoint.stats(), &engine.ctx.metrics);
     info!("signaling engine stopped");
 }
