@@ -1,0 +1,1 @@
+//! Tests of SDP parsing, writing and offer/answer.
