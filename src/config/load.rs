@@ -209,6 +209,7 @@ const SECTIONS: &[&str] = &[
     "http",
     "data",
     "database",
+    "media",
     "recording",
     "log",
     "shutdown",
@@ -315,6 +316,16 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
         ("data", "dir") => c.data.dir = v.into(),
         ("database", "url") => c.database.url = optional(v),
         ("database", "max_connections") => c.database.max_connections = parse(v)?,
+        ("media", "port_min") => c.media.port_min = parse(v)?,
+        ("media", "port_max") => c.media.port_max = parse(v)?,
+        ("media", "public_address") => {
+            c.media.public_address = match optional(v) {
+                Some(a) => Some(parse(&a)?),
+                None => None,
+            }
+        }
+        ("media", "timeout_seconds") => c.media.timeout_seconds = parse(v)?,
+        ("recording", "enabled") => c.recording.enabled = parse(v)?,
         ("recording", "dir") => c.recording.dir = optional(v).map(Into::into),
         ("log", "format") => c.log.format = parse(v)?,
         ("log", "level") => c.log.level = v.to_owned(),

@@ -65,6 +65,8 @@ pub struct Config {
     #[serde(default)]
     pub database: DatabaseConfig,
     #[serde(default)]
+    pub media: MediaConfig,
+    #[serde(default)]
     pub recording: RecordingConfig,
     #[serde(default)]
     pub log: LogConfig,
@@ -220,12 +222,49 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `[media]`: RTP.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// The UDP ports RTP sessions take, one per call leg (inclusive).
+    pub port_min: u16,
+    pub port_max: u16,
+    /// The IP written in our SDP (`c=`) when it differs from the address
+    /// RTP is bound on (NAT); default: the SIP listen address.
+    pub public_address: Option<std::net::IpAddr>,
+    /// A call that receives no RTP for this long ends with cause
+    /// `media_timeout`; 0 disables the check.
+    pub timeout_seconds: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            port_min: 20_000,
+            port_max: 29_999,
+            public_address: None,
+            timeout_seconds: 30,
+        }
+    }
+}
+
 /// `[recording]`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecordingConfig {
+    /// Record every answered call.
+    pub enabled: bool,
     /// `None` means `<data.dir>/recordings`: use [`Config::recording_dir`].
     pub dir: Option<PathBuf>,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            enabled: true,
+            dir: None,
+        }
+    }
 }
 
 /// How log lines are written.
@@ -439,6 +478,7 @@ impl Config {
             http: HttpConfig::default(),
             data: DataConfig::default(),
             database: DatabaseConfig::default(),
+            media: MediaConfig::default(),
             recording: RecordingConfig::default(),
             log: LogConfig::default(),
             shutdown: ShutdownConfig::default(),

@@ -199,8 +199,19 @@ fn every_env_override_form() {
         ("HIBIKI_LOG_FORMAT", "json"),
         ("HIBIKI_LOG_LEVEL", "debug"),
         ("HIBIKI_SHUTDOWN_GRACE_SECONDS", "5"),
+        ("HIBIKI_SIP_DIGEST_ALGORITHMS", "MD5, SHA-256"),
+        ("HIBIKI_MEDIA_PORT_MIN", "30000"),
+        ("HIBIKI_MEDIA_PORT_MAX", "30099"),
+        ("HIBIKI_MEDIA_PUBLIC_ADDRESS", "203.0.113.5"),
+        ("HIBIKI_MEDIA_TIMEOUT_SECONDS", "0"),
+        ("HIBIKI_RECORDING_ENABLED", "false"),
     ];
     let c = Config::load_with_env(None, env(&pairs)).unwrap();
+    assert_eq!(c.sip.digest_algorithms, ["MD5", "SHA-256"]);
+    assert_eq!((c.media.port_min, c.media.port_max), (30000, 30099));
+    assert_eq!(c.media.public_address, Some("203.0.113.5".parse().unwrap()));
+    assert_eq!(c.media.timeout_seconds, 0);
+    assert!(!c.recording.enabled);
     assert_eq!(c.node.id, "node-7");
     assert_eq!(c.sip.listen, addr("127.0.0.1:5070"));
     assert!(!c.sip.udp && c.sip.tcp);
@@ -519,6 +530,9 @@ fn validation_names_the_key_and_line() {
 
     let e = err("[sip]\ndigest_algorithms = [\"SHA-1\"]\n");
     assert_file_error(&e, "sip.digest_algorithms", 2, "unknown algorithm `SHA-1`");
+
+    let e = err("[media]\nport_min = 30000\nport_max = 20000\n");
+    assert_file_error(&e, "media.port_max", 3, "range");
 
     let e = err("[sip]\ndigest_algorithms = []\n");
     assert_file_error(&e, "sip.digest_algorithms", 2, "at least one");

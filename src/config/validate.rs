@@ -58,6 +58,15 @@ pub(super) fn check(c: &Config) -> Check {
     if c.sip.max_calls == 0 {
         fail("sip.max_calls", "must be greater than 0")?;
     }
+    if c.media.port_min == 0 || c.media.port_max < c.media.port_min {
+        fail(
+            "media.port_max",
+            format!(
+                "the RTP port range {}..={} is empty (port_min must be > 0 and <= port_max)",
+                c.media.port_min, c.media.port_max
+            ),
+        )?;
+    }
     if c.sip.digest_algorithms.is_empty() {
         fail("sip.digest_algorithms", "must list at least one algorithm")?;
     }
