@@ -11,6 +11,7 @@
 //! - [`rtp`]: RTP header parsing and writing without allocation, and the
 //!   outgoing stream state that keeps SSRC, sequence and timestamp
 //!   continuous across source switches (prompt → bridge).
+//! - [`ports`]: the RTP port pool (even ports of `media.port_min..=max`).
 //! - [`prompt`]: WAV prompts of any common rate and channel count converted
 //!   to 8 kHz mono at load, cached, and paced out at 20 ms with no drift.
 //! - [`recording`]: the call recorder: both directions on a 20 ms
@@ -19,6 +20,7 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod ports;
 pub mod prompt;
 pub mod recording;
 pub mod rtp;
