@@ -124,11 +124,10 @@ impl Builder {
             't' if !in_media => self
                 .timing
                 .push(timing(value).ok_or_else(|| at.error("bad timing"))?),
-            'r' if !in_media && !self.timing.is_empty() => {
-                if let Some(t) = self.timing.last_mut() {
-                    t.repeats.push(value.to_owned());
-                }
-            }
+            'r' if !in_media => match self.timing.last_mut() {
+                Some(t) => t.repeats.push(value.to_owned()),
+                None => return Err(at.error("r= before any t=")),
+            },
             'm' => self
                 .media
                 .push(media(value).map_err(|reason| at.error(reason))?),

@@ -1,1 +1,0 @@
-//! Tests of SDP parsing, writing and offer/answer.
