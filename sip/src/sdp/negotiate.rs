@@ -502,10 +502,14 @@ pub fn resume(previous: &SessionDescription) -> SessionDescription {
 
 impl SessionDescription {
     /// Whether this description, from the peer, puts the call on hold: its
-    /// first audio stream is sendonly or inactive, has port 0, or points
-    /// at an unspecified address (`c=0.0.0.0`, RFC 3264 §8.4 old style).
+    /// audio stream (the first with a port, else the first) is sendonly or
+    /// inactive, has port 0, or points at an unspecified address
+    /// (`c=0.0.0.0`, RFC 3264 §8.4 old style). A description without audio
+    /// is not a hold.
     pub fn is_hold(&self) -> bool {
-        let Some(index) = self.media.iter().position(|m| m.kind == MediaKind::Audio) else {
+        let audio = |m: &MediaSection| m.kind == MediaKind::Audio;
+        let live = self.media.iter().position(|m| audio(m) && m.port != 0);
+        let Some(index) = live.or_else(|| self.media.iter().position(audio)) else {
             return false;
         };
         let port_zero = self.media.get(index).is_some_and(|m| m.port == 0);

@@ -551,6 +551,11 @@ fn is_hold_cases() {
     let v6_zero =
         parse("v=0\no=- 1 1 IN IP6 ::1\ns=-\nc=IN IP6 ::\nt=0 0\nm=audio 4000 RTP/AVP 0\n");
     assert!(v6_zero.is_hold());
+    let disabled_then_live = parse(
+        "v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n\
+         m=audio 0 RTP/AVP 0\nm=audio 4002 RTP/AVP 0\n",
+    );
+    assert!(!disabled_then_live.is_hold());
     let no_audio = parse(samples::T38_OFFER.split("m=audio").next().unwrap());
     assert!(!no_audio.is_hold());
 }
