@@ -14,19 +14,35 @@
 //! costs one match per call, and the compiler checks every method is
 //! implemented for both. A third backend would be a third variant.
 //!
-//! Both backends share the `calls` SQL text (`sql.rs`): times are
-//! epoch-millisecond `i64` columns, enums are lowercase text with a
-//! `CHECK`, so the same queries and the same row mapping (`model.rs`) serve
-//! both. Queries are runtime-checked (`sqlx::query` with binds): there is
+//! Both backends share the SQL text of both tables, `calls` and
+//! `recordings` (`sql.rs`): times are epoch-millisecond `i64` columns,
+//! enums are lowercase text with a `CHECK`, a recording's pause list is
+//! JSON in a text column, so the same queries and the same row mapping
+//! (`model.rs`) serve both. Queries are runtime-checked (`sqlx::query` with binds): there is
 //! no database at build time. The contract tests in
 //! `tests/store_contract.rs` run the same cases against both.
+//!
+//! ## Recordings
+//! A `recordings` row per WAV file joins the CDR on `call_id` (indexed; no
+//! foreign key, so a recording row is never refused because its call row
+//! was dropped by the writer or is not written yet: see
+//! `migrations/*/0002_recordings.sql`). It is inserted with status
+//! `recording` when recording starts and completed by an upsert when the
+//! file closes (`closed`, with size, duration, sha256 and pause markers).
+//! A crash leaves rows at `recording`; the start-up repair closes them
+//! with the same upsert, status `repaired` (header rewritten) or `failed`
+//! (file missing or unreadable). There is no separate "mark" method: the
+//! close upsert carries every field a repair learns.
 //!
 //! ## Who calls what
 //! - start-up: [`Store::connect`], [`Store::migrate`], then
 //!   [`Store::close_orphaned_calls`] for this node (calls left open by a
-//!   crash), then [`RecordWriter::spawn`].
-//! - call actors: [`RecordSink::send`] with [`RecordEvent::Started`] and
-//!   [`RecordEvent::Ended`]; never the store directly.
+//!   crash), then for each of [`Store::open_recordings`] of this node:
+//!   repair the file, then [`Store::recording_closed`] with status
+//!   `repaired` or `failed`; then [`RecordWriter::spawn`].
+//! - call actors: [`RecordSink::send`] with [`RecordEvent::Started`],
+//!   [`RecordEvent::RecordingStarted`], [`RecordEvent::RecordingClosed`]
+//!   and [`RecordEvent::Ended`]; never the store directly.
 //! - `/readyz`: [`Store::ping`]; the API: the read methods.
 //! - shutdown: [`WriterHandle::finish`] after the calls have ended.
 
@@ -36,7 +52,7 @@ mod sql;
 mod sqlite;
 mod writer;
 
-pub use model::{now_ms, CallRecord, Direction, Outcome};
+pub use model::{now_ms, CallRecord, Direction, Outcome, Pause, RecordingRecord, RecordingStatus};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use writer::{
@@ -63,9 +79,14 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// A stored row holds a value this version cannot read.
-    #[error("call {id}: stored row is invalid: {reason}")]
-    Corrupt { id: String, reason: String },
+    /// A stored row holds a value this version cannot read. `table` is
+    /// `"calls"` or `"recordings"`.
+    #[error("{table} row {id}: stored row is invalid: {reason}")]
+    Corrupt {
+        table: &'static str,
+        id: String,
+        reason: String,
+    },
 }
 
 impl StoreError {
@@ -164,6 +185,39 @@ impl Store {
     /// Writes several events in one transaction, in order: all or none.
     pub async fn write_batch(&self, events: &[RecordEvent]) -> Result<(), StoreError> {
         dispatch!(self, s => s.write_batch(events).await)
+    }
+
+    /// Inserts a recording that has started (status `recording`).
+    /// Idempotent on `id`, and never undoes a close already written.
+    pub async fn recording_started(&self, record: &RecordingRecord) -> Result<(), StoreError> {
+        dispatch!(self, s => s.recording_started(record).await)
+    }
+
+    /// Records the end of a recording, normal (`closed`) or after a crash
+    /// (`repaired`, `failed`): inserts the whole row when its start was
+    /// never written, otherwise overwrites every field but `id`, `call_id`,
+    /// `node_id`, `path` and `started_at_ms` (set at start).
+    pub async fn recording_closed(&self, record: &RecordingRecord) -> Result<(), StoreError> {
+        dispatch!(self, s => s.recording_closed(record).await)
+    }
+
+    /// One recording by its id.
+    pub async fn recording(&self, id: &str) -> Result<Option<RecordingRecord>, StoreError> {
+        dispatch!(self, s => s.recording(id).await)
+    }
+
+    /// Every recording of a call, oldest first (by start, then id).
+    pub async fn recordings_for_call(
+        &self,
+        call_id: &str,
+    ) -> Result<Vec<RecordingRecord>, StoreError> {
+        dispatch!(self, s => s.recordings_for_call(call_id).await)
+    }
+
+    /// The recordings of `node_id` still at status `recording`, oldest
+    /// first: at start-up, the files a crash left open.
+    pub async fn open_recordings(&self, node_id: &str) -> Result<Vec<RecordingRecord>, StoreError> {
+        dispatch!(self, s => s.open_recordings(node_id).await)
     }
 
     /// Ends every call of `node_id` still open (`ended_at_ms IS NULL`):

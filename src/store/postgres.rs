@@ -8,9 +8,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Executor, Postgres};
 
-use super::model::{records, CallRow};
-use super::sql::{self, bind_record};
-use super::{CallRecord, RecordEvent, StoreError};
+use super::model::{recordings, records, CallRow, RecordingRow};
+use super::sql::{self, bind_record, bind_recording};
+use super::{CallRecord, RecordEvent, RecordingRecord, StoreError};
 
 /// How long `connect` and every query wait for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,6 +61,8 @@ impl PgStore {
             match ev {
                 RecordEvent::Started(r) => started(&mut *tx, r).await?,
                 RecordEvent::Ended(r) => ended(&mut *tx, r).await?,
+                RecordEvent::RecordingStarted(r) => recording_started(&mut *tx, r).await?,
+                RecordEvent::RecordingClosed(r) => recording_closed(&mut *tx, r).await?,
             }
         }
         tx.commit().await?;
@@ -109,6 +111,41 @@ impl PgStore {
         records(rows)
     }
 
+    pub async fn recording_started(&self, r: &RecordingRecord) -> Result<(), StoreError> {
+        recording_started(&self.pool, r).await
+    }
+
+    pub async fn recording_closed(&self, r: &RecordingRecord) -> Result<(), StoreError> {
+        recording_closed(&self.pool, r).await
+    }
+
+    pub async fn recording(&self, id: &str) -> Result<Option<RecordingRecord>, StoreError> {
+        let row: Option<RecordingRow> = sqlx::query_as(&sql::select_recording_by_id())
+            .bind(sql::text(id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(RecordingRecord::try_from).transpose()
+    }
+
+    pub async fn recordings_for_call(
+        &self,
+        call_id: &str,
+    ) -> Result<Vec<RecordingRecord>, StoreError> {
+        let rows: Vec<RecordingRow> = sqlx::query_as(&sql::select_recordings_by_call())
+            .bind(sql::text(call_id))
+            .fetch_all(&self.pool)
+            .await?;
+        recordings(rows)
+    }
+
+    pub async fn open_recordings(&self, node_id: &str) -> Result<Vec<RecordingRecord>, StoreError> {
+        let rows: Vec<RecordingRow> = sqlx::query_as(&sql::select_open_recordings())
+            .bind(sql::text(node_id))
+            .fetch_all(&self.pool)
+            .await?;
+        recordings(rows)
+    }
+
     pub async fn count_calls(&self) -> Result<u64, StoreError> {
         let (n,): (i64,) = sqlx::query_as(sql::COUNT).fetch_one(&self.pool).await?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -135,6 +172,26 @@ where
     E: Executor<'e, Database = Postgres>,
 {
     bind_record!(sqlx::query(sql::UPSERT_ENDED), r)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+async fn recording_started<'e, E>(ex: E, r: &RecordingRecord) -> Result<(), StoreError>
+where
+    E: Executor<'e, Database = Postgres>,
+{
+    bind_recording!(sqlx::query(sql::INSERT_RECORDING_STARTED), r)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+async fn recording_closed<'e, E>(ex: E, r: &RecordingRecord) -> Result<(), StoreError>
+where
+    E: Executor<'e, Database = Postgres>,
+{
+    bind_recording!(sqlx::query(sql::UPSERT_RECORDING_CLOSED), r)
         .execute(ex)
         .await?;
     Ok(())

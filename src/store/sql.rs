@@ -1,5 +1,5 @@
 //! The SQL text both stores run. SQLite (3.24+) and PostgreSQL agree on
-//! everything the `calls` table needs: `$n` placeholders (sqlx binds
+//! everything the `calls` and `recordings` tables need: `$n` placeholders (sqlx binds
 //! SQLite's `$n` by number), `INSERT … ON CONFLICT … DO UPDATE` with
 //! `excluded`, and integer epoch-millisecond times. Where a later table
 //! needs dialect-specific SQL, it goes in `sqlite.rs` / `postgres.rs`
@@ -58,6 +58,53 @@ pub(crate) fn select_recent() -> String {
     select("ORDER BY started_at_ms DESC, id DESC LIMIT $1")
 }
 
+/// Every column of `recordings`, in the order [`bind_recording!`] binds them.
+const RECORDING_COLUMNS: &str = "id, call_id, node_id, path, started_at_ms, ended_at_ms, \
+     duration_ms, bytes, channels, sample_rate, sha256, status, pauses";
+
+/// Inserts a started recording. Idempotent, like [`INSERT_STARTED`]: a
+/// late or repeated start leaves a closed row closed.
+pub(crate) const INSERT_RECORDING_STARTED: &str =
+    "INSERT INTO recordings (id, call_id, node_id, path, started_at_ms, ended_at_ms, \
+     duration_ms, bytes, channels, sample_rate, sha256, status, pauses) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     ON CONFLICT (id) DO NOTHING";
+
+/// Inserts a closed (or repaired, or failed) recording, or completes the
+/// started row: what the file turned out to be is overwritten; who, which
+/// call, where and when it started stay as the start wrote them.
+pub(crate) const UPSERT_RECORDING_CLOSED: &str =
+    "INSERT INTO recordings (id, call_id, node_id, path, started_at_ms, ended_at_ms, \
+     duration_ms, bytes, channels, sample_rate, sha256, status, pauses) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     ON CONFLICT (id) DO UPDATE SET \
+     ended_at_ms = excluded.ended_at_ms, \
+     duration_ms = excluded.duration_ms, \
+     bytes = excluded.bytes, \
+     channels = excluded.channels, \
+     sample_rate = excluded.sample_rate, \
+     sha256 = excluded.sha256, \
+     status = excluded.status, \
+     pauses = excluded.pauses";
+
+/// `SELECT <all columns> FROM recordings ` followed by `tail`.
+pub(crate) fn select_recordings(tail: &str) -> String {
+    format!("SELECT {RECORDING_COLUMNS} FROM recordings {tail}")
+}
+
+pub(crate) fn select_recording_by_id() -> String {
+    select_recordings("WHERE id = $1")
+}
+
+pub(crate) fn select_recordings_by_call() -> String {
+    select_recordings("WHERE call_id = $1 ORDER BY started_at_ms, id")
+}
+
+/// `$1` node id; served by the `(node_id, status)` index.
+pub(crate) fn select_open_recordings() -> String {
+    select_recordings("WHERE node_id = $1 AND status = 'recording' ORDER BY started_at_ms, id")
+}
+
 /// Text as stored: PostgreSQL refuses NUL in `text`, and a hostile SIP
 /// header can carry one, so both stores replace it with U+FFFD rather
 /// than lose the record (and stay alike for the contract tests).
@@ -91,3 +138,26 @@ macro_rules! bind_record {
     }};
 }
 pub(crate) use bind_record;
+
+/// Binds a [`super::RecordingRecord`]'s thirteen columns, in
+/// [`RECORDING_COLUMNS`] order, to a `sqlx::query(..)` of either database.
+macro_rules! bind_recording {
+    ($query:expr, $r:expr) => {{
+        let r: &$crate::store::RecordingRecord = $r;
+        $query
+            .bind($crate::store::sql::text(&r.id))
+            .bind($crate::store::sql::text(&r.call_id))
+            .bind($crate::store::sql::text(&r.node_id))
+            .bind($crate::store::sql::text(&r.path))
+            .bind(r.started_at_ms)
+            .bind(r.ended_at_ms)
+            .bind($crate::store::model::stored_u64(r.duration_ms))
+            .bind($crate::store::model::stored_u64(r.bytes))
+            .bind(i32::from(r.channels))
+            .bind(i64::from(r.sample_rate))
+            .bind(r.sha256.as_deref().map($crate::store::sql::text))
+            .bind(r.status.as_str())
+            .bind($crate::store::model::pauses_json(&r.pauses))
+    }};
+}
+pub(crate) use bind_recording;

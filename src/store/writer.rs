@@ -1,5 +1,6 @@
-//! The call-record writer: the one task that writes CDRs, so that no call
-//! actor, SIP transaction or RTP path ever waits on the database.
+//! The call-record writer: the one task that writes CDRs and recording
+//! rows, so that no call actor, SIP transaction or RTP path ever waits on
+//! the database.
 //!
 //! Call actors hold a [`RecordSink`] (cheap to clone) and hand it
 //! [`RecordEvent`]s. [`RecordSink::send`] never blocks: the event goes
@@ -10,7 +11,9 @@
 //!
 //! The writer task takes whatever is queued (up to [`MAX_BATCH`]) and
 //! writes it in one transaction, in arrival order; being the only writer,
-//! it keeps each call's `Started` before its `Ended`. A batch that fails
+//! it keeps each call's `Started` before its `Ended` (and a recording's
+//! start before its close). A start whose end is in the same batch is
+//! folded into the end's upsert, which writes the whole row. A batch that fails
 //! is retried with backoff (not when the failure is permanent: a row the
 //! database refuses). If it still fails and the database answered (it
 //! refused something), the batch is written one event at a time so one
@@ -32,7 +35,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{CallRecord, Store, StoreError};
+use super::{CallRecord, RecordingRecord, Store, StoreError};
 
 /// Queue capacity of [`RecordWriter::spawn`].
 pub const DEFAULT_CAPACITY: usize = 10_000;
@@ -47,19 +50,53 @@ const BACKOFF: [Duration; 3] = [
     Duration::from_millis(1000),
 ];
 
-/// What a call actor reports.
+/// What a call actor reports. Events of one call keep the order they were
+/// sent in (one queue, one writer).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecordEvent {
     /// The call exists (INVITE accepted for processing): insert its row.
     Started(CallRecord),
     /// The call is over, whatever the outcome: complete (or insert) its row.
     Ended(CallRecord),
+    /// A recording file was opened (status `recording`): insert its row
+    /// ([`Store::recording_started`]).
+    RecordingStarted(RecordingRecord),
+    /// A recording file was closed (status `closed`, with size, duration,
+    /// sha256 and pauses): complete (or insert) its row
+    /// ([`Store::recording_closed`]).
+    RecordingClosed(RecordingRecord),
 }
 
 impl RecordEvent {
-    pub fn record(&self) -> &CallRecord {
+    /// Our id of the call the event is about.
+    pub fn call_id(&self) -> &str {
         match self {
-            RecordEvent::Started(r) | RecordEvent::Ended(r) => r,
+            RecordEvent::Started(r) | RecordEvent::Ended(r) => &r.id,
+            RecordEvent::RecordingStarted(r) | RecordEvent::RecordingClosed(r) => &r.call_id,
+        }
+    }
+
+    /// The node that reported the event.
+    pub fn node_id(&self) -> &str {
+        match self {
+            RecordEvent::Started(r) | RecordEvent::Ended(r) => &r.node_id,
+            RecordEvent::RecordingStarted(r) | RecordEvent::RecordingClosed(r) => &r.node_id,
+        }
+    }
+
+    /// The call record, for call events.
+    pub fn call_record(&self) -> Option<&CallRecord> {
+        match self {
+            RecordEvent::Started(r) | RecordEvent::Ended(r) => Some(r),
+            RecordEvent::RecordingStarted(_) | RecordEvent::RecordingClosed(_) => None,
+        }
+    }
+
+    /// The recording record, for recording events.
+    pub fn recording_record(&self) -> Option<&RecordingRecord> {
+        match self {
+            RecordEvent::RecordingStarted(r) | RecordEvent::RecordingClosed(r) => Some(r),
+            RecordEvent::Started(_) | RecordEvent::Ended(_) => None,
         }
     }
 
@@ -67,6 +104,17 @@ impl RecordEvent {
         match self {
             RecordEvent::Started(_) => "started",
             RecordEvent::Ended(_) => "ended",
+            RecordEvent::RecordingStarted(_) => "recording_started",
+            RecordEvent::RecordingClosed(_) => "recording_closed",
+        }
+    }
+
+    /// What a log line names besides the call id: the SIP Call-ID of a
+    /// call event, the file of a recording event.
+    fn detail(&self) -> &str {
+        match self {
+            RecordEvent::Started(r) | RecordEvent::Ended(r) => &r.sip_call_id,
+            RecordEvent::RecordingStarted(r) | RecordEvent::RecordingClosed(r) => &r.path,
         }
     }
 }
@@ -127,10 +175,9 @@ impl RecordSink {
                 };
                 let n = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 if n == 1 || n % 1000 == 0 {
-                    let r = ev.record();
                     tracing::warn!(
-                        call_id = %r.id,
-                        sip_call_id = %r.sip_call_id,
+                        call_id = %ev.call_id(),
+                        detail = %ev.detail(),
                         event = ev.kind(),
                         dropped_total = n,
                         "call record dropped: {why}"
@@ -262,22 +309,34 @@ async fn run(
     tracing::debug!(stats = ?counters.stats(), "call-record writer finished");
 }
 
-/// Drops each `Started` whose call also ends within the batch: the
-/// `Ended` upsert writes the whole row, so a short call costs one write,
-/// not two. Order is kept. Returns how many events were folded away.
+/// Drops each `Started` whose call also ends within the batch, and each
+/// `RecordingStarted` whose recording also closes within it: the end's
+/// upsert writes the whole row, so a short call (or recording) costs one
+/// write, not two. Order is kept. Returns how many events were folded away.
 fn coalesce(batch: &mut Vec<RecordEvent>) -> u64 {
-    let ended: std::collections::HashSet<String> = batch
-        .iter()
-        .filter_map(|ev| match ev {
-            RecordEvent::Ended(r) => Some(r.id.clone()),
-            RecordEvent::Started(_) => None,
-        })
-        .collect();
-    if ended.is_empty() {
+    use std::collections::HashSet;
+    let mut ended: HashSet<String> = HashSet::new();
+    let mut closed: HashSet<String> = HashSet::new();
+    for ev in batch.iter() {
+        match ev {
+            RecordEvent::Ended(r) => {
+                ended.insert(r.id.clone());
+            }
+            RecordEvent::RecordingClosed(r) => {
+                closed.insert(r.id.clone());
+            }
+            RecordEvent::Started(_) | RecordEvent::RecordingStarted(_) => {}
+        }
+    }
+    if ended.is_empty() && closed.is_empty() {
         return 0;
     }
     let before = batch.len();
-    batch.retain(|ev| !matches!(ev, RecordEvent::Started(r) if ended.contains(&r.id)));
+    batch.retain(|ev| match ev {
+        RecordEvent::Started(r) => !ended.contains(&r.id),
+        RecordEvent::RecordingStarted(r) => !closed.contains(&r.id),
+        RecordEvent::Ended(_) | RecordEvent::RecordingClosed(_) => true,
+    });
     (before - batch.len()) as u64
 }
 
@@ -298,7 +357,7 @@ async fn write(store: &Store, batch: &[RecordEvent], counters: &Counters) {
                     error = %e,
                     attempt = attempt + 1,
                     events = batch.len(),
-                    first_call_id = %batch.first().map(|ev| ev.record().id.as_str()).unwrap_or(""),
+                    first_call_id = %batch.first().map(RecordEvent::call_id).unwrap_or(""),
                     "call-record batch failed"
                 );
                 last_err = Some(e);
@@ -339,11 +398,10 @@ fn database_answered(e: &StoreError) -> bool {
 
 fn lost(ev: &RecordEvent, err: Option<&StoreError>, counters: &Counters) {
     counters.failed.fetch_add(1, Ordering::Relaxed);
-    let r = ev.record();
     tracing::error!(
-        call_id = %r.id,
-        sip_call_id = %r.sip_call_id,
-        node_id = %r.node_id,
+        call_id = %ev.call_id(),
+        detail = %ev.detail(),
+        node_id = %ev.node_id(),
         event = ev.kind(),
         error = %err.map(ToString::to_string).unwrap_or_default(),
         "call record lost"
@@ -383,7 +441,7 @@ mod tests {
         assert_eq!(coalesce(&mut batch), 1);
         let kinds: Vec<(&str, bool)> = batch
             .iter()
-            .map(|ev| (ev.record().id.as_str(), matches!(ev, RecordEvent::Ended(_))))
+            .map(|ev| (ev.call_id(), matches!(ev, RecordEvent::Ended(_))))
             .collect();
         assert_eq!(kinds, [("b", false), ("a", true)]);
     }
@@ -393,5 +451,59 @@ mod tests {
         let mut batch = vec![RecordEvent::Started(record("a"))];
         assert_eq!(coalesce(&mut batch), 0);
         assert_eq!(batch.len(), 1);
+    }
+
+    fn recording(id: &str, call: &str) -> RecordingRecord {
+        RecordingRecord::started(id, call, "n", format!("2024/01/01/{call}.wav"), 1)
+    }
+
+    #[test]
+    fn a_recording_that_closes_in_the_same_batch_is_written_once() {
+        let mut closed = recording("r1", "a");
+        closed.status = crate::store::RecordingStatus::Closed;
+        let mut batch = vec![
+            RecordEvent::Started(record("a")),
+            RecordEvent::RecordingStarted(recording("r1", "a")),
+            RecordEvent::RecordingStarted(recording("r2", "b")),
+            RecordEvent::RecordingClosed(closed),
+        ];
+        assert_eq!(coalesce(&mut batch), 1);
+        let kinds: Vec<(&str, &str)> = batch.iter().map(|ev| (ev.call_id(), ev.kind())).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("a", "started"),
+                ("b", "recording_started"),
+                ("a", "recording_closed"),
+            ]
+        );
+    }
+
+    #[test]
+    fn call_and_recording_ids_do_not_mix() {
+        // A recording whose id equals a call's id must not fold that
+        // call's start, and the other way round.
+        let mut batch = vec![
+            RecordEvent::Started(record("x")),
+            RecordEvent::RecordingStarted(recording("y", "x")),
+            RecordEvent::RecordingClosed(recording("x", "x")),
+            RecordEvent::Ended(record("y")),
+        ];
+        assert_eq!(coalesce(&mut batch), 0);
+        assert_eq!(batch.len(), 4);
+    }
+
+    #[test]
+    fn events_name_their_call() {
+        let r = recording("r", "call-9");
+        let ev = RecordEvent::RecordingClosed(r.clone());
+        assert_eq!(ev.call_id(), "call-9");
+        assert_eq!(ev.recording_record(), Some(&r));
+        assert_eq!(ev.call_record(), None);
+        let c = record("call-9");
+        let ev = RecordEvent::Started(c.clone());
+        assert_eq!(ev.call_id(), "call-9");
+        assert_eq!(ev.call_record(), Some(&c));
+        assert_eq!(ev.recording_record(), None);
     }
 }
