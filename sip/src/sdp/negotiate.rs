@@ -171,6 +171,10 @@ impl LocalMedia {
 pub struct Negotiated {
     pub codec: Codec,
     /// The payload type the peer expects the codec in (what we send with).
+    /// In our answers it is also what we receive; after
+    /// [`accept_answer`], a peer that renumbered a dynamic type sends with
+    /// the number of our offer, so receivers should match the codec by
+    /// both (never an issue for PCMU 0 and PCMA 8).
     pub payload_type: u8,
     /// The payload type of telephone-event, if both sides use it.
     pub telephone_event_pt: Option<u8>,
@@ -311,6 +315,23 @@ fn rejected(m: &MediaSection) -> MediaSection {
 ///
 /// Errors: [`SdpError::NoAudio`], [`SdpError::NoCommonTransport`],
 /// [`SdpError::NoCommonCodec`] (all 488), [`SdpError::NoConnection`].
+///
+/// ```
+/// use hibiki_sip::sdp::{answer, Codec, Direction, LocalMedia, SessionDescription};
+/// let offer = SessionDescription::parse(
+///     b"v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\n\
+///       m=audio 6000 RTP/AVP 8 96\r\na=rtpmap:96 telephone-event/8000\r\na=sendonly\r\n",
+/// )
+/// .unwrap();
+/// let local = LocalMedia::new("203.0.113.1".parse().unwrap(), 20000, 42);
+/// let a = answer(&offer, &local).unwrap();
+/// assert_eq!(a.negotiated.codec, Codec::Pcma);
+/// assert_eq!(a.negotiated.telephone_event_pt, Some(96));
+/// assert_eq!(a.negotiated.remote, "192.0.2.7:6000".parse().unwrap());
+/// assert_eq!(a.negotiated.direction, Direction::RecvOnly); // the peer holds us
+/// let body = a.sdp.to_string(); // for the 200 OK
+/// assert!(body.contains("m=audio 20000 RTP/AVP 8 96\r\n"));
+/// ```
 pub fn answer(offer: &SessionDescription, local: &LocalMedia) -> Result<Answer, SdpError> {
     let audio: Vec<usize> = (0..offer.media.len())
         .filter(|i| {
