@@ -11,7 +11,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use hibiki::store::{CallRecord, Direction, Outcome, RecordEvent, RecordWriter, Store, StoreError};
+use hibiki::store::{
+    CallRecord, Direction, Outcome, Pause, RecordEvent, RecordWriter, RecordingRecord,
+    RecordingStatus, Store, StoreError,
+};
 use sqlx::Connection;
 
 /// The administrative connection: `HIBIKI_TEST_POSTGRES_URL` or the local
@@ -182,6 +185,15 @@ contract!(
     writer_isolates_a_refused_record,
     writer_stores_every_event_after_finish,
     writer_counts_drops_when_full,
+    recordings_survive_migrate_twice,
+    recording_started_then_closed_round_trips_every_field,
+    recording_closed_without_started_inserts,
+    open_recordings_are_this_nodes_unclosed_ones,
+    recordings_for_call_oldest_first,
+    recording_rows_need_no_call_row,
+    recording_batch_is_all_or_nothing,
+    writer_carries_recording_events_in_order_with_call_events,
+    writer_leaves_open_recordings_for_the_repair,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -209,6 +221,31 @@ fn ended(mut r: CallRecord, outcome: Outcome, code: u16, cause: &str) -> CallRec
     r.outcome = Some(outcome);
     r.final_sip_code = Some(code);
     r.hangup_cause = Some(cause.to_owned());
+    r
+}
+
+fn recording(id: &str, call_id: &str, node: &str, started_at_ms: i64) -> RecordingRecord {
+    RecordingRecord::started(
+        id,
+        call_id,
+        node,
+        format!("2024/03/15/{call_id}.wav"),
+        started_at_ms,
+    )
+}
+
+/// The recording as the recorder reports it at close: one minute of
+/// stereo 8 kHz 16-bit audio with one pause.
+fn closed(mut r: RecordingRecord) -> RecordingRecord {
+    r.ended_at_ms = Some(r.started_at_ms + 60_000);
+    r.duration_ms = 60_000;
+    r.bytes = 44 + 60 * 8000 * 2 * 2;
+    r.sha256 = Some(format!("{:0>64}", r.id.len()));
+    r.status = RecordingStatus::Closed;
+    r.pauses = vec![Pause {
+        start_ms: 10_000,
+        end_ms: 25_020,
+    }];
     r
 }
 
@@ -474,6 +511,300 @@ async fn writer_counts_drops_when_full(store: Store) {
         .send_wait(RecordEvent::Started(started("late", "n", 9)))
         .await
         .is_err());
+}
+
+async fn recordings_survive_migrate_twice(store: Store) {
+    let r = closed(recording("r", "c", "n1", 1));
+    store.recording_closed(&r).await.unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.recording("r").await.unwrap(), Some(r));
+}
+
+async fn recording_started_then_closed_round_trips_every_field(store: Store) {
+    let start = recording("rec-1", "call-1", "node-a", 1_700_000_000_123);
+    store.recording_started(&start).await.unwrap();
+    let back = store.recording("rec-1").await.unwrap().unwrap();
+    assert_eq!(back, start);
+    assert_eq!(back.status, RecordingStatus::Recording);
+    assert_eq!((back.channels, back.sample_rate), (2, 8000));
+    assert_eq!((back.ended_at_ms, back.sha256), (None, None));
+    assert!(back.pauses.is_empty());
+    assert_eq!(store.recording("nope").await.unwrap(), None);
+
+    let mut end = start.clone();
+    end.ended_at_ms = Some(1_700_000_063_000);
+    end.duration_ms = 62_877;
+    end.bytes = 2_012_108;
+    end.sha256 =
+        Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".to_owned());
+    end.status = RecordingStatus::Closed;
+    end.pauses = vec![
+        Pause {
+            start_ms: 5_000,
+            end_ms: 9_020,
+        },
+        Pause {
+            start_ms: 30_000,
+            end_ms: 41_500,
+        },
+    ];
+    store.recording_closed(&end).await.unwrap();
+    assert_eq!(store.recording("rec-1").await.unwrap(), Some(end.clone()));
+
+    // Every status and the extremes of every count survive.
+    for (i, status) in RecordingStatus::ALL.into_iter().enumerate() {
+        let mut r = closed(recording(&format!("s-{i}"), "call-2", "node-a", i as i64));
+        r.status = status;
+        r.duration_ms = i64::MAX as u64;
+        r.bytes = i64::MAX as u64;
+        r.channels = u16::MAX;
+        r.sample_rate = u32::MAX;
+        r.pauses = vec![Pause {
+            start_ms: u64::MAX,
+            end_ms: u64::MAX,
+        }];
+        store.recording_closed(&r).await.unwrap();
+        assert_eq!(store.recording(&r.id).await.unwrap(), Some(r));
+    }
+    // NUL in text: stored as U+FFFD, like the calls table.
+    let mut r = recording("nul\0rec", "c\0", "n", 1);
+    r.path = "2024/01/01/\0.wav".to_owned();
+    store.recording_started(&r).await.unwrap();
+    let back = store.recording("nul\u{FFFD}rec").await.unwrap().unwrap();
+    assert_eq!(back.call_id, "c\u{FFFD}");
+    assert_eq!(back.path, "2024/01/01/\u{FFFD}.wav");
+}
+
+async fn recording_closed_without_started_inserts(store: Store) {
+    let r = closed(recording("lonely", "call-l", "node-a", 5_000));
+    store.recording_closed(&r).await.unwrap();
+    assert_eq!(store.recording("lonely").await.unwrap(), Some(r.clone()));
+    // A late or repeated start must not reopen it.
+    store
+        .recording_started(&recording("lonely", "call-l", "node-a", 5_000))
+        .await
+        .unwrap();
+    assert_eq!(store.recording("lonely").await.unwrap(), Some(r.clone()));
+    // A second close (the repair of a row already closed) overwrites what
+    // the file turned out to be, never where and when it started.
+    let mut again = r.clone();
+    again.status = RecordingStatus::Repaired;
+    again.sha256 = None;
+    again.bytes = 44;
+    again.pauses = Vec::new();
+    again.path = "elsewhere.wav".to_owned();
+    again.started_at_ms = 1;
+    again.call_id = "other-call".to_owned();
+    store.recording_closed(&again).await.unwrap();
+    let back = store.recording("lonely").await.unwrap().unwrap();
+    assert_eq!(back.status, RecordingStatus::Repaired);
+    assert_eq!((back.sha256, back.bytes), (None, 44));
+    assert!(back.pauses.is_empty());
+    assert_eq!(back.path, r.path);
+    assert_eq!(back.started_at_ms, r.started_at_ms);
+    assert_eq!(back.call_id, r.call_id);
+    assert_eq!(store.recordings_for_call("call-l").await.unwrap().len(), 1);
+}
+
+async fn open_recordings_are_this_nodes_unclosed_ones(store: Store) {
+    assert!(store.open_recordings("node-a").await.unwrap().is_empty());
+    let open_a2 = recording("a2", "ca2", "node-a", 200);
+    let open_a1 = recording("a1", "ca1", "node-a", 100);
+    let open_b = recording("b1", "cb1", "node-b", 50);
+    for r in [&open_a2, &open_b, &open_a1] {
+        store.recording_started(r).await.unwrap();
+    }
+    for (id, status) in [
+        ("a3", RecordingStatus::Closed),
+        ("a4", RecordingStatus::Repaired),
+        ("a5", RecordingStatus::Failed),
+    ] {
+        let mut r = closed(recording(id, "cx", "node-a", 1));
+        r.status = status;
+        store
+            .recording_started(&recording(id, "cx", "node-a", 1))
+            .await
+            .unwrap();
+        store.recording_closed(&r).await.unwrap();
+    }
+    assert_eq!(
+        store.open_recordings("node-a").await.unwrap(),
+        vec![open_a1.clone(), open_a2.clone()]
+    );
+    assert_eq!(store.open_recordings("node-b").await.unwrap(), vec![open_b]);
+    assert!(store.open_recordings("node-c").await.unwrap().is_empty());
+
+    // The start-up repair: each open row closed as repaired (or failed).
+    for r in store.open_recordings("node-a").await.unwrap() {
+        let repaired = RecordingRecord {
+            ended_at_ms: Some(r.started_at_ms + 1_000),
+            duration_ms: 980,
+            bytes: 44 + 980 * 32,
+            status: RecordingStatus::Repaired,
+            ..r
+        };
+        store.recording_closed(&repaired).await.unwrap();
+    }
+    assert!(store.open_recordings("node-a").await.unwrap().is_empty());
+    let a1 = store.recording("a1").await.unwrap().unwrap();
+    assert_eq!(a1.status, RecordingStatus::Repaired);
+    assert_eq!(a1.ended_at_ms, Some(1_100));
+    assert_eq!(store.open_recordings("node-b").await.unwrap().len(), 1);
+}
+
+async fn recordings_for_call_oldest_first(store: Store) {
+    // Inserted out of order on purpose; r-b and r-a start together (the
+    // id breaks the tie).
+    let later = closed(recording("r-c", "call-1", "n", 3_000));
+    let tie_b = recording("r-b", "call-1", "n", 1_000);
+    let tie_a = recording("r-a", "call-1", "n", 1_000);
+    let other = recording("r-x", "call-2", "n", 500);
+    store.recording_closed(&later).await.unwrap();
+    for r in [&tie_b, &other, &tie_a] {
+        store.recording_started(r).await.unwrap();
+    }
+    assert_eq!(
+        store.recordings_for_call("call-1").await.unwrap(),
+        vec![tie_a, tie_b, later]
+    );
+    assert_eq!(
+        store.recordings_for_call("call-2").await.unwrap(),
+        vec![other]
+    );
+    assert!(store.recordings_for_call("none").await.unwrap().is_empty());
+}
+
+async fn recording_rows_need_no_call_row(store: Store) {
+    // The call row comes later (or never: the writer dropped it); the
+    // recording row is kept either way. No foreign key, by design.
+    let r = closed(recording("early", "call-later", "n", 10));
+    store.recording_closed(&r).await.unwrap();
+    assert_eq!(store.count_calls().await.unwrap(), 0);
+    let call = ended(
+        started("call-later", "n", 5),
+        Outcome::Answered,
+        200,
+        "normal",
+    );
+    store.call_ended(&call).await.unwrap();
+    assert_eq!(store.recordings_for_call(&call.id).await.unwrap(), vec![r]);
+}
+
+async fn recording_batch_is_all_or_nothing(store: Store) {
+    let call = started("ok", "n", 1);
+    // The schema refuses times before 1970.
+    let bad = recording("bad", "ok", "n", -1);
+    let err = store
+        .write_batch(&[
+            RecordEvent::Started(call.clone()),
+            RecordEvent::RecordingStarted(recording("good", "ok", "n", 2)),
+            RecordEvent::RecordingStarted(bad),
+        ])
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent(), "a refused row is permanent: {err}");
+    assert_eq!(store.count_calls().await.unwrap(), 0);
+    assert_eq!(store.recording("good").await.unwrap(), None);
+}
+
+async fn writer_carries_recording_events_in_order_with_call_events(store: Store) {
+    let (sink, handle) = RecordWriter::spawn(store.clone());
+    let mut calls = Vec::new();
+    let mut recs = Vec::new();
+    // 5 events a call, 300 calls: more than one batch, so some starts and
+    // their ends fall in different transactions. Each recording is closed
+    // twice, the final close last: it can only win if order is kept
+    // (a start and its close commute; two closes do not).
+    for i in 0..300 {
+        let call = started(&format!("wc-{i:04}"), "node-w", 1_000 + i);
+        let rec = recording(&format!("wr-{i:04}"), &call.id, "node-w", 2_000 + i);
+        let end_call = ended(call.clone(), Outcome::Answered, 200, "normal");
+        let end_rec = closed(rec.clone());
+        assert!(sink.send(RecordEvent::Started(call)));
+        let mut provisional = end_rec.clone();
+        provisional.status = RecordingStatus::Failed;
+        provisional.bytes = 44;
+        provisional.sha256 = None;
+        assert!(sink.send(RecordEvent::RecordingStarted(rec)));
+        assert!(sink.send(RecordEvent::RecordingClosed(provisional)));
+        assert!(sink.send(RecordEvent::RecordingClosed(end_rec.clone())));
+        assert!(sink.send(RecordEvent::Ended(end_call.clone())));
+        calls.push(end_call);
+        recs.push(end_rec);
+    }
+    drop(sink);
+    let stats = handle.finish().await;
+    assert_eq!((stats.written, stats.failed, stats.dropped), (1_500, 0, 0));
+    assert_eq!(store.count_calls().await.unwrap(), 300);
+    assert!(
+        store.open_recordings("node-w").await.unwrap().is_empty(),
+        "every close landed after its start"
+    );
+    assert_eq!(
+        store
+            .close_orphaned_calls("node-w", 1, "server_restart")
+            .await
+            .unwrap(),
+        0
+    );
+    for (c, r) in calls.iter().zip(&recs) {
+        assert_eq!(store.call(&c.id).await.unwrap().as_ref(), Some(c));
+        assert_eq!(
+            store.recordings_for_call(&c.id).await.unwrap(),
+            vec![r.clone()]
+        );
+    }
+}
+
+async fn writer_leaves_open_recordings_for_the_repair(store: Store) {
+    // A first writer (a node that then crashes) writes the starts only.
+    let call = started("crash-call", "node-k", 10);
+    let rec = recording("crash-rec", "crash-call", "node-k", 20);
+    let (sink, handle) = RecordWriter::spawn(store.clone());
+    assert!(sink.send(RecordEvent::Started(call.clone())));
+    assert!(sink.send(RecordEvent::RecordingStarted(rec.clone())));
+    // An unrelated recording closes on another node in the same batch.
+    let other = closed(recording("other", "other-call", "node-z", 30));
+    assert!(sink.send(RecordEvent::RecordingStarted(recording(
+        "other",
+        "other-call",
+        "node-z",
+        30
+    ))));
+    assert!(sink.send(RecordEvent::RecordingClosed(other.clone())));
+    let stats = handle.finish().await;
+    assert_eq!((stats.written, stats.failed), (4, 0));
+    assert_eq!(
+        store.open_recordings("node-k").await.unwrap(),
+        vec![rec.clone()]
+    );
+    assert_eq!(store.recording("other").await.unwrap(), Some(other));
+
+    // The restarted node: close the call, repair and close the recording.
+    assert_eq!(
+        store
+            .close_orphaned_calls("node-k", 99, "server_restart")
+            .await
+            .unwrap(),
+        1
+    );
+    let open = store.open_recordings("node-k").await.unwrap();
+    assert_eq!(open.len(), 1);
+    for r in open {
+        let repaired = RecordingRecord {
+            ended_at_ms: Some(99),
+            duration_ms: 40,
+            bytes: 44 + 40 * 32,
+            status: RecordingStatus::Repaired,
+            ..r
+        };
+        store.recording_closed(&repaired).await.unwrap();
+    }
+    let back = store.recording("crash-rec").await.unwrap().unwrap();
+    assert_eq!(back.status, RecordingStatus::Repaired);
+    assert_eq!((back.ended_at_ms, back.sha256), (Some(99), None));
+    assert!(store.open_recordings("node-k").await.unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------- no backend
