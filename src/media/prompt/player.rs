@@ -36,6 +36,8 @@ pub enum Finish {
 }
 
 /// What [`Player::poll`] reports.
+// A frame is 320 bytes on the stack; boxing it would allocate every 20 ms.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlayerEvent {
     /// The next frame, due now or earlier.
