@@ -249,10 +249,17 @@ fn io_error(path: &Path, source: std::io::Error) -> PromptError {
 fn wav_error(path: &Path, error: hound::Error) -> PromptError {
     let path = path.to_path_buf();
     match error {
-        hound::Error::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+        // hound reports a short read as `Other` ("Failed to read enough
+        // bytes"): the file ends before its header says it does.
+        hound::Error::IoError(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Other
+            ) =>
+        {
             PromptError::NotWav {
                 path,
-                reason: "truncated".into(),
+                reason: format!("truncated ({e})"),
             }
         }
         hound::Error::IoError(source) => io_error(&path, source),
