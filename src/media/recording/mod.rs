@@ -107,6 +107,25 @@ pub enum RecordingError {
 /// Driving rule: [`Recorder::push`] each decoded frame, then call
 /// [`Recorder::tick`] after every push and on every 20 ms timer;
 /// [`Recorder::finish`] at hang-up.
+///
+/// ```
+/// use hibiki::media::recording::{recording_path, Recorder, RecordingFile, Side, Timeline};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let root = tempfile::tempdir()?;
+/// let path = recording_path(root.path(), "c0ffee", 1_700_000_000_000);
+/// let t0 = 0; // media clock, µs
+/// let mut rec = Recorder::new(Timeline::new(t0), RecordingFile::create(&path, "c0ffee")?);
+/// for k in 0..50u64 {
+///     let now = t0 + k * 20_000;
+///     rec.push(Side::Caller, now, &[100; 160]); // decoded from the caller's RTP
+///     rec.push(Side::Other, now, &[-100; 160]); // the prompt or the agent
+///     rec.tick(now)?;
+/// }
+/// let summary = rec.finish(t0 + 1_000_000)?;
+/// assert_eq!(summary.duration_ms, 1000);
+/// assert!(summary.path.ends_with("2023/11/14/c0ffee.wav"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Recorder {
     timeline: Timeline,
