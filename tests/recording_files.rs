@@ -5,8 +5,8 @@
 //! The victim is this test binary itself, started again with
 //! `--ignored --exact kill_victim_writes_until_killed` and
 //! `HIBIKI_TEST_RECORDING_VICTIM=<path>`: it records 3 s of audio as fast
-//! as it can, says `READY`, then keeps recording in real time until the
-//! parent kills it with SIGKILL.
+//! as it can, says `RECORDING-VICTIM-READY`, then keeps recording in real
+//! time until the parent kills it with SIGKILL.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
