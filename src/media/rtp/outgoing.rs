@@ -60,6 +60,7 @@ pub struct OutgoingStream {
     seq_offset: u16,
     ts_offset: u32,
     last_src_seq: u16,
+    last_src_pt: u8,
     /// Start timestamp of the local DTMF event in progress.
     event_ts: Option<u32>,
     packets: u64,
@@ -75,12 +76,14 @@ impl OutgoingStream {
             next_seq: first_seq,
             anchor_ts: first_ts,
             anchor_us: 0,
-            last_duration: 0,
+            // Until a packet says otherwise: 20 ms, the usual ptime.
+            last_duration: clock_rate / 50,
             started: false,
             source: None,
             seq_offset: 0,
             ts_offset: 0,
             last_src_seq: 0,
+            last_src_pt: 0,
             event_ts: None,
             packets: 0,
         }
@@ -189,12 +192,18 @@ impl OutgoingStream {
         }
         let advance = timestamp.wrapping_sub(self.anchor_ts);
         if switch || (advance != 0 && advance < self.clock_rate) {
-            if !switch && advance != 0 {
-                self.last_duration = advance;
+            // A packet's duration: the timestamp advance per sequence step
+            // (a gap of lost packets does not make one packet longer).
+            // Only between packets of one payload type: the first audio
+            // packet after a DTMF event advances by the event's length.
+            let same_kind = src.payload_type == self.last_src_pt;
+            if !switch && same_kind && advance != 0 && ahead != 0 && ahead < MAX_DROPOUT {
+                self.last_duration = advance / u32::from(ahead);
             }
             self.anchor_ts = timestamp;
             self.anchor_us = now_us;
         }
+        self.last_src_pt = src.payload_type;
         self.started = true;
         self.packets += 1;
         Ok(RtpHeader {

@@ -439,6 +439,14 @@ fn dtmf_events_share_their_timestamp() {
         assert_eq!(h.marker, i == 0);
         assert_eq!(h.payload_type, 101);
     }
+    // Audio after the 150 ms event, then a switch to a prompt 10 ms later:
+    // the switch advances by one packet (160), not by the event's length.
+    let mut audio = audio_packet(6, 8160 + 1200, 5);
+    let after = out.relay(&mut audio, 190_000).unwrap();
+    assert_eq!(after.timestamp, first.timestamp + 160 + 1200);
+    let prompt = out.send(PROMPT_A, 0, 160, 200_000);
+    assert_eq!(prompt.timestamp, after.timestamp + 160);
+    assert_eq!(prompt.sequence, after.sequence + 1);
 }
 
 #[test]
