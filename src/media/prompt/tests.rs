@@ -306,10 +306,7 @@ fn player_paces_an_hour_without_drift() {
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut frames = 0u64;
     let mut samples_checked = 0u64;
-    loop {
-        let Some(deadline) = player.next_deadline() else {
-            break;
-        };
+    while let Some(deadline) = player.next_deadline() {
         // Wake up late by 0–7 ms, as a busy runtime would.
         rng ^= rng << 13;
         rng ^= rng >> 7;
