@@ -16,8 +16,8 @@
 //! load off the async runtime (`spawn_blocking`), ideally at start-up.
 //!
 //! Prompts are kept as PCM; the sending leg encodes each frame with its
-//! negotiated G.711 law (160 table lookups per frame), so one cached
-//! prompt serves µ-law and A-law legs alike.
+//! negotiated G.711 law ([`Frame::encode`], 160 table lookups), so one
+//! cached prompt serves µ-law and A-law legs alike.
 //!
 //! ## Errors
 //! Every [`PromptError`] names the file and the reason: not found, not a

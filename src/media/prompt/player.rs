@@ -14,6 +14,7 @@
 use std::sync::Arc;
 
 use super::{Prompt, FRAME_SAMPLES, FRAME_US};
+use crate::media::g711::Law;
 
 /// One 20 ms frame of 8 kHz mono PCM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,14 @@ pub struct Frame {
     pub deadline_us: u64,
     /// The samples (silence-padded at the very end).
     pub samples: [i16; FRAME_SAMPLES],
+}
+
+impl Frame {
+    /// The frame encoded in G.711 `law` into `dst` (160 bytes wanted);
+    /// returns the bytes written. No allocation.
+    pub fn encode(&self, law: Law, dst: &mut [u8]) -> usize {
+        law.encode(&self.samples, dst)
+    }
 }
 
 /// Why a player ended.

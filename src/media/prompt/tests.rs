@@ -417,3 +417,24 @@ fn empty_sequence_finishes_at_once() {
         Some(PlayerEvent::Finished(Finish::Completed))
     );
 }
+
+#[test]
+fn frames_encode_to_either_law() {
+    use crate::media::g711::Law;
+    let mut player = Player::new(vec![ramp(160, -80)], 0);
+    let Some(PlayerEvent::Frame(frame)) = player.poll(0) else {
+        panic!("frame");
+    };
+    for law in [Law::Ulaw, Law::Alaw] {
+        let mut payload = [0u8; 160];
+        assert_eq!(frame.encode(law, &mut payload), 160);
+        for (code, pcm) in payload.iter().zip(frame.samples) {
+            assert_eq!(*code, law.encode_sample(pcm));
+            // G.711 keeps small values within a quantisation step.
+            assert!(
+                (law.decode_sample(*code) - pcm).abs() <= 16,
+                "{law:?} {pcm}"
+            );
+        }
+    }
+}
