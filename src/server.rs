@@ -24,12 +24,15 @@ use tracing::{info, warn};
 
 use crate::api::{self, ApiState};
 use crate::call::actor::{now_ms, CallContext};
+use crate::call::demo::MediaContext;
 use crate::call::outcome::HangupCause;
 use crate::config::Config;
+use crate::media::ports::PortPool;
+use crate::media::recording::repair;
 use crate::signaling::door::Door;
 use crate::signaling::transport::{self, TcpConnections};
 use crate::signaling::{self, EngineParts};
-use crate::store::{RecordWriter, Store};
+use crate::store::{RecordWriter, RecordingRecord, RecordingStatus, Store};
 use crate::telemetry::Metrics;
 
 /// How long, after the grace period, hung-up calls get to finish their BYE.
@@ -74,6 +77,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             "closed call records left open by a previous run (crash or kill)"
         );
     }
+    repair_open_recordings(&config, &store).await?;
     let (records, writer) = RecordWriter::spawn(store.clone());
 
     // SIP sockets.
@@ -123,6 +127,26 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let stop_engine = CancellationToken::new();
     let stop_io = CancellationToken::new();
 
+    let media_ip = match config.media.public_address {
+        Some(ip) => ip,
+        None => listen.ip(),
+    };
+    let media = MediaContext::new(
+        PortPool::new(config.media.port_min, config.media.port_max),
+        listen.ip(),
+        media_ip,
+        (config.media.timeout_seconds > 0)
+            .then(|| Duration::from_secs(config.media.timeout_seconds)),
+        config.recording.enabled.then(|| config.recording_dir()),
+        config.node.id.clone(),
+        &config.media.prompts_dir,
+    )
+    .with_context(|| {
+        format!(
+            "loading the prompts from {} (media.prompts_dir)",
+            config.media.prompts_dir.display()
+        )
+    })?;
     let ctx = CallContext {
         sip: commands_tx,
         records: records.clone(),
@@ -138,6 +162,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }),
         hard_stop: hard_stop.clone(),
         media_ip: advertised.0.to_string(),
+        media: Arc::new(media),
     };
     let door = Door::new(
         config.trunks.clone(),
@@ -229,6 +254,51 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     writer.finish().await;
     store.close().await;
     info!("stopped");
+    Ok(())
+}
+
+/// Recordings a crash left open: repair each file's header (the audio up
+/// to the last flush, about a second before the crash, is kept) and close
+/// its row, `repaired`, or `failed` when the file is unusable, so no row
+/// stays open forever. Files are read back whole for their sha256, so the
+/// work runs off the async threads.
+async fn repair_open_recordings(config: &Config, store: &Store) -> anyhow::Result<()> {
+    let open = store
+        .open_recordings(&config.node.id)
+        .await
+        .context("listing recordings left open")?;
+    let root = config.recording_dir();
+    for row in open {
+        let path = root.join(&row.path);
+        let repaired = tokio::task::spawn_blocking(move || repair(&path))
+            .await
+            .context("recording repair task")?;
+        let closed = match repaired {
+            Ok(r) => {
+                warn!(recording = %row.id, call = %row.call_id, duration_ms = r.duration_ms, "repaired a recording left open by a previous run");
+                RecordingRecord {
+                    ended_at_ms: Some(now_ms()),
+                    duration_ms: r.duration_ms,
+                    bytes: r.bytes,
+                    sha256: Some(r.sha256),
+                    status: RecordingStatus::Repaired,
+                    ..row
+                }
+            }
+            Err(e) => {
+                warn!(recording = %row.id, call = %row.call_id, error = %e, "a recording left open by a previous run cannot be repaired");
+                RecordingRecord {
+                    ended_at_ms: Some(now_ms()),
+                    status: RecordingStatus::Failed,
+                    ..row
+                }
+            }
+        };
+        store
+            .recording_closed(&closed)
+            .await
+            .context("closing a repaired recording's row")?;
+    }
     Ok(())
 }
 

@@ -39,6 +39,8 @@ pub struct CallContext {
     pub hard_stop: CancellationToken,
     /// The IP written in the SDP we answer with.
     pub media_ip: String,
+    /// Media: ports, prompts, recordings.
+    pub media: std::sync::Arc<super::demo::MediaContext>,
 }
 
 /// One inbound call, as the door handed it over.
@@ -77,24 +79,25 @@ pub async fn run(ctx: CallContext, call: InboundCall, input: mpsc::Receiver<Call
 }
 
 /// How the call ended.
-struct End {
-    outcome: Outcome,
-    code: Option<u16>,
-    cause: HangupCause,
+pub(super) struct End {
+    pub(super) outcome: Outcome,
+    pub(super) code: Option<u16>,
+    pub(super) cause: HangupCause,
 }
 
-struct Actor {
-    ctx: CallContext,
-    call: InboundCall,
-    input: mpsc::Receiver<CallInput>,
+pub(super) struct Actor {
+    pub(super) ctx: CallContext,
+    pub(super) call: InboundCall,
+    pub(super) input: mpsc::Receiver<CallInput>,
     /// The dialog our 200 created.
-    dialog: Option<Dialog>,
+    pub(super) dialog: Option<Dialog>,
 }
 
 impl Actor {
     async fn run_route(&mut self) -> End {
         match self.call.route.clone() {
             RouteAction::Test { ring_ms } => self.run_test(Duration::from_millis(ring_ms)).await,
+            RouteAction::Demo => self.run_demo().await,
             RouteAction::Reject { status, reason } => {
                 let reason = reason.unwrap_or_else(|| default_reason(status).to_owned());
                 self.respond(status, &reason, false).await;
@@ -191,7 +194,7 @@ impl Actor {
     }
 
     /// Sends BYE and waits (bounded) for its response.
-    async fn hang_up(&mut self) {
+    pub(super) async fn hang_up(&mut self) {
         let Some(dialog) = self.dialog.as_mut() else {
             return;
         };
@@ -223,7 +226,7 @@ impl Actor {
     }
 
     /// Inputs a state does not expect: answer requests sensibly, ignore the rest.
-    async fn unexpected(&mut self, input: CallInput) {
+    pub(super) async fn unexpected(&mut self, input: CallInput) {
         match input {
             CallInput::Request { tx, request } => match request.method {
                 Method::Bye => {
@@ -247,7 +250,7 @@ impl Actor {
         }
     }
 
-    fn engine_gone(&self) -> End {
+    pub(super) fn engine_gone(&self) -> End {
         End {
             outcome: Outcome::Failed,
             code: None,
@@ -280,7 +283,7 @@ impl Actor {
     }
 
     /// A response to the INVITE, with our To tag.
-    fn response(&self, status: u16, reason: &str) -> Response {
+    pub(super) fn response(&self, status: u16, reason: &str) -> Response {
         response_to(
             &self.call.invite,
             status,
@@ -290,7 +293,7 @@ impl Actor {
     }
 
     /// Answers the INVITE (provisional or final).
-    async fn respond(&mut self, status: u16, reason: &str, _reliable: bool) {
+    pub(super) async fn respond(&mut self, status: u16, reason: &str, _reliable: bool) {
         let response = self.response(status, reason);
         self.send(SipCommand::Respond {
             tx: self.call.tx,
@@ -300,7 +303,7 @@ impl Actor {
     }
 
     /// Answers an in-dialog request.
-    async fn respond_on(
+    pub(super) async fn respond_on(
         &mut self,
         tx: ServerTxId,
         request: &Request,
@@ -321,7 +324,7 @@ impl Actor {
         self.send(SipCommand::Respond { tx, response }).await;
     }
 
-    async fn send(&self, command: SipCommand) {
+    pub(super) async fn send(&self, command: SipCommand) {
         if self.ctx.sip.send(command).await.is_err() {
             debug!("signaling engine stopped");
         }

@@ -12,6 +12,7 @@
 //! call records and metrics carry.
 
 pub mod actor;
+pub mod demo;
 pub mod outcome;
 
 use std::net::SocketAddr;

@@ -30,6 +30,10 @@ pub enum HangupCause {
     AckTimeout,
     /// A request of ours went unanswered (Timer B/F).
     Timeout,
+    /// No RTP port was free (or it could not be bound).
+    NoMediaPorts,
+    /// No RTP from the caller for `media.timeout_seconds`.
+    MediaTimeout,
     /// The server crashed or was killed while the call was live
     /// (written at the next start).
     ServerRestart,
@@ -49,6 +53,8 @@ impl HangupCause {
             HangupCause::Shutdown => "shutdown",
             HangupCause::AckTimeout => "ack_timeout",
             HangupCause::Timeout => "timeout",
+            HangupCause::NoMediaPorts => "no_media_ports",
+            HangupCause::MediaTimeout => "media_timeout",
             HangupCause::ServerRestart => "server_restart",
         }
     }

@@ -325,6 +325,7 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
             }
         }
         ("media", "timeout_seconds") => c.media.timeout_seconds = parse(v)?,
+        ("media", "prompts_dir") => c.media.prompts_dir = v.into(),
         ("recording", "enabled") => c.recording.enabled = parse(v)?,
         ("recording", "dir") => c.recording.dir = optional(v).map(Into::into),
         ("log", "format") => c.log.format = parse(v)?,
@@ -399,9 +400,15 @@ impl TryFrom<RawRoute> for RouteConfig {
                     reason: raw.reason,
                 }
             }
+            "demo" => {
+                if raw.status.is_some() || raw.reason.is_some() || raw.ring_ms.is_some() {
+                    return Err("action = \"demo\" takes no `status`, `reason` or `ring_ms`".into());
+                }
+                RouteAction::Demo
+            }
             other => {
                 return Err(format!(
-                    "unknown action `{other}`, expected `test` or `reject`"
+                    "unknown action `{other}`, expected `demo`, `test` or `reject`"
                 ))
             }
         };
@@ -417,6 +424,7 @@ impl From<RouteConfig> for RawRoute {
         let (action, ring_ms, status, reason) = match route.action {
             RouteAction::Test { ring_ms } => ("test", Some(ring_ms), None, None),
             RouteAction::Reject { status, reason } => ("reject", None, Some(status), reason),
+            RouteAction::Demo => ("demo", None, None, None),
         };
         RawRoute {
             number: route.number,

@@ -235,6 +235,8 @@ pub struct MediaConfig {
     /// A call that receives no RTP for this long ends with cause
     /// `media_timeout`; 0 disables the check.
     pub timeout_seconds: u64,
+    /// Where prompts live (`<dir>/en/welcome.wav`…).
+    pub prompts_dir: PathBuf,
 }
 
 impl Default for MediaConfig {
@@ -244,6 +246,7 @@ impl Default for MediaConfig {
             port_max: 29_999,
             public_address: None,
             timeout_seconds: 30,
+            prompts_dir: PathBuf::from("ivr-flows/prompts"),
         }
     }
 }
@@ -429,6 +432,9 @@ pub enum RouteAction {
     Test { ring_ms: u64 },
     /// Refuse with `status` (400..=699) and an optional reason phrase.
     Reject { status: u16, reason: Option<String> },
+    /// The media demo until the IVR lands: answer, play a welcome prompt,
+    /// read each pressed key back, hang up after `#`. Recorded.
+    Demo,
 }
 
 impl Config {

@@ -11,6 +11,8 @@
 //! - [`rtp`]: RTP header parsing and writing without allocation, and the
 //!   outgoing stream state that keeps SSRC, sequence and timestamp
 //!   continuous across source switches (prompt → bridge).
+//! - [`leg`]: one RTP leg of a call (socket, latch, streams, DTMF), driven
+//!   by the call actor.
 //! - [`ports`]: the RTP port pool (even ports of `media.port_min..=max`).
 //! - [`prompt`]: WAV prompts of any common rate and channel count converted
 //!   to 8 kHz mono at load, cached, and paced out at 20 ms with no drift.
@@ -20,6 +22,7 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod leg;
 pub mod ports;
 pub mod prompt;
 pub mod recording;

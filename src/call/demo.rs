@@ -1,0 +1,388 @@
+//! The demo route (`action = "demo"`), which stands in for the IVR until it
+//! lands: answer with real media, play a welcome prompt, read back every
+//! key pressed (RFC 4733), and hang up after `#` once "goodbye" has played.
+//! The whole call is recorded: the caller on the left channel, what Hibiki
+//! played on the right.
+//!
+//! It is the first route with media, so it shows the shape every media
+//! route takes: one [`RtpLeg`] owned by the call actor, a prompt
+//! [`Player`] and a [`Recorder`] on the call's media clock, all driven from
+//! the actor's single select loop.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hibiki_sip::sdp::{self, LocalMedia, SessionDescription};
+use hibiki_sip::{Contact, Method, NameAddr};
+use tracing::{info, warn};
+
+use super::actor::{now_ms, Actor, End};
+use super::outcome::HangupCause;
+use super::{CallInput, SipCommand};
+use crate::media::leg::{Received, RtpLeg};
+use crate::media::ports::PortPool;
+use crate::media::prompt::player::{Player, PlayerEvent};
+use crate::media::prompt::{Prompt, PromptCache, PromptError};
+use crate::media::recording::{recording_path, Recorder, RecordingFile, Side, Timeline};
+use crate::store::{Outcome, Pause, RecordEvent, RecordingRecord, RecordingStatus};
+
+/// The prompts the demo plays, by name (`welcome`, `goodbye`, `digit-5`…).
+const PROMPTS: &[&str] = &[
+    "welcome",
+    "goodbye",
+    "digit-0",
+    "digit-1",
+    "digit-2",
+    "digit-3",
+    "digit-4",
+    "digit-5",
+    "digit-6",
+    "digit-7",
+    "digit-8",
+    "digit-9",
+    "digit-star",
+    "digit-pound",
+    "digit-A",
+    "digit-B",
+    "digit-C",
+    "digit-D",
+];
+
+/// What media routes share: built once at start.
+pub struct MediaContext {
+    pub ports: PortPool,
+    /// The IP our RTP sockets bind to and the one our SDP announces.
+    pub bind_ip: std::net::IpAddr,
+    pub announce_ip: std::net::IpAddr,
+    pub timeout: Option<Duration>,
+    pub recording_dir: Option<PathBuf>,
+    pub node_id: String,
+    prompts: HashMap<&'static str, Arc<Prompt>>,
+}
+
+impl MediaContext {
+    /// Loads the demo's prompts from `<prompts_dir>/en/` (refusing to start
+    /// when one is missing or unreadable).
+    pub fn new(
+        ports: PortPool,
+        bind_ip: std::net::IpAddr,
+        announce_ip: std::net::IpAddr,
+        timeout: Option<Duration>,
+        recording_dir: Option<PathBuf>,
+        node_id: String,
+        prompts_dir: &Path,
+    ) -> Result<MediaContext, PromptError> {
+        let cache = PromptCache::new();
+        let mut prompts = HashMap::new();
+        for name in PROMPTS {
+            let path = prompts_dir.join("en").join(format!("{name}.wav"));
+            prompts.insert(*name, cache.get(&path)?);
+        }
+        Ok(MediaContext {
+            ports,
+            bind_ip,
+            announce_ip,
+            timeout,
+            recording_dir,
+            node_id,
+            prompts,
+        })
+    }
+
+    fn prompt(&self, name: &str) -> Vec<Arc<Prompt>> {
+        self.prompts.get(name).cloned().into_iter().collect()
+    }
+}
+
+/// The prompt that names `digit`.
+fn digit_prompt(digit: char) -> String {
+    match digit {
+        '*' => "digit-star".to_owned(),
+        '#' => "digit-pound".to_owned(),
+        d => format!("digit-{d}"),
+    }
+}
+
+/// A recording in progress and its row.
+struct Recording {
+    recorder: Recorder,
+    row: RecordingRecord,
+}
+
+impl Actor {
+    /// Runs the demo route to its end.
+    pub(super) async fn run_demo(&mut self) -> End {
+        let media = Arc::clone(&self.ctx.media);
+        let t0 = Instant::now();
+        // The offer: this route needs one in the INVITE (no late offer yet).
+        let offer = match SessionDescription::parse(&self.call.invite.body) {
+            Ok(o) => o,
+            Err(e) => {
+                info!(error = %e, "no usable SDP offer");
+                return self
+                    .refuse(488, "Not Acceptable Here", HangupCause::UnsupportedMedia)
+                    .await;
+            }
+        };
+        let Some(lease) = media.ports.lease() else {
+            warn!("no RTP port free: refusing the call");
+            return self
+                .refuse(503, "Service Unavailable", HangupCause::NoMediaPorts)
+                .await;
+        };
+        let local = LocalMedia::new(media.announce_ip, lease.port(), now_ms().unsigned_abs());
+        let answer = match sdp::answer(&offer, &local) {
+            Ok(a) => a,
+            Err(e) => {
+                info!(error = %e, "offer refused");
+                let status = e.sip_status();
+                return self
+                    .refuse(status, "Not Acceptable Here", HangupCause::UnsupportedMedia)
+                    .await;
+            }
+        };
+        let mut leg = match RtpLeg::bind(lease, media.bind_ip, answer.negotiated, t0).await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, "cannot bind RTP");
+                return self
+                    .refuse(503, "Service Unavailable", HangupCause::NoMediaPorts)
+                    .await;
+            }
+        };
+
+        // Answer.
+        let mut response = self.response(200, "OK");
+        response.headers.contact = vec![Contact::Addr(NameAddr {
+            display_name: None,
+            uri: self.ctx.contact.clone(),
+            params: Vec::new(),
+        })];
+        response.headers.content_type = Some("application/sdp".into());
+        response.body = answer.sdp.to_bytes();
+        match hibiki_sip::dialog::Dialog::uas(&self.call.invite, &response) {
+            Ok(d) => self.dialog = Some(d),
+            Err(e) => warn!(error = %e, "cannot form a dialog from our 200"),
+        }
+        let tx = self.call.tx;
+        self.send(SipCommand::Respond { tx, response }).await;
+        self.call.record.answered_at_ms = Some(now_ms());
+        info!(
+            codec = ?answer.negotiated.codec,
+            rtp = %leg.local_addr(),
+            remote = %answer.negotiated.remote,
+            "answered with media"
+        );
+
+        let mut recording = self.start_recording(&media, leg.media_us(Instant::now()));
+        let mut player = Player::new(media.prompt("welcome"), leg.media_us(Instant::now()));
+        let mut source: u32 = 1;
+        let mut hang_up_after_prompt = false;
+        let mut acked = false;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let answered_at = Instant::now();
+
+        let end = loop {
+            tokio::select! {
+                () = self.ctx.hard_stop.cancelled() => {
+                    self.hang_up().await;
+                    break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Shutdown };
+                }
+                input = self.input.recv() => match input {
+                    Some(CallInput::Ack) => acked = true,
+                    Some(CallInput::AckTimeout) if !acked => {
+                        self.hang_up().await;
+                        break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::AckTimeout };
+                    }
+                    Some(CallInput::Request { tx, request }) if request.method == Method::Bye => {
+                        self.respond_on(tx, &request, 200, "OK", None).await;
+                        info!("caller hung up");
+                        break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Normal };
+                    }
+                    Some(CallInput::Request { tx, request }) if request.method == Method::Invite => {
+                        // A re-INVITE (hold/resume): answer from the same port.
+                        let body = SessionDescription::parse(&request.body)
+                            .ok()
+                            .and_then(|o| sdp::answer(&o, &local).ok())
+                            .map(|a| a.sdp.versioned_after(&answer.sdp).to_bytes());
+                        match body {
+                            Some(b) => self.respond_on(tx, &request, 200, "OK", Some(b)).await,
+                            None => self.respond_on(tx, &request, 488, "Not Acceptable Here", None).await,
+                        }
+                    }
+                    Some(other) => self.unexpected(other).await,
+                    None => break self.engine_gone(),
+                },
+                received = leg.recv() => {
+                    let now = Instant::now();
+                    match received {
+                        Ok(Received::Audio { at_us, len }) => {
+                            if let Some(r) = recording.as_mut() {
+                                r.recorder.push(Side::Caller, at_us, leg.decoded(len));
+                            }
+                        }
+                        Ok(Received::Event | Received::Ignored) => {}
+                        Err(e) => warn!(error = %e, "RTP receive failed"),
+                    }
+                    while let Some(digit) = leg.poll_digit(now) {
+                        info!(%digit, via = "rfc4733", "dtmf digit");
+                        if hang_up_after_prompt {
+                            continue;
+                        }
+                        player.stop();
+                        let mut prompts = media.prompt(&digit_prompt(digit));
+                        if digit == '#' {
+                            prompts.extend(media.prompt("goodbye"));
+                            hang_up_after_prompt = true;
+                        }
+                        source = source.wrapping_add(1);
+                        player = Player::new(prompts, leg.media_us(now));
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    let now_us = leg.media_us(now);
+                    while let Some(event) = player.poll(now_us) {
+                        match event {
+                            PlayerEvent::Frame(frame) => {
+                                leg.send_pcm(source, &frame.samples, now).await;
+                                if let Some(r) = recording.as_mut() {
+                                    r.recorder.push(Side::Other, frame.deadline_us, &frame.samples);
+                                }
+                            }
+                            PlayerEvent::Finished(_) => {}
+                        }
+                    }
+                    if let Some(r) = recording.as_mut() {
+                        if let Err(e) = r.recorder.tick(now_us) {
+                            warn!(error = %e, "recording failed; the call goes on unrecorded");
+                            recording = None;
+                        }
+                    }
+                    // Digits whose end packets were lost end by timeout.
+                    while let Some(digit) = leg.poll_digit(now) {
+                        info!(%digit, via = "rfc4733", "dtmf digit");
+                    }
+                    if hang_up_after_prompt && player.finished().is_some() {
+                        self.hang_up().await;
+                        break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Normal };
+                    }
+                    if let Some(limit) = media.timeout {
+                        let last = leg.last_received().unwrap_or(answered_at);
+                        if now.saturating_duration_since(last) > limit {
+                            warn!(?limit, "no RTP from the caller: hanging up");
+                            self.hang_up().await;
+                            break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::MediaTimeout };
+                        }
+                    }
+                }
+            }
+        };
+        let stats = leg.stats();
+        info!(
+            received = stats.received,
+            sent = stats.sent,
+            rejected_source = stats.rejected_source,
+            "media ended"
+        );
+        if let Some(r) = recording {
+            self.finish_recording(r, leg.media_us(Instant::now())).await;
+        }
+        end
+    }
+
+    /// Refuses the INVITE before answer.
+    async fn refuse(&mut self, status: u16, reason: &str, cause: HangupCause) -> End {
+        self.respond(status, reason, false).await;
+        End {
+            outcome: super::outcome::outcome_for_final_status(status),
+            code: Some(status),
+            cause,
+        }
+    }
+
+    /// Opens the call's WAV and announces its row; `None` when recording is
+    /// off or the file cannot be created (the call goes on, logged).
+    fn start_recording(&self, media: &MediaContext, now_us: u64) -> Option<Recording> {
+        let root = media.recording_dir.as_ref()?;
+        let id = &self.call.record.id;
+        let started = now_ms();
+        let path = recording_path(root, id, started);
+        let file = match RecordingFile::create(&path, id) {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(error = %e, "cannot create the recording; the call goes on unrecorded");
+                return None;
+            }
+        };
+        let relative = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        let row = RecordingRecord::started(
+            uuid::Uuid::new_v4().to_string(),
+            id.clone(),
+            media.node_id.clone(),
+            relative,
+            started,
+        );
+        // The call's own row first, so a reader finds the call.
+        self.ctx
+            .records
+            .send(RecordEvent::RecordingStarted(row.clone()));
+        info!(path = %path.display(), "recording");
+        Some(Recording {
+            recorder: Recorder::new(Timeline::new(now_us), file),
+            row,
+        })
+    }
+
+    /// Closes the WAV (off the async threads: it is read back for its
+    /// sha256) and completes its row.
+    async fn finish_recording(&self, recording: Recording, end_us: u64) {
+        let Recording { recorder, row } = recording;
+        let summary = tokio::task::spawn_blocking(move || recorder.finish(end_us)).await;
+        let closed = match summary {
+            Ok(Ok(s)) => RecordingRecord {
+                ended_at_ms: Some(now_ms()),
+                duration_ms: s.duration_ms,
+                bytes: s.bytes,
+                channels: s.channels,
+                sample_rate: s.sample_rate,
+                sha256: Some(s.sha256),
+                status: RecordingStatus::Closed,
+                pauses: s
+                    .pauses
+                    .iter()
+                    .map(|p| Pause {
+                        start_ms: p.start_ms,
+                        end_ms: p.end_ms,
+                    })
+                    .collect(),
+                ..row
+            },
+            Ok(Err(e)) => {
+                warn!(error = %e, "closing the recording failed");
+                RecordingRecord {
+                    ended_at_ms: Some(now_ms()),
+                    status: RecordingStatus::Failed,
+                    ..row
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "recording task failed");
+                RecordingRecord {
+                    ended_at_ms: Some(now_ms()),
+                    status: RecordingStatus::Failed,
+                    ..row
+                }
+            }
+        };
+        self.ctx.records.send(RecordEvent::RecordingClosed(closed));
+    }
+}

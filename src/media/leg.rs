@@ -1,0 +1,244 @@
+//! One RTP leg of a call: its UDP socket (a port leased from the pool),
+//! what SDP negotiated, and the per-packet state that the sans-IO blocks
+//! keep: the latch (symmetric RTP, strict source), the incoming and
+//! outgoing streams, the RFC 4733 receiver, and the clock that maps RTP
+//! timestamps to the call's media time.
+//!
+//! The call actor owns its legs and drives them from its select loop:
+//! [`RtpLeg::recv`] waits for a datagram and says what it was (decoded
+//! audio is then in [`RtpLeg::decoded`]); [`RtpLeg::poll_digit`] hands out
+//! digits; [`RtpLeg::send_pcm`] sends a frame of locally generated audio.
+//! Media time is microseconds since the call's start (`t0`), the clock the
+//! recorder and the prompt player run on.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use hibiki_sip::sdp::{Codec, Negotiated};
+use tokio::net::UdpSocket;
+use tracing::debug;
+
+use super::dtmf::rfc4733::Rfc4733Receiver;
+use super::g711::Law;
+use super::ports::PortLease;
+use super::recording::StreamClock;
+use super::rtp::incoming::{IncomingStream, Reception};
+use super::rtp::latch::{Latch, LatchMode, LatchVerdict};
+use super::rtp::outgoing::OutgoingStream;
+use super::rtp::{RtpError, RtpPacket};
+
+/// Largest datagram read; RTP for G.711 is at most a few hundred bytes.
+const DATAGRAM: usize = 2048;
+/// Largest number of samples one packet may carry (G.711, 8 kHz: 250 ms).
+const MAX_SAMPLES: usize = 2000;
+
+/// What one received datagram was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// Audio: `len` samples in [`RtpLeg::decoded`], belonging at media
+    /// time `at_us`.
+    Audio { at_us: u64, len: usize },
+    /// A telephone-event packet (digits come out of [`RtpLeg::poll_digit`]).
+    Event,
+    /// Dropped: RTCP, a stranger's packet, a duplicate, an unknown payload
+    /// type, or garbage.
+    Ignored,
+}
+
+/// Counters of one leg, for logs and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LegStats {
+    pub received: u64,
+    pub sent: u64,
+    pub rejected_source: u64,
+    pub malformed: u64,
+}
+
+/// One RTP leg.
+pub struct RtpLeg {
+    socket: UdpSocket,
+    _lease: PortLease,
+    local: SocketAddr,
+    negotiated: Negotiated,
+    law: Law,
+    t0: Instant,
+    latch: Latch,
+    incoming: IncomingStream,
+    outgoing: OutgoingStream,
+    dtmf: Rfc4733Receiver,
+    clock: StreamClock,
+    last_ssrc: Option<u32>,
+    last_rx: Option<Instant>,
+    stats: LegStats,
+    buf: Vec<u8>,
+    pcm: Vec<i16>,
+}
+
+impl RtpLeg {
+    /// Binds the leased port on `ip` for a leg whose SDP negotiated
+    /// `negotiated`; `t0` is the call's media-time origin.
+    pub async fn bind(
+        lease: PortLease,
+        ip: IpAddr,
+        negotiated: Negotiated,
+        t0: Instant,
+    ) -> std::io::Result<RtpLeg> {
+        let socket = UdpSocket::bind((ip, lease.port())).await?;
+        let local = socket.local_addr()?;
+        let law = match negotiated.codec {
+            Codec::Pcmu => Law::Ulaw,
+            Codec::Pcma => Law::Alaw,
+        };
+        let signalled = (negotiated.remote.port() != 0 && !negotiated.remote.ip().is_unspecified())
+            .then_some(negotiated.remote);
+        Ok(RtpLeg {
+            socket,
+            _lease: lease,
+            local,
+            law,
+            t0,
+            // Callers behind NAT announce private addresses: learn from the
+            // first packet, then hold on to that source (strict).
+            latch: Latch::new(signalled, LatchMode::Learn),
+            incoming: IncomingStream::new(8000, negotiated.telephone_event_pt),
+            outgoing: OutgoingStream::new(rand::random(), rand::random(), rand::random(), 8000),
+            dtmf: Rfc4733Receiver::new(),
+            clock: StreamClock::default(),
+            last_ssrc: None,
+            last_rx: None,
+            stats: LegStats::default(),
+            negotiated,
+            buf: vec![0; DATAGRAM],
+            pcm: vec![0; MAX_SAMPLES],
+        })
+    }
+
+    /// Our RTP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Media time of `now`.
+    pub fn media_us(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.t0).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// When the last accepted packet arrived.
+    pub fn last_received(&self) -> Option<Instant> {
+        self.last_rx
+    }
+
+    pub fn stats(&self) -> LegStats {
+        self.stats
+    }
+
+    /// The samples of the last [`Received::Audio`].
+    pub fn decoded(&self, len: usize) -> &[i16] {
+        self.pcm.get(..len).unwrap_or(&[])
+    }
+
+    /// A digit received, once each.
+    pub fn poll_digit(&mut self, now: Instant) -> Option<char> {
+        self.dtmf.handle_timeout(self.media_us(now));
+        self.dtmf.poll_event().map(|e| e.digit)
+    }
+
+    /// Waits for the next datagram and handles it.
+    pub async fn recv(&mut self) -> std::io::Result<Received> {
+        let (len, from) = self.socket.recv_from(&mut self.buf).await?;
+        Ok(self.handle(len, from, Instant::now()))
+    }
+
+    fn handle(&mut self, len: usize, from: SocketAddr, now: Instant) -> Received {
+        let Some(datagram) = self.buf.get(..len) else {
+            return Received::Ignored;
+        };
+        let packet = match RtpPacket::parse(datagram) {
+            Ok(p) => p,
+            Err(RtpError::Rtcp(_)) => return Received::Ignored,
+            Err(e) => {
+                self.stats.malformed += 1;
+                debug!(error = %e, %from, "malformed RTP dropped");
+                return Received::Ignored;
+            }
+        };
+        if self.latch.check(from) == LatchVerdict::Rejected {
+            self.stats.rejected_source += 1;
+            return Received::Ignored;
+        }
+        let now_us =
+            u64::try_from(now.saturating_duration_since(self.t0).as_micros()).unwrap_or(u64::MAX);
+        if matches!(
+            self.incoming.receive(&packet, now_us),
+            Reception::Duplicate | Reception::Jump
+        ) {
+            return Received::Ignored;
+        }
+        self.stats.received += 1;
+        self.last_rx = Some(now);
+        if self.last_ssrc != Some(packet.ssrc()) {
+            self.last_ssrc = Some(packet.ssrc());
+            self.clock.reset();
+        }
+        let pt = packet.payload_type();
+        if Some(pt) == self.negotiated.telephone_event_pt {
+            if let Err(e) = self.dtmf.handle_packet(
+                now_us,
+                packet.timestamp(),
+                packet.marker(),
+                packet.payload(),
+            ) {
+                debug!(error = %e, "bad telephone-event payload");
+            }
+            return Received::Event;
+        }
+        let law = if pt == self.negotiated.payload_type {
+            self.law
+        } else {
+            match Law::from_payload_type(pt) {
+                Some(law) => law,
+                None => return Received::Ignored,
+            }
+        };
+        let payload = packet.payload();
+        let n = payload.len().min(self.pcm.len());
+        let Some(dst) = self.pcm.get_mut(..n) else {
+            return Received::Ignored;
+        };
+        law.decode(payload.get(..n).unwrap_or(&[]), dst);
+        let at_us = self.clock.media_time(packet.timestamp(), now_us);
+        Received::Audio { at_us, len: n }
+    }
+
+    /// Sends one frame of local audio (`source` names what is playing, so
+    /// a new prompt starts a new talkspurt), encoded with the negotiated
+    /// codec, to the latched (or signalled) address. Nothing is sent while
+    /// the peer holds us or before we know where it is.
+    pub async fn send_pcm(&mut self, source: u32, pcm: &[i16], now: Instant) {
+        let Some(to) = self.latch.send_to() else {
+            return;
+        };
+        if !self.negotiated.sends() {
+            return;
+        }
+        let now_us = self.media_us(now);
+        let samples = u32::try_from(pcm.len()).unwrap_or(0);
+        let header = self
+            .outgoing
+            .send(source, self.negotiated.payload_type, samples, now_us);
+        let mut payload = [0u8; MAX_SAMPLES];
+        let n = pcm.len().min(payload.len());
+        self.law.encode(pcm.get(..n).unwrap_or(&[]), &mut payload);
+        let mut out = [0u8; MAX_SAMPLES + 12];
+        match header.write_packet(payload.get(..n).unwrap_or(&[]), &mut out) {
+            Ok(len) => {
+                if let Some(bytes) = out.get(..len) {
+                    if self.socket.send_to(bytes, to).await.is_ok() {
+                        self.stats.sent += 1;
+                    }
+                }
+            }
+            Err(e) => debug!(error = %e, "RTP packet not written"),
+        }
+    }
+}
