@@ -472,7 +472,7 @@ impl Config {
 
     /// The configuration used when no file is given: every default, a
     /// trunk `local` accepting calls from 127.0.0.1 and ::1, and the test
-    /// number `100` ringing for one second.
+    /// number `100` running the media demo route.
     pub fn embedded_default() -> Config {
         let sources = [
             ipnet::IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])),
@@ -500,7 +500,7 @@ impl Config {
             }],
             routes: vec![RouteConfig {
                 number: "100".to_owned(),
-                action: RouteAction::Test { ring_ms: 1000 },
+                action: RouteAction::Demo,
             }],
         }
     }

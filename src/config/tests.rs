@@ -82,7 +82,7 @@ fn no_file_means_the_embedded_default() {
         c.routes,
         vec![RouteConfig {
             number: "100".into(),
-            action: RouteAction::Test { ring_ms: 1000 }
+            action: RouteAction::Demo
         }]
     );
 }
