@@ -171,6 +171,7 @@ PG_TEST_BINARIES=(
   sip_calls
   sip_auth
   crash_recovery
+  media_demo
 )
 
 run_postgres_tests() {
