@@ -139,7 +139,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .then(|| Duration::from_secs(config.media.timeout_seconds)),
         config.recording.enabled.then(|| config.recording_dir()),
         config.node.id.clone(),
-        &config.media.prompts_dir,
+        config
+            .routes
+            .iter()
+            .any(|r| r.action == crate::config::RouteAction::Demo)
+            .then_some(config.media.prompts_dir.as_path()),
     )
     .with_context(|| {
         format!(

@@ -1,4 +1,6 @@
-//! `kill -9` in the middle of a call leaves a consistent call record: the
+//! `kill -9` in the middle of a call leaves a consistent call record (and,
+//! for a recorded call, a playable WAV whose header and row the next start
+//! repair and close): the
 //! row written when the call started is closed, with cause
 //! `server_restart`, by the next start of the same node on the same
 //! database. (SQLite here; the store contract tests run the underlying
@@ -141,6 +143,188 @@ ring_ms = 60000
     assert_eq!(r.hangup_cause.as_deref(), Some("server_restart"), "{r:#?}");
     let log = std::fs::read_to_string(dir.path().join("second.log")).unwrap();
     assert!(log.contains("left open by a previous run"), "{log}");
+    store.close().await;
+    again.kill().unwrap();
+    again.wait().unwrap();
+}
+
+/// The port and address of the audio in an SDP body.
+fn sdp_audio(body: &str) -> std::net::SocketAddr {
+    let ip = body
+        .lines()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))
+        .expect("c= line")
+        .trim();
+    let port = body
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("m=audio line");
+    format!("{ip}:{port}").parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_mid_recording_leaves_a_playable_wav_repaired_at_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let sip_port = free_port_udp_tcp("127.0.0.1");
+    let http_port = free_port_udp_tcp("127.0.0.1");
+    let media_base = 40_000 + 2 * (rand::random::<u16>() % 5_000);
+    let db = dir.path().join("hibiki.db");
+    let prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows/prompts");
+    let config = dir.path().join("hibiki.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[node]
+id = "crash-media"
+[sip]
+listen = "127.0.0.1:{sip_port}"
+[http]
+listen = "127.0.0.1:{http_port}"
+[data]
+dir = "{data}"
+[database]
+url = "sqlite://{db}"
+[media]
+port_min = {media_base}
+port_max = {media_max}
+prompts_dir = "{prompts}"
+[[trunks]]
+name = "carrier"
+[trunks.inbound]
+sources = ["127.0.0.1/32"]
+[[routes]]
+number = "100"
+action = "demo"
+"#,
+            data = dir.path().display(),
+            db = db.display(),
+            media_max = media_base + 20,
+            prompts = prompts.display(),
+        ),
+    )
+    .unwrap();
+    let http = format!("127.0.0.1:{http_port}");
+    let mut server = spawn(&config, &dir.path().join("first.log"));
+    wait_ready(&http).await;
+
+    // The caller: SIP on one socket, RTP on another.
+    let server_addr = format!("127.0.0.1:{sip_port}").parse().unwrap();
+    let peer = UdpPeer::bind(server_addr).await;
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let rtp_port = rtp.local_addr().unwrap().port();
+    let local = peer.local_addr();
+    let t = token();
+    let call_id = format!("rec-{t}@127.0.0.1");
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {rtp_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\n"
+    );
+    let invite = format!(
+        "INVITE sip:100@127.0.0.1:{sip_port} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK{t};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:alice@{local}>;tag={t}\r\n\
+         To: <sip:100@127.0.0.1>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:alice@{local}>\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    peer.send(invite.as_bytes()).await;
+    let answer = loop {
+        let msg = peer
+            .recv(Duration::from_secs(10))
+            .await
+            .expect("an answer to the INVITE");
+        if common::status_code(&msg) == Some(200) {
+            break String::from_utf8_lossy(&msg).into_owned();
+        }
+    };
+    let answered = Instant::now();
+    let to_tag = answer
+        .lines()
+        .find(|l| l.starts_with("To:"))
+        .and_then(|l| l.split("tag=").nth(1))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let ack = format!(
+        "ACK sip:100@127.0.0.1:{sip_port} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK{t}ack;rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:alice@{local}>;tag={t}\r\n\
+         To: <sip:100@127.0.0.1>;tag={to_tag}\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 ACK\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    peer.send(ack.as_bytes()).await;
+    let body = answer.split("\r\n\r\n").nth(1).unwrap();
+    let media_to = sdp_audio(body);
+
+    // Three seconds of a 1 kHz tone, µ-law, 20 ms packets, paced.
+    let mut seq: u16 = 1;
+    let mut ts: u32 = 0;
+    let start = tokio::time::Instant::now();
+    for i in 0..150u32 {
+        tokio::time::sleep_until(start + Duration::from_millis(20 * u64::from(i))).await;
+        let mut pkt = vec![0x80, 0x00];
+        pkt.extend_from_slice(&seq.to_be_bytes());
+        pkt.extend_from_slice(&ts.to_be_bytes());
+        pkt.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        for n in 0..160u32 {
+            let phase = f64::from(ts + n) * 2.0 * std::f64::consts::PI * 1000.0 / 8000.0;
+            let s = (phase.sin() * 8000.0) as i16;
+            pkt.push(hibiki::media::g711::linear_to_ulaw(s));
+        }
+        rtp.send_to(&pkt, media_to).await.unwrap();
+        seq = seq.wrapping_add(1);
+        ts = ts.wrapping_add(160);
+    }
+    let lived = answered.elapsed();
+    server.kill().unwrap(); // SIGKILL mid-call, mid-recording.
+    server.wait().unwrap();
+
+    let mut again = spawn(&config, &dir.path().join("second.log"));
+    wait_ready(&http).await;
+    let store = Store::connect(&format!("sqlite://{}", db.display()), 1)
+        .await
+        .unwrap();
+    let calls = store.calls_by_sip_call_id(&call_id).await.unwrap();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(calls[0].hangup_cause.as_deref(), Some("server_restart"));
+    let recs = store.recordings_for_call(&calls[0].id).await.unwrap();
+    assert_eq!(recs.len(), 1, "{recs:#?}");
+    let rec = &recs[0];
+    assert_eq!(
+        rec.status,
+        hibiki::store::RecordingStatus::Repaired,
+        "{rec:#?}"
+    );
+    assert!(
+        rec.ended_at_ms.is_some() && rec.sha256.is_some(),
+        "{rec:#?}"
+    );
+
+    // The file reads cleanly and holds the call up to about the last second.
+    let path = dir.path().join("recordings").join(&rec.path);
+    let reader = hound::WavReader::open(&path).unwrap();
+    let spec = reader.spec();
+    assert_eq!((spec.channels, spec.sample_rate), (2, 8000));
+    let seconds = f64::from(reader.duration()) / 8000.0;
+    let lived = lived.as_secs_f64();
+    assert!(
+        seconds <= lived + 0.5 && seconds >= lived - 1.5,
+        "recording holds {seconds:.2} s of a call that lived {lived:.2} s"
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), rec.bytes);
+    let log = std::fs::read_to_string(dir.path().join("second.log")).unwrap();
+    assert!(log.contains("repaired a recording"), "{log}");
     store.close().await;
     again.kill().unwrap();
     again.wait().unwrap();

@@ -63,8 +63,9 @@ pub struct MediaContext {
 }
 
 impl MediaContext {
-    /// Loads the demo's prompts from `<prompts_dir>/en/` (refusing to start
-    /// when one is missing or unreadable).
+    /// Loads the demo's prompts from `<prompts_dir>/en/` when `prompts_dir`
+    /// is given (refusing to start when one is missing or unreadable); a
+    /// server without a media route needs none.
     pub fn new(
         ports: PortPool,
         bind_ip: std::net::IpAddr,
@@ -72,13 +73,15 @@ impl MediaContext {
         timeout: Option<Duration>,
         recording_dir: Option<PathBuf>,
         node_id: String,
-        prompts_dir: &Path,
+        prompts_dir: Option<&Path>,
     ) -> Result<MediaContext, PromptError> {
         let cache = PromptCache::new();
         let mut prompts = HashMap::new();
-        for name in PROMPTS {
-            let path = prompts_dir.join("en").join(format!("{name}.wav"));
-            prompts.insert(*name, cache.get(&path)?);
+        if let Some(dir) = prompts_dir {
+            for name in PROMPTS {
+                let path = dir.join("en").join(format!("{name}.wav"));
+                prompts.insert(*name, cache.get(&path)?);
+            }
         }
         Ok(MediaContext {
             ports,
@@ -143,8 +146,7 @@ impl Actor {
                     .await;
             }
         };
-        let mut leg = match RtpLeg::bind(lease, media.bind_ip, answer.negotiated, t0).await
-        {
+        let mut leg = match RtpLeg::bind(lease, media.bind_ip, answer.negotiated, t0).await {
             Ok(l) => l,
             Err(e) => {
                 warn!(error = %e, "cannot bind RTP");
