@@ -41,9 +41,16 @@ async fn wait_ready(http: &str) {
     panic!("hibiki at {http} not ready in time");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn kill_9_mid_call_leaves_a_record_closed_at_next_start() {
-    let dir = tempfile::tempdir().unwrap();
+/// A server's ports, database and config file in `dir`; `extra` adds
+/// sections and routes after the trunk.
+struct Setup {
+    config: std::path::PathBuf,
+    db: std::path::PathBuf,
+    sip_port: u16,
+    http: String,
+}
+
+fn setup(dir: &tempfile::TempDir, node: &str, extra: &str) -> Setup {
     let sip_port = free_port_udp_tcp("127.0.0.1");
     let http_port = free_port_udp_tcp("127.0.0.1");
     let db = dir.path().join("hibiki.db");
@@ -53,7 +60,7 @@ async fn kill_9_mid_call_leaves_a_record_closed_at_next_start() {
         format!(
             r#"
 [node]
-id = "crash-test"
+id = "{node}"
 [sip]
 listen = "127.0.0.1:{sip_port}"
 [http]
@@ -66,17 +73,34 @@ url = "sqlite://{db}"
 name = "carrier"
 [trunks.inbound]
 sources = ["127.0.0.1/32"]
-[[routes]]
-number = "100"
-action = "test"
-ring_ms = 60000
+{extra}
 "#,
             data = dir.path().display(),
-            db = db.display()
+            db = db.display(),
         ),
     )
     .unwrap();
-    let http = format!("127.0.0.1:{http_port}");
+    Setup {
+        config,
+        db,
+        sip_port,
+        http: format!("127.0.0.1:{http_port}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_mid_call_leaves_a_record_closed_at_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let Setup {
+        config,
+        db,
+        sip_port,
+        http,
+    } = setup(
+        &dir,
+        "crash-test",
+        "[[routes]]\nnumber = \"100\"\naction = \"test\"\nring_ms = 60000",
+    );
     let mut server = spawn(&config, &dir.path().join("first.log"));
     wait_ready(&http).await;
 
@@ -166,46 +190,23 @@ fn sdp_audio(body: &str) -> std::net::SocketAddr {
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_mid_recording_leaves_a_playable_wav_repaired_at_next_start() {
     let dir = tempfile::tempdir().unwrap();
-    let sip_port = free_port_udp_tcp("127.0.0.1");
-    let http_port = free_port_udp_tcp("127.0.0.1");
     let media_base = 40_000 + 2 * (rand::random::<u16>() % 5_000);
-    let db = dir.path().join("hibiki.db");
     let prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows/prompts");
-    let config = dir.path().join("hibiki.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[node]
-id = "crash-media"
-[sip]
-listen = "127.0.0.1:{sip_port}"
-[http]
-listen = "127.0.0.1:{http_port}"
-[data]
-dir = "{data}"
-[database]
-url = "sqlite://{db}"
-[media]
-port_min = {media_base}
-port_max = {media_max}
-prompts_dir = "{prompts}"
-[[trunks]]
-name = "carrier"
-[trunks.inbound]
-sources = ["127.0.0.1/32"]
-[[routes]]
-number = "100"
-action = "demo"
-"#,
-            data = dir.path().display(),
-            db = db.display(),
-            media_max = media_base + 20,
-            prompts = prompts.display(),
+    let Setup {
+        config,
+        db,
+        sip_port,
+        http,
+    } = setup(
+        &dir,
+        "crash-media",
+        &format!(
+            "[[routes]]\nnumber = \"100\"\naction = \"demo\"\n\
+             [media]\nport_min = {media_base}\nport_max = {}\nprompts_dir = \"{}\"",
+            media_base + 20,
+            prompts.display()
         ),
-    )
-    .unwrap();
-    let http = format!("127.0.0.1:{http_port}");
+    );
     let mut server = spawn(&config, &dir.path().join("first.log"));
     wait_ready(&http).await;
 

@@ -66,6 +66,15 @@ impl Method {
     /// The method token as it goes on the wire.
     pub fn as_str(&self) -> &str {
         match self {
+            Method::Extension(s) => s,
+            known => known.standard_token().unwrap_or_default(),
+        }
+    }
+
+    /// The token of a method this crate names (`None` for extensions):
+    /// `'static`, so it can label metrics without growing with input.
+    pub fn standard_token(&self) -> Option<&'static str> {
+        Some(match self {
             Method::Invite => "INVITE",
             Method::Ack => "ACK",
             Method::Bye => "BYE",
@@ -80,8 +89,8 @@ impl Method {
             Method::Refer => "REFER",
             Method::Message => "MESSAGE",
             Method::Publish => "PUBLISH",
-            Method::Extension(s) => s,
-        }
+            Method::Extension(_) => return None,
+        })
     }
 }
 

@@ -41,23 +41,7 @@ pub struct Stats {
 /// The metric label of a method: a fixed set, so hostile input cannot grow
 /// the map.
 pub fn method_label(method: &Method) -> &'static str {
-    match method {
-        Method::Invite => "INVITE",
-        Method::Ack => "ACK",
-        Method::Bye => "BYE",
-        Method::Cancel => "CANCEL",
-        Method::Options => "OPTIONS",
-        Method::Register => "REGISTER",
-        Method::Info => "INFO",
-        Method::Prack => "PRACK",
-        Method::Update => "UPDATE",
-        Method::Subscribe => "SUBSCRIBE",
-        Method::Notify => "NOTIFY",
-        Method::Refer => "REFER",
-        Method::Message => "MESSAGE",
-        Method::Publish => "PUBLISH",
-        Method::Extension(_) => "other",
-    }
+    method.standard_token().unwrap_or("other")
 }
 
 pub(super) fn bump<K: Ord>(map: &mut BTreeMap<K, u64>, key: K) {
