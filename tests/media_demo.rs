@@ -4,7 +4,9 @@
 //! Hibiki detects exactly those digits, reads them back and hangs up after
 //! `#`; the call's WAV exists with its row closed; its left channel is the
 //! caller's audio (normalised cross-correlation with the decoded pcap of at
-//! least 0.9) and its right channel is the prompt Hibiki played.
+//! least 0.9) and its right channel is the prompt Hibiki played. And a
+//! caller without telephone-event: tones in its audio and SIP INFO are
+//! digits too, and a stranger sending to the call's RTP port is shut out.
 
 mod common;
 
@@ -229,5 +231,242 @@ async fn caller_audio_and_digits_are_heard_read_back_and_recorded() {
             &right[..sent.len().min(right.len())],
             &sent[..sent.len().min(right.len())]
         ) < 0.5
+    );
+}
+
+/// One RTP packet: PCMU, 20 ms of `samples`.
+fn pcmu_packet(seq: u16, ts: u32, ssrc: u32, samples: &[i16]) -> Vec<u8> {
+    let mut p = vec![0x80, 0x00];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend(
+        samples
+            .iter()
+            .map(|&s| hibiki::media::g711::linear_to_ulaw(s)),
+    );
+    p
+}
+
+/// `n` samples of the sum of sines at `freqs` (Hz), from sample `start`.
+fn tones(freqs: &[f64], start: u32, n: usize, amplitude: f64) -> Vec<i16> {
+    (0..n)
+        .map(|i| {
+            let t = f64::from(start + i as u32) / 8000.0;
+            let v: f64 = freqs
+                .iter()
+                .map(|f| (2.0 * std::f64::consts::PI * f * t).sin())
+                .sum();
+            (v * amplitude) as i16
+        })
+        .collect()
+}
+
+/// Goertzel power of `freq` in `x`, per sample.
+fn power_at(x: &[f64], freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &v in x {
+        let s = v + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / x.len().max(1) as f64
+}
+
+/// A caller without telephone-event: its key press is a tone in the audio
+/// (detected in-band), its last key comes as SIP INFO; meanwhile a
+/// stranger sends loud audio at the call's RTP port, which must be neither
+/// heard nor recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn inband_tones_and_sip_info_are_digits_and_a_stranger_is_shut_out() {
+    let server = TestServer::start_with(demo_server()).await;
+    let peer = common::UdpPeer::bind(server.sip).await;
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let stranger = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = peer.local_addr();
+    let rtp_port = rtp.local_addr().unwrap().port();
+    let sip_port = server.sip.port();
+    let t = common::token();
+    let call_id = format!("inband-{t}@127.0.0.1");
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    );
+    let head = |method: &str, cseq: u32, to_tag: &str, extra: &str, body: &str| {
+        format!(
+            "{method} sip:100@127.0.0.1:{sip_port} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bK{t}{cseq}{method};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:alice@{local}>;tag={t}\r\n\
+             To: <sip:100@127.0.0.1>{to_tag}\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: {cseq} {method}\r\n\
+             Contact: <sip:alice@{local}>\r\n\
+             {extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    peer.send(head("INVITE", 1, "", "Content-Type: application/sdp\r\n", &sdp).as_bytes())
+        .await;
+    let answer = loop {
+        let msg = peer.recv(Duration::from_secs(10)).await.expect("answer");
+        if common::status_code(&msg) == Some(200) {
+            break String::from_utf8_lossy(&msg).into_owned();
+        }
+    };
+    assert!(
+        !answer.contains("telephone-event"),
+        "none was offered: {answer}"
+    );
+    let to_tag = answer
+        .lines()
+        .find(|l| l.starts_with("To:"))
+        .and_then(|l| l.split("tag=").nth(1))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let to_tag = format!(";tag={to_tag}");
+    let ack = head("ACK", 1, &to_tag, "", "");
+    peer.send(ack.as_bytes()).await;
+    let body = answer.split("\r\n\r\n").nth(1).unwrap();
+    let port: u16 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let media_to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+
+    // 2.4 s of audio from the caller: silence, key 5 (770 + 1336 Hz) for
+    // 120 ms at 0.6 s, silence again. From 1.2 s to 1.8 s a stranger sends a
+    // loud 2 kHz tone at the same port.
+    let start = tokio::time::Instant::now();
+    let mut stranger_sent = 0u32;
+    for i in 0..120u32 {
+        tokio::time::sleep_until(start + Duration::from_millis(20 * u64::from(i))).await;
+        let ts = i * 160;
+        let audio = if (30..36).contains(&i) {
+            tones(&[770.0, 1336.0], ts, 160, 6000.0)
+        } else {
+            vec![0; 160]
+        };
+        rtp.send_to(&pcmu_packet(i as u16, ts, 0x1111, &audio), media_to)
+            .await
+            .unwrap();
+        if (60..90).contains(&i) {
+            let loud = tones(&[2000.0], ts, 160, 12000.0);
+            stranger
+                .send_to(&pcmu_packet(i as u16, ts, 0x2222, &loud), media_to)
+                .await
+                .unwrap();
+            stranger_sent += 1;
+        }
+    }
+    // The last key by SIP INFO: Hibiki says goodbye and hangs up.
+    let info = head(
+        "INFO",
+        2,
+        &to_tag,
+        "Content-Type: application/dtmf-relay\r\n",
+        "Signal=#\r\nDuration=160\r\n",
+    );
+    peer.send(info.as_bytes()).await;
+    let mut bye = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while bye.is_none() && std::time::Instant::now() < deadline {
+        // Keep the media flowing (silence) so the call stays alive.
+        let i = (start.elapsed().as_millis() / 20) as u32;
+        rtp.send_to(&pcmu_packet(i as u16, i * 160, 0x1111, &[0; 160]), media_to)
+            .await
+            .unwrap();
+        if let Some(msg) = peer.recv(Duration::from_millis(20)).await {
+            if msg.starts_with(b"BYE ") {
+                bye = Some(String::from_utf8_lossy(&msg).into_owned());
+            }
+        }
+    }
+    let bye = bye.expect("Hibiki hangs up after '#'");
+    // Answer the BYE so the call ends cleanly.
+    let mut ok = String::from("SIP/2.0 200 OK\r\n");
+    for l in bye.lines().filter(|l| {
+        ["Via:", "From:", "To:", "Call-ID:", "CSeq:"]
+            .iter()
+            .any(|h| l.starts_with(h))
+    }) {
+        ok.push_str(l);
+        ok.push_str("\r\n");
+    }
+    ok.push_str("Content-Length: 0\r\n\r\n");
+    peer.send(ok.as_bytes()).await;
+
+    let rows = server
+        .wait_for_calls(Calls::SipCallId(&call_id), Duration::from_secs(15))
+        .await;
+    let call = &rows[0];
+    let log = server.stderr_text();
+    let digits: Vec<(String, String)> = log
+        .lines()
+        .filter(|l| l.contains(&call.id) && l.contains("dtmf digit"))
+        .map(|l| {
+            let field = |k: &str| {
+                l.split(k)
+                    .nth(1)
+                    .and_then(|r| r.split_whitespace().next())
+                    .unwrap_or("")
+                    .trim_matches('"')
+                    .to_owned()
+            };
+            (field("digit="), field("via="))
+        })
+        .collect();
+    assert_eq!(
+        digits,
+        [
+            ("5".to_owned(), "inband".to_owned()),
+            ("#".to_owned(), "sip-info".to_owned())
+        ],
+        "{}",
+        server.logs()
+    );
+    let rejected: u32 = log
+        .lines()
+        .find(|l| l.contains(&call.id) && l.contains("media ended"))
+        .and_then(|l| l.split("rejected_source=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("media ended line");
+    assert_eq!(rejected, stranger_sent, "every stranger packet dropped");
+
+    // The stranger's tone is not in the recording.
+    let store = server.store().await;
+    let mut recs = Vec::new();
+    for _ in 0..100 {
+        recs = store.recordings_for_call(&call.id).await.unwrap();
+        if recs
+            .first()
+            .is_some_and(|r| r.status == RecordingStatus::Closed)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rec = recs.first().expect("a recording");
+    let wav = find_wavs(server.dir())
+        .into_iter()
+        .find(|p| p.ends_with(&rec.path))
+        .expect("the WAV");
+    let samples: Vec<i16> = hound::WavReader::open(&wav)
+        .unwrap()
+        .samples::<i16>()
+        .map(Result::unwrap)
+        .collect();
+    let left: Vec<f64> = samples.iter().step_by(2).map(|&s| f64::from(s)).collect();
+    let key = power_at(&left, 1336.0);
+    let intruder = power_at(&left, 2000.0);
+    assert!(
+        key > 100.0 * intruder.max(1e-6),
+        "the caller's key tone is recorded ({key:.1}), the stranger's 2 kHz is not ({intruder:.1})"
     );
 }

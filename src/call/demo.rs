@@ -108,6 +108,51 @@ fn digit_prompt(digit: char) -> String {
     }
 }
 
+/// The player that reads `digit` back (and says goodbye after `#`), and
+/// whether the call ends when it finishes. Barge-in: it replaces whatever
+/// was playing.
+fn read_back(media: &MediaContext, digit: char, now_us: u64) -> (Player, bool) {
+    let mut prompts = media.prompt(&digit_prompt(digit));
+    let last = digit == '#';
+    if last {
+        prompts.extend(media.prompt("goodbye"));
+    }
+    (Player::new(prompts, now_us), last)
+}
+
+/// The digit of a SIP INFO: `application/dtmf-relay` (`Signal=5`) or
+/// `application/dtmf` (the digit itself).
+fn info_digit(request: &hibiki_sip::Request) -> Option<char> {
+    let media = request
+        .headers
+        .content_type
+        .as_deref()?
+        .split(';')
+        .next()?
+        .trim()
+        .to_ascii_lowercase();
+    let body = std::str::from_utf8(&request.body).ok()?;
+    let token = match media.as_str() {
+        "application/dtmf-relay" => body.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            k.trim().eq_ignore_ascii_case("signal").then(|| v.trim())
+        })?,
+        "application/dtmf" => body.trim(),
+        _ => return None,
+    };
+    let mut chars = token.chars();
+    let c = chars.next()?.to_ascii_uppercase();
+    let digit = match (c, chars.next()) {
+        ('1'..='9' | '0' | '*' | '#' | 'A'..='D', None) => c,
+        _ => match token {
+            "10" => '*',
+            "11" => '#',
+            _ => return None,
+        },
+    };
+    Some(digit)
+}
+
 /// A recording in progress and its row.
 struct Recording {
     recorder: Recorder,
@@ -205,6 +250,19 @@ impl Actor {
                         info!("caller hung up");
                         break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Normal };
                     }
+                    Some(CallInput::Request { tx, request }) if request.method == Method::Info => {
+                        // SIP INFO DTMF (application/dtmf-relay, application/dtmf).
+                        let digit = info_digit(&request);
+                        self.respond_on(tx, &request, 200, "OK", None).await;
+                        if let Some(digit) = digit {
+                            info!(%digit, via = "sip-info", "dtmf digit");
+                            if !hang_up_after_prompt {
+                                let now_us = leg.media_us(Instant::now());
+                                (player, hang_up_after_prompt) = read_back(&media, digit, now_us);
+                                source = source.wrapping_add(1);
+                            }
+                        }
+                    }
                     Some(CallInput::Request { tx, request }) if request.method == Method::Invite => {
                         // A re-INVITE (hold/resume): answer from the same port.
                         let body = SessionDescription::parse(&request.body)
@@ -230,19 +288,12 @@ impl Actor {
                         Ok(Received::Event | Received::Ignored) => {}
                         Err(e) => warn!(error = %e, "RTP receive failed"),
                     }
-                    while let Some(digit) = leg.poll_digit(now) {
-                        info!(%digit, via = "rfc4733", "dtmf digit");
-                        if hang_up_after_prompt {
-                            continue;
+                    while let Some((digit, via)) = leg.poll_digit(now) {
+                        info!(%digit, via, "dtmf digit");
+                        if !hang_up_after_prompt {
+                            (player, hang_up_after_prompt) = read_back(&media, digit, leg.media_us(now));
+                            source = source.wrapping_add(1);
                         }
-                        player.stop();
-                        let mut prompts = media.prompt(&digit_prompt(digit));
-                        if digit == '#' {
-                            prompts.extend(media.prompt("goodbye"));
-                            hang_up_after_prompt = true;
-                        }
-                        source = source.wrapping_add(1);
-                        player = Player::new(prompts, leg.media_us(now));
                     }
                 }
                 _ = tick.tick() => {
@@ -266,8 +317,12 @@ impl Actor {
                         }
                     }
                     // Digits whose end packets were lost end by timeout.
-                    while let Some(digit) = leg.poll_digit(now) {
-                        info!(%digit, via = "rfc4733", "dtmf digit");
+                    while let Some((digit, via)) = leg.poll_digit(now) {
+                        info!(%digit, via, "dtmf digit");
+                        if !hang_up_after_prompt {
+                            (player, hang_up_after_prompt) = read_back(&media, digit, now_us);
+                            source = source.wrapping_add(1);
+                        }
                     }
                     if hang_up_after_prompt && player.finished().is_some() {
                         self.hang_up().await;
@@ -386,5 +441,49 @@ impl Actor {
             }
         };
         self.ctx.records.send(RecordEvent::RecordingClosed(closed));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hibiki_sip::Message;
+
+    fn info(content_type: &str, body: &str) -> hibiki_sip::Request {
+        let text = format!(
+            "INFO sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n\
+             From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:100@127.0.0.1>;tag=2\r\nCall-ID: i\r\n\
+             CSeq: 2 INFO\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        match hibiki_sip::parse::parse_message(text.as_bytes()) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sip_info_digits_in_both_body_types() {
+        assert_eq!(
+            info_digit(&info(
+                "application/dtmf-relay",
+                "Signal=5\r\nDuration=160\r\n"
+            )),
+            Some('5')
+        );
+        assert_eq!(
+            info_digit(&info("application/dtmf-relay", "Signal= #\r\n")),
+            Some('#')
+        );
+        assert_eq!(
+            info_digit(&info("Application/DTMF-Relay", "signal=11\r\n")),
+            Some('#')
+        );
+        assert_eq!(info_digit(&info("application/dtmf", "*")), Some('*'));
+        assert_eq!(
+            info_digit(&info("application/dtmf-relay", "Signal=x\r\n")),
+            None
+        );
+        assert_eq!(info_digit(&info("text/plain", "5")), None);
     }
 }

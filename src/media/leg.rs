@@ -18,6 +18,7 @@ use hibiki_sip::sdp::{Codec, Negotiated};
 use tokio::net::UdpSocket;
 use tracing::debug;
 
+use super::dtmf::inband::InbandDetector;
 use super::dtmf::rfc4733::Rfc4733Receiver;
 use super::g711::Law;
 use super::ports::PortLease;
@@ -66,6 +67,9 @@ pub struct RtpLeg {
     incoming: IncomingStream,
     outgoing: OutgoingStream,
     dtmf: Rfc4733Receiver,
+    /// Tones in the audio, for callers that negotiated no telephone-event.
+    inband: Option<InbandDetector>,
+    inband_digits: std::collections::VecDeque<char>,
     clock: StreamClock,
     last_ssrc: Option<u32>,
     last_rx: Option<Instant>,
@@ -103,6 +107,11 @@ impl RtpLeg {
             incoming: IncomingStream::new(8000, negotiated.telephone_event_pt),
             outgoing: OutgoingStream::new(rand::random(), rand::random(), rand::random(), 8000),
             dtmf: Rfc4733Receiver::new(),
+            inband: negotiated
+                .telephone_event_pt
+                .is_none()
+                .then(InbandDetector::new),
+            inband_digits: std::collections::VecDeque::new(),
             clock: StreamClock::default(),
             last_ssrc: None,
             last_rx: None,
@@ -137,10 +146,14 @@ impl RtpLeg {
         self.pcm.get(..len).unwrap_or(&[])
     }
 
-    /// A digit received, once each.
-    pub fn poll_digit(&mut self, now: Instant) -> Option<char> {
+    /// A digit received, once each, and how: RFC 4733 events, or tones in
+    /// the audio when the caller negotiated no telephone-event.
+    pub fn poll_digit(&mut self, now: Instant) -> Option<(char, &'static str)> {
         self.dtmf.handle_timeout(self.media_us(now));
-        self.dtmf.poll_event().map(|e| e.digit)
+        if let Some(e) = self.dtmf.poll_event() {
+            return Some((e.digit, "rfc4733"));
+        }
+        self.inband_digits.pop_front().map(|d| (d, "inband"))
     }
 
     /// Waits for the next datagram and handles it.
@@ -206,6 +219,16 @@ impl RtpLeg {
             return Received::Ignored;
         };
         law.decode(payload.get(..n).unwrap_or(&[]), dst);
+        if let Some(detector) = self.inband.as_mut() {
+            for frame in dst.chunks(160) {
+                if let Some(d) = detector.push(frame) {
+                    self.inband_digits.push_back(d);
+                }
+                while let Some(d) = detector.poll_digit() {
+                    self.inband_digits.push_back(d);
+                }
+            }
+        }
         let at_us = self.clock.media_time(packet.timestamp(), now_us);
         Received::Audio { at_us, len: n }
     }
