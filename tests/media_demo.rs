@@ -470,3 +470,92 @@ async fn inband_tones_and_sip_info_are_digits_and_a_stranger_is_shut_out() {
         "the caller's key tone is recorded ({key:.1}), the stranger's 2 kHz is not ({intruder:.1})"
     );
 }
+
+/// The first final response the peer receives, as text.
+async fn final_response(peer: &common::UdpPeer) -> String {
+    loop {
+        let msg = peer.recv(Duration::from_secs(10)).await.expect("an answer");
+        if common::status_code(&msg).is_some_and(|c| c >= 200) {
+            return String::from_utf8_lossy(&msg).into_owned();
+        }
+    }
+}
+
+/// Hold by re-INVITE: the caller puts Hibiki on an inactive hold (no media
+/// either way). Hibiki answers `inactive` and, though no RTP comes for
+/// longer than the media timeout, keeps the call up; a key pressed by SIP
+/// INFO is still read back and `#` ends the call.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inactive_hold_suspends_the_media_timeout() {
+    let mut cfg = demo_server();
+    cfg.env
+        .push(("HIBIKI_MEDIA_TIMEOUT_SECONDS".into(), "1".into()));
+    let server = TestServer::start_with(cfg).await;
+    let peer = common::UdpPeer::bind(server.sip).await;
+    let local = peer.local_addr();
+    let sip_port = server.sip.port();
+    let t = common::token();
+    let call_id = format!("hold-{t}@127.0.0.1");
+    let sdp = |version: u32, direction: &str| {
+        format!(
+            "v=0\r\no=- 1 {version} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na={direction}\r\n"
+        )
+    };
+    let request = |method: &str, cseq: u32, to_tag: &str, ctype: &str, body: &str| {
+        format!(
+            "{method} sip:100@127.0.0.1:{sip_port} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bK{t}{cseq}{method};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:alice@{local}>;tag={t}\r\n\
+             To: <sip:100@127.0.0.1>{to_tag}\r\nCall-ID: {call_id}\r\n\
+             CSeq: {cseq} {method}\r\nContact: <sip:alice@{local}>\r\n\
+             {ctype}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let ct = "Content-Type: application/sdp\r\n";
+    peer.send(request("INVITE", 1, "", ct, &sdp(1, "sendrecv")).as_bytes())
+        .await;
+    let ok = final_response(&peer).await;
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    let tag = ok
+        .lines()
+        .find(|l| l.starts_with("To:"))
+        .and_then(|l| l.split("tag=").nth(1))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let to_tag = format!(";tag={tag}");
+    peer.send(request("ACK", 1, &to_tag, "", "").as_bytes())
+        .await;
+
+    peer.send(request("INVITE", 2, &to_tag, ct, &sdp(2, "inactive")).as_bytes())
+        .await;
+    let held = final_response(&peer).await;
+    assert!(held.starts_with("SIP/2.0 200"), "{held}");
+    assert!(held.contains("a=inactive"), "answered inactive: {held}");
+    peer.send(request("ACK", 2, &to_tag, "", "").as_bytes())
+        .await;
+
+    // Twice the media timeout without a packet: the call must survive.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let dtmf = "Content-Type: application/dtmf-relay\r\n";
+    peer.send(request("INFO", 3, &to_tag, dtmf, "Signal=#\r\n").as_bytes())
+        .await;
+    let mut saw_bye = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !saw_bye && std::time::Instant::now() < deadline {
+        if let Some(msg) = peer.recv(Duration::from_millis(200)).await {
+            saw_bye = msg.starts_with(b"BYE ");
+        }
+    }
+    assert!(
+        saw_bye,
+        "the held call was still up to read back '#' and hang up\n{}",
+        server.logs()
+    );
+    let rows = server
+        .wait_for_calls(Calls::SipCallId(&call_id), Duration::from_secs(15))
+        .await;
+    assert_eq!(rows[0].hangup_cause.as_deref(), Some("normal"), "{rows:#?}");
+}

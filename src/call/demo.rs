@@ -210,6 +210,7 @@ impl Actor {
         })];
         response.headers.content_type = Some("application/sdp".into());
         response.body = answer.sdp.to_bytes();
+        let mut last_sdp = answer.sdp.clone();
         match hibiki_sip::dialog::Dialog::uas(&self.call.invite, &response) {
             Ok(d) => self.dialog = Some(d),
             Err(e) => warn!(error = %e, "cannot form a dialog from our 200"),
@@ -231,7 +232,8 @@ impl Actor {
         let mut acked = false;
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let answered_at = Instant::now();
+        // The media timeout counts from the answer, or the last re-INVITE.
+        let mut media_since = Instant::now();
 
         let end = loop {
             tokio::select! {
@@ -264,13 +266,21 @@ impl Actor {
                         }
                     }
                     Some(CallInput::Request { tx, request }) if request.method == Method::Invite => {
-                        // A re-INVITE (hold/resume): answer from the same port.
-                        let body = SessionDescription::parse(&request.body)
+                        // A re-INVITE (hold, resume, new address): answer from
+                        // the same port, and follow what it negotiated.
+                        let renegotiated = SessionDescription::parse(&request.body)
                             .ok()
-                            .and_then(|o| sdp::answer(&o, &local).ok())
-                            .map(|a| a.sdp.versioned_after(&answer.sdp).to_bytes());
-                        match body {
-                            Some(b) => self.respond_on(tx, &request, 200, "OK", Some(b)).await,
+                            .and_then(|o| sdp::answer(&o, &local).ok());
+                        match renegotiated {
+                            Some(a) => {
+                                let sdp = a.sdp.versioned_after(&last_sdp);
+                                info!(direction = ?a.negotiated.direction, "re-INVITE");
+                                leg.renegotiate(a.negotiated);
+                                media_since = Instant::now();
+                                let body = sdp.to_bytes();
+                                last_sdp = sdp;
+                                self.respond_on(tx, &request, 200, "OK", Some(body)).await;
+                            }
                             None => self.respond_on(tx, &request, 488, "Not Acceptable Here", None).await,
                         }
                     }
@@ -328,8 +338,8 @@ impl Actor {
                         self.hang_up().await;
                         break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Normal };
                     }
-                    if let Some(limit) = media.timeout {
-                        let last = leg.last_received().unwrap_or(answered_at);
+                    if let Some(limit) = media.timeout.filter(|_| leg.expects_media()) {
+                        let last = leg.last_received().unwrap_or(media_since).max(media_since);
                         if now.saturating_duration_since(last) > limit {
                             warn!(?limit, "no RTP from the caller: hanging up");
                             self.hang_up().await;

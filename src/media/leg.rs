@@ -122,6 +122,28 @@ impl RtpLeg {
         })
     }
 
+    /// Takes a new negotiation (a re-INVITE: hold, resume, a new address
+    /// or codec) on the same port: the latch follows a new remote address,
+    /// and nothing is sent while the peer does not want to receive.
+    pub fn renegotiate(&mut self, negotiated: Negotiated) {
+        self.law = match negotiated.codec {
+            Codec::Pcmu => Law::Ulaw,
+            Codec::Pcma => Law::Alaw,
+        };
+        let signalled = (negotiated.remote.port() != 0 && !negotiated.remote.ip().is_unspecified())
+            .then_some(negotiated.remote);
+        if signalled.is_some() && signalled != self.latch.signalled() {
+            self.latch.relatch(signalled);
+        }
+        self.negotiated = negotiated;
+    }
+
+    /// Whether the peer is expected to send us media (not on an inactive
+    /// hold): the media timeout only runs then.
+    pub fn expects_media(&self) -> bool {
+        self.negotiated.direction.receives()
+    }
+
     /// Our RTP address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
