@@ -30,6 +30,9 @@ use crate::call::outcome::HangupCause;
 use crate::call::{CallHandle, CallInput, SipCommand};
 use crate::store::{CallRecord, Direction, Outcome, RecordEvent};
 
+/// Most actor commands handled between two datagrams.
+const COMMAND_BURST: usize = 256;
+
 /// Capacity of each call actor's input queue.
 const CALL_INPUT_CAPACITY: usize = 64;
 
@@ -99,7 +102,6 @@ pub async fn run(parts: EngineParts) {
             }
         };
         tokio::select! {
-            biased;
             () = stop.cancelled() => break,
             received = recv_udp(udp.as_deref(), &mut buf) => {
                 if let Some((len, remote)) = received {
@@ -128,6 +130,15 @@ pub async fn run(parts: EngineParts) {
             Some(command) = commands_rx.recv() => engine.command(&mut endpoint, command),
             () = sleep => endpoint.handle_timeout(Instant::now()),
             _ = stats_tick.tick() => engine.stats.export(endpoint.stats(), &engine.ctx.metrics),
+        }
+        // What call actors asked for meanwhile (answers, BYEs) goes out
+        // before the next datagram is read: under load the socket is always
+        // ready, and answers must not queue behind new requests.
+        for _ in 0..COMMAND_BURST {
+            match commands_rx.try_recv() {
+                Ok(command) => engine.command(&mut endpoint, command),
+                Err(_) => break,
+            }
         }
         // The driving rule: drain everything the endpoint has for us.
         loop {
