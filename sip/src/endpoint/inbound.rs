@@ -210,7 +210,7 @@ impl Endpoint {
         self.server_index.insert(key.clone(), id);
         self.servers.insert(
             id,
-            ServerEntry {
+            Box::new(ServerEntry {
                 key,
                 machine,
                 transport: origin.transport.clone(),
@@ -221,7 +221,7 @@ impl Endpoint {
                 to_tag: None,
                 internal,
                 cancelled: false,
-            },
+            }),
         );
         self.stats.live_transactions += 1;
         self.apply_server_actions(id, &mut actions);
@@ -253,7 +253,7 @@ impl Endpoint {
                 if let Some(ServerEntry {
                     machine: ServerMachine::Invite(m),
                     ..
-                }) = self.servers.get_mut(&id)
+                }) = self.servers.get_mut(&id).map(|e| &mut **e)
                 {
                     let outcome = m.on_ack_for_2xx();
                     self.ack_outcome(id, outcome, ack, source);

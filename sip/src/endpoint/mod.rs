@@ -266,9 +266,12 @@ pub struct Endpoint {
     config: EndpointConfig,
     ids: IdGen,
     next_id: u64,
-    clients: HashMap<u64, ClientEntry>,
+    // Entries are boxed: when a map grows, only pointers move (a resize of
+    // hundreds of thousands of inline entries stalled the engine for tens
+    // of ms under load).
+    clients: HashMap<u64, Box<ClientEntry>>,
     client_index: HashMap<ClientKey, u64>,
-    servers: HashMap<u64, ServerEntry>,
+    servers: HashMap<u64, Box<ServerEntry>>,
     server_index: HashMap<ServerKey, u64>,
     ack_index: HashMap<AckKey, u64>,
     merge_index: HashMap<MergeKey, u64>,
@@ -575,14 +578,14 @@ impl Endpoint {
         self.client_index.insert(key.clone(), id);
         self.clients.insert(
             id,
-            ClientEntry {
+            Box::new(ClientEntry {
                 key,
                 machine,
                 transport,
                 destination,
                 scheduled: None,
                 pending_cancel: None,
-            },
+            }),
         );
         self.stats.live_transactions += 1;
         self.apply_client_actions(id, &mut actions);
