@@ -38,7 +38,14 @@ TOOLS=(
   "sipp sip-tester"
   "sox sox"
   "espeak-ng espeak-ng"
+  "sha256sum coreutils"
+  "date coreutils"
+  "kill procps"
 )
+
+# The tools are installed above, so tests that need them must not skip
+# quietly: a missing tool fails the run instead.
+export HIBIKI_TEST_REQUIRE_TOOLS="${HIBIKI_TEST_REQUIRE_TOOLS:-1}"
 
 # Which PostgreSQL half to run: required in CI, optional elsewhere.
 if [[ -z "${HIBIKI_TEST_POSTGRES:-}" ]]; then

@@ -72,6 +72,10 @@ fn sox_samples(path: &Path) -> Option<u64> {
             )
         }
         Err(e) => {
+            assert!(
+                std::env::var("HIBIKI_TEST_REQUIRE_TOOLS").as_deref() != Ok("1"),
+                "sox is not installed ({e}) and HIBIKI_TEST_REQUIRE_TOOLS=1"
+            );
             eprintln!(
                 "!!! SKIPPING the sox checks: sox is not installed ({e}); apt-get install sox"
             );
