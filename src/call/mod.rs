@@ -12,8 +12,11 @@
 //! call records and metrics carry.
 
 pub mod actor;
+pub mod bridge;
 pub mod demo;
+pub mod outbound;
 pub mod outcome;
+pub mod recording;
 
 use std::net::SocketAddr;
 
@@ -46,14 +49,25 @@ pub enum SipCommand {
     /// Send a response on a server transaction.
     Respond { tx: ServerTxId, response: Response },
     /// Send a request in a new client transaction; its responses come
-    /// back to the call whose SIP Call-ID is `call_id`.
+    /// back to the call whose SIP Call-ID is `call_id`. A request with
+    /// another Call-ID (the INVITE of an outbound leg) makes that Call-ID
+    /// an alias of the call: requests in its dialog come to the call too.
     Request {
         call_id: String,
         request: Request,
         destination: SocketAddr,
         transport: Transport,
     },
-    /// The call is over: forget its Call-ID.
+    /// Send the ACK for a 2xx of an outbound leg (no transaction).
+    Ack {
+        request: Request,
+        destination: SocketAddr,
+        transport: Transport,
+    },
+    /// Cancel the pending INVITE of the outbound leg whose Call-ID is
+    /// `leg_call_id` (at once, or on its first provisional response).
+    Cancel { leg_call_id: String },
+    /// The call is over: forget its Call-ID and its aliases.
     Ended { call_id: String },
 }
 
