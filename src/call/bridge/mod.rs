@@ -290,7 +290,7 @@ impl Actor {
                             401 | 407 if !out.auth_tried => {
                                 match outbound::authorized_retry(&out.invite, &response, &out.target) {
                                     Some(retry) => {
-                                        debug!("the trunk challenged: sending credentials");
+                                        info!("the trunk challenged: sending credentials");
                                         out.auth_tried = true;
                                         out.invite = retry.clone();
                                         self.send_out(out, retry).await;
