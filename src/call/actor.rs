@@ -262,6 +262,10 @@ impl Actor {
                         .await;
                 }
             },
+            CallInput::Control(control) => {
+                // No recording in this state (not answered, or no media).
+                let _ = control.reply.send(Err(super::ControlError::NotRecording));
+            }
             other => debug!(?other, "input ignored in this state"),
         }
     }

@@ -278,6 +278,10 @@ impl Actor {
                             None => self.respond_on(tx, &request, 488, "Not Acceptable Here", None).await,
                         }
                     }
+                    Some(CallInput::Control(control)) => {
+                        let now_us = leg.media_us(Instant::now());
+                        super::recording::control(recording.as_mut(), control, now_us);
+                    }
                     Some(other) => self.unexpected(other).await,
                     None => break self.engine_gone(),
                 },

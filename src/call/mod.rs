@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 
 use hibiki_sip::endpoint::{ClientTxId, ServerTxId};
 use hibiki_sip::{Request, Response, Transport};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// What the signaling engine tells a call actor.
 #[derive(Debug)]
@@ -41,6 +41,42 @@ pub enum CallInput {
     Response { tx: ClientTxId, response: Response },
     /// A request the actor sent got no response (Timer B/F).
     Timeout { tx: ClientTxId },
+    /// A command from the API (pause the recording…), answered on its
+    /// reply channel.
+    Control(Control),
+}
+
+/// A command for a live call from outside SIP (the HTTP API).
+#[derive(Debug)]
+pub struct Control {
+    pub command: ControlCommand,
+    pub reply: oneshot::Sender<Result<RecordingState, ControlError>>,
+}
+
+/// What a [`Control`] asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlCommand {
+    /// Silence the recording from now on (payment-card details): both
+    /// channels, marked in the recording's metadata. Idempotent.
+    PauseRecording,
+    /// End the pause. Idempotent.
+    ResumeRecording,
+}
+
+/// The recording's state after a [`Control`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingState {
+    Recording,
+    Paused,
+}
+
+/// Why a [`Control`] was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("no live call has this id")]
+    NoSuchCall,
+    #[error("the call is not being recorded (not answered yet, recording off, or failed)")]
+    NotRecording,
 }
 
 /// What a call actor asks of the signaling engine.
@@ -69,6 +105,9 @@ pub enum SipCommand {
     Cancel { leg_call_id: String },
     /// The call is over: forget its Call-ID and its aliases.
     Ended { call_id: String },
+    /// From the API: hand `control` to the live call whose id (not SIP
+    /// Call-ID) is `call`, or answer [`ControlError::NoSuchCall`].
+    Control { call: String, control: Control },
 }
 
 /// The engine's handle on a live call.

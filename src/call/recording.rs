@@ -8,6 +8,7 @@ use tracing::{info, warn};
 use super::actor::{now_ms, Actor, End};
 use super::demo::MediaContext;
 use super::outcome::HangupCause;
+use super::{Control, ControlCommand, ControlError, RecordingState};
 use crate::media::recording::{recording_path, Recorder, RecordingFile, Timeline};
 use crate::store::{Pause, RecordEvent, RecordingRecord, RecordingStatus};
 
@@ -108,4 +109,32 @@ impl Actor {
         };
         self.ctx.records.send(RecordEvent::RecordingClosed(closed));
     }
+}
+
+/// Carries out an API command on the call's recording (if any) at media
+/// time `now_us`, and answers it.
+pub(super) fn control(recording: Option<&mut Recording>, control: Control, now_us: u64) {
+    let Control { command, reply } = control;
+    let result = match recording {
+        None => Err(ControlError::NotRecording),
+        Some(r) => match command {
+            ControlCommand::PauseRecording => {
+                if r.recorder.pause(now_us) {
+                    info!("recording paused");
+                }
+                Ok(RecordingState::Paused)
+            }
+            ControlCommand::ResumeRecording => {
+                if let Some(p) = r.recorder.resume(now_us) {
+                    info!(
+                        start_ms = p.start_ms,
+                        end_ms = p.end_ms,
+                        "recording resumed"
+                    );
+                }
+                Ok(RecordingState::Recording)
+            }
+        },
+    };
+    let _ = reply.send(result);
 }

@@ -27,7 +27,7 @@ use super::stats::StatsExporter;
 use super::transport::{StreamInbound, TcpConnections};
 use crate::call::actor::{self, default_reason, now_ms, response_to, CallContext, InboundCall};
 use crate::call::outcome::HangupCause;
-use crate::call::{CallHandle, CallInput, SipCommand};
+use crate::call::{CallHandle, CallInput, ControlError, SipCommand};
 use crate::store::{CallRecord, Direction, Outcome, RecordEvent};
 
 /// Most actor commands handled between two datagrams.
@@ -92,6 +92,7 @@ pub async fn run(parts: EngineParts) {
     } = parts;
     let mut engine = Engine {
         calls: HashMap::new(),
+        by_id: HashMap::new(),
         aliases: HashMap::new(),
         by_invite_tx: HashMap::new(),
         by_client_tx: HashMap::new(),
@@ -211,6 +212,8 @@ async fn transmit(udp: Option<&UdpSocket>, tcp: &TcpConnections, t: Transmit) {
 
 struct Engine {
     calls: HashMap<String, LiveCall>,
+    /// Our call id → SIP Call-ID, for the API's commands.
+    by_id: HashMap<String, String>,
     aliases: HashMap<String, Alias>,
     by_invite_tx: HashMap<ServerTxId, String>,
     by_client_tx: HashMap<ClientTxId, String>,
@@ -282,6 +285,7 @@ impl Engine {
             }
             SipCommand::Ended { call_id } => {
                 if let Some(call) = self.calls.remove(&call_id) {
+                    self.by_id.remove(&call.handle.id);
                     self.by_invite_tx.remove(&call.invite_tx);
                     for tx in call.client_txs {
                         self.by_client_tx.remove(&tx);
@@ -291,6 +295,12 @@ impl Engine {
                     }
                 }
             }
+            SipCommand::Control { call, control } => match self.by_id.get(&call).cloned() {
+                Some(call_id) => self.deliver(&call_id, CallInput::Control(control)),
+                None => {
+                    let _ = control.reply.send(Err(ControlError::NoSuchCall));
+                }
+            },
         }
     }
 
@@ -521,6 +531,7 @@ impl Engine {
             );
             return;
         };
+        let record_id = record.id.clone();
         let (input_tx, input_rx) = mpsc::channel(CALL_INPUT_CAPACITY);
         let handle = CallHandle {
             id: record.id.clone(),
@@ -535,6 +546,7 @@ impl Engine {
                 aliases: Vec::new(),
             },
         );
+        self.by_id.insert(record_id, call_id.clone());
         self.by_invite_tx.insert(tx, call_id);
         let call = InboundCall {
             record,

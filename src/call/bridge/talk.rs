@@ -191,6 +191,10 @@ impl Actor {
                                 _ => self.respond_on(tx, &request, 501, build_reason(501), None).await,
                             }
                         }
+                        CallInput::Control(control) => {
+                            let now_us = leg_a.media_us(Instant::now());
+                            crate::call::recording::control(recording.as_mut(), control, now_us);
+                        }
                         other => self.unexpected(other).await,
                     }
                 }
