@@ -171,13 +171,19 @@ async fn a_user_round_trips_every_field(store: Store) {
     u.disabled = true;
     u.updated_at_ms = u.created_at_ms + 5;
     store.create_user(&u).await.unwrap();
-    assert_eq!(store.user_by_username("jane.doe").await.unwrap(), Some(u.clone()));
+    assert_eq!(
+        store.user_by_username("jane.doe").await.unwrap(),
+        Some(u.clone())
+    );
     assert_eq!(store.user_by_id("u-1").await.unwrap(), Some(u));
     assert_eq!(store.user_by_username("Jane.Doe").await.unwrap(), None);
     assert_eq!(store.user_by_id("u-2").await.unwrap(), None);
     for role in Role::ALL {
         let id = format!("r-{role}");
-        store.create_user(&user(&id, role.as_str(), role)).await.unwrap();
+        store
+            .create_user(&user(&id, role.as_str(), role))
+            .await
+            .unwrap();
         let back = store.user_by_id(&id).await.unwrap().unwrap();
         assert_eq!(back.role, role);
         assert!(!back.disabled);
@@ -185,7 +191,10 @@ async fn a_user_round_trips_every_field(store: Store) {
 }
 
 async fn a_taken_username_is_a_conflict_and_writes_nothing(store: Store) {
-    store.create_user(&user("u-1", "alice", Role::Agent)).await.unwrap();
+    store
+        .create_user(&user("u-1", "alice", Role::Agent))
+        .await
+        .unwrap();
     let err = store
         .create_user(&user("u-2", "alice", Role::Admin))
         .await
@@ -205,7 +214,10 @@ async fn users_are_listed_by_username_and_counted(store: Store) {
     assert_eq!(store.count_users().await.unwrap(), 0);
     assert!(store.users().await.unwrap().is_empty());
     for (id, name) in [("1", "zoe"), ("2", "adam"), ("3", "mia")] {
-        store.create_user(&user(id, name, Role::Agent)).await.unwrap();
+        store
+            .create_user(&user(id, name, Role::Agent))
+            .await
+            .unwrap();
     }
     let names: Vec<String> = store
         .users()
@@ -235,25 +247,40 @@ async fn a_token_is_found_with_its_user_by_hash_only(store: Store) {
         None
     );
     assert_eq!(
-        store.token_with_user(&TokenHash::of("other")).await.unwrap(),
+        store
+            .token_with_user(&TokenHash::of("other"))
+            .await
+            .unwrap(),
         None
     );
 }
 
 async fn revoking_a_token_is_once(store: Store) {
-    store.create_user(&user("u-1", "alice", Role::Agent)).await.unwrap();
+    store
+        .create_user(&user("u-1", "alice", Role::Agent))
+        .await
+        .unwrap();
     let (t, record) = token("u-1", 2_000_000_000_000);
     store.insert_token(&record).await.unwrap();
     assert!(store.revoke_token(&t.hash()).await.unwrap());
-    assert!(!store.revoke_token(&t.hash()).await.unwrap(), "already revoked");
+    assert!(
+        !store.revoke_token(&t.hash()).await.unwrap(),
+        "already revoked"
+    );
     assert!(!store.revoke_token(&TokenHash::of("unknown")).await.unwrap());
     let (found, _) = store.token_with_user(&t.hash()).await.unwrap().unwrap();
     assert!(found.revoked);
 }
 
 async fn a_password_change_revokes_every_token_of_that_user_only(store: Store) {
-    store.create_user(&user("u-1", "alice", Role::Agent)).await.unwrap();
-    store.create_user(&user("u-2", "bob", Role::Agent)).await.unwrap();
+    store
+        .create_user(&user("u-1", "alice", Role::Agent))
+        .await
+        .unwrap();
+    store
+        .create_user(&user("u-2", "bob", Role::Agent))
+        .await
+        .unwrap();
     let (a1, r1) = token("u-1", 2_000_000_000_000);
     let (a2, r2) = token("u-1", 2_000_000_000_000);
     let (b1, rb) = token("u-2", 2_000_000_000_000);
@@ -281,7 +308,10 @@ async fn a_password_change_revokes_every_token_of_that_user_only(store: Store) {
 }
 
 async fn disabling_revokes_tokens_and_enabling_does_not_bring_them_back(store: Store) {
-    store.create_user(&user("u-1", "alice", Role::Agent)).await.unwrap();
+    store
+        .create_user(&user("u-1", "alice", Role::Agent))
+        .await
+        .unwrap();
     let (t, record) = token("u-1", 2_000_000_000_000);
     store.insert_token(&record).await.unwrap();
     let alice = store
@@ -308,7 +338,10 @@ async fn disabling_revokes_tokens_and_enabling_does_not_bring_them_back(store: S
 }
 
 async fn purging_deletes_only_tokens_expired_before_the_instant(store: Store) {
-    store.create_user(&user("u-1", "alice", Role::Agent)).await.unwrap();
+    store
+        .create_user(&user("u-1", "alice", Role::Agent))
+        .await
+        .unwrap();
     let (old, r_old) = token("u-1", 1_000);
     let (edge, r_edge) = token("u-1", 2_000);
     let (live, r_live) = token("u-1", 3_000);
@@ -354,44 +387,75 @@ async fn accounts_are_checked_hashed_and_conflict_on_a_taken_name(store: Store) 
     let taken = auth::create_account(&store, &hasher, account("carol", "another one"))
         .await
         .unwrap_err();
-    assert!(matches!(taken, auth::AccountError::UsernameTaken(_)), "{taken}");
+    assert!(
+        matches!(taken, auth::AccountError::UsernameTaken(_)),
+        "{taken}"
+    );
     let short = auth::create_account(&store, &hasher, account("dave", "short"))
         .await
         .unwrap_err();
-    assert!(short.is_bad_input() && short.to_string().contains("at least 8"), "{short}");
+    assert!(
+        short.is_bad_input() && short.to_string().contains("at least 8"),
+        "{short}"
+    );
     let bad = auth::create_account(&store, &hasher, account("Dave", "long enough"))
         .await
         .unwrap_err();
-    assert!(matches!(bad, auth::AccountError::InvalidUsername(_)), "{bad}");
+    assert!(
+        matches!(bad, auth::AccountError::InvalidUsername(_)),
+        "{bad}"
+    );
     assert_eq!(store.count_users().await.unwrap(), 1);
 
     auth::change_password(&store, &hasher, "carol", "brand new pw".into())
         .await
         .unwrap();
     let changed = store.user_by_username("carol").await.unwrap().unwrap();
-    assert!(auth::password::verify_password("brand new pw", &changed.password_hash));
-    assert!(!auth::password::verify_password("long enough", &changed.password_hash));
+    assert!(auth::password::verify_password(
+        "brand new pw",
+        &changed.password_hash
+    ));
+    assert!(!auth::password::verify_password(
+        "long enough",
+        &changed.password_hash
+    ));
     let missing = auth::change_password(&store, &hasher, "nobody", "brand new pw".into())
         .await
         .unwrap_err();
-    assert!(matches!(missing, auth::AccountError::NoSuchUser(_)), "{missing}");
+    assert!(
+        matches!(missing, auth::AccountError::NoSuchUser(_)),
+        "{missing}"
+    );
 }
 
 async fn demo_users_are_created_once_on_an_empty_table(store: Store) {
     let hasher = Hasher::new(2);
     let created = auth::seed_demo_users(&store, &hasher).await.unwrap();
     let names: Vec<&str> = created.iter().map(|u| u.username.as_str()).collect();
-    assert_eq!(names, ["admin", "supervisor", "manager", "agent1", "agent2"]);
+    assert_eq!(
+        names,
+        ["admin", "supervisor", "manager", "agent1", "agent2"]
+    );
     for demo in &created {
-        let stored = store.user_by_username(&demo.username).await.unwrap().unwrap();
+        let stored = store
+            .user_by_username(&demo.username)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.role, demo.role);
-        assert!(auth::password::verify_password(&demo.password, &stored.password_hash));
+        assert!(auth::password::verify_password(
+            &demo.password,
+            &stored.password_hash
+        ));
         assert!(!stored.password_hash.contains(&demo.password));
     }
     let passwords: std::collections::HashSet<&str> =
         created.iter().map(|u| u.password.as_str()).collect();
     assert_eq!(passwords.len(), created.len(), "every password differs");
     // A second start creates nothing and prints nothing.
-    assert!(auth::seed_demo_users(&store, &hasher).await.unwrap().is_empty());
+    assert!(auth::seed_demo_users(&store, &hasher)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(store.count_users().await.unwrap(), 5);
 }

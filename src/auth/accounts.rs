@@ -49,7 +49,9 @@ impl AccountError {
             | AccountError::InvalidDisplayName(_)
             | AccountError::UsernameTaken(_)
             | AccountError::NoSuchUser(_) => true,
-            AccountError::Password(e) => !matches!(e, PasswordError::Hash(_) | PasswordError::Task(_)),
+            AccountError::Password(e) => {
+                !matches!(e, PasswordError::Hash(_) | PasswordError::Task(_))
+            }
             AccountError::Store(_) => false,
         }
     }
@@ -113,12 +115,8 @@ pub async fn create_account(
     account: NewAccount,
 ) -> Result<UserRecord, AccountError> {
     check_username(&account.username)?;
-    let display_name = check_display_name(
-        account
-            .display_name
-            .as_deref()
-            .unwrap_or(&account.username),
-    )?;
+    let display_name =
+        check_display_name(account.display_name.as_deref().unwrap_or(&account.username))?;
     check_new_password(&account.password)?;
     let password_hash = hasher.hash(account.password).await?;
     let now = now_ms();
@@ -246,7 +244,18 @@ mod tests {
             check_username(ok).unwrap();
         }
         let long = "a".repeat(MAX_USERNAME_BYTES + 1);
-        for bad in ["", "Alice", " alice", "alice ", ".alice", "-a", "a b", "a/b", "é", long.as_str()] {
+        for bad in [
+            "",
+            "Alice",
+            " alice",
+            "alice ",
+            ".alice",
+            "-a",
+            "a b",
+            "a/b",
+            "é",
+            long.as_str(),
+        ] {
             let err = check_username(bad).unwrap_err();
             assert!(matches!(err, AccountError::InvalidUsername(_)), "{bad}");
             assert!(err.is_bad_input());
@@ -282,8 +291,14 @@ mod tests {
         let width = lines[0].chars().count();
         assert!(lines.iter().all(|l| l.chars().count() == width), "{banner}");
         assert!(lines[0].starts_with("+-") && lines[lines.len() - 1].starts_with("+-"));
-        assert!(banner.contains("admin        admin       pw-one"), "{banner}");
-        assert!(banner.contains("agent1       agent       pw-two"), "{banner}");
+        assert!(
+            banner.contains("admin        admin       pw-one"),
+            "{banner}"
+        );
+        assert!(
+            banner.contains("agent1       agent       pw-two"),
+            "{banner}"
+        );
         assert!(banner.contains("hibiki user passwd"), "{banner}");
     }
 }

@@ -60,10 +60,13 @@ impl Lockout {
         if !self.failures.contains_key(username) && self.failures.len() >= MAX_TRACKED {
             self.make_room(now);
         }
-        let entry = self.failures.entry(username.to_owned()).or_insert(Failures {
-            count: 0,
-            last: now,
-        });
+        let entry = self
+            .failures
+            .entry(username.to_owned())
+            .or_insert(Failures {
+                count: 0,
+                last: now,
+            });
         if now.saturating_duration_since(entry.last) > LOCK_FOR {
             entry.count = 0;
         }

@@ -75,7 +75,8 @@ pub fn generate_password() -> String {
 /// call through [`Hasher`] from async code.
 pub fn hash_password(password: &str) -> Result<String, PasswordError> {
     let salt_bytes: [u8; 16] = rand::random();
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let salt =
+        SaltString::encode_b64(&salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -184,7 +185,10 @@ mod tests {
     #[test]
     fn the_dummy_hash_is_a_real_argon2id_hash() {
         let dummy = dummy_hash();
-        assert!(dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{dummy}");
+        assert!(
+            dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{dummy}"
+        );
         assert!(PasswordHash::new(dummy).is_ok());
     }
 

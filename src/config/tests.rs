@@ -574,14 +574,18 @@ fn the_token_lifetime_is_checked() {
     let e = from_str("[auth]\ntoken_ttl_seconds = 31536001\n").unwrap_err();
     assert!(e.to_string().contains("at most 31536000"), "{e}");
     from_str("[auth]\ntoken_ttl_seconds = 31536000\n").unwrap();
-    let e = Config::load_with_env(None, env(&[("HIBIKI_AUTH_TOKEN_TTL_SECONDS", "0")])).unwrap_err();
+    let e =
+        Config::load_with_env(None, env(&[("HIBIKI_AUTH_TOKEN_TTL_SECONDS", "0")])).unwrap_err();
     assert!(
         e.to_string()
             .contains("environment variable HIBIKI_AUTH_TOKEN_TTL_SECONDS"),
         "{e}"
     );
-    let e = Config::load_with_env(None, env(&[("HIBIKI_AUTH_TOKEN_TTL_SECONDS", "soon")]))
-        .unwrap_err();
+    let e =
+        Config::load_with_env(None, env(&[("HIBIKI_AUTH_TOKEN_TTL_SECONDS", "soon")])).unwrap_err();
     assert_eq!(e.key(), Some("auth.token_ttl_seconds"));
-    assert!(from_str("[auth]\nttl = 5\n").is_err(), "unknown keys are refused");
+    assert!(
+        from_str("[auth]\nttl = 5\n").is_err(),
+        "unknown keys are refused"
+    );
 }

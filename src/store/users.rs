@@ -80,8 +80,7 @@ const SET_PASSWORD: &str =
     "UPDATE users SET password_hash = $2, updated_at_ms = $3 WHERE username = $1";
 
 /// `$1` username, `$2` disabled, `$3` now.
-const SET_DISABLED: &str =
-    "UPDATE users SET disabled = $2, updated_at_ms = $3 WHERE username = $1";
+const SET_DISABLED: &str = "UPDATE users SET disabled = $2, updated_at_ms = $3 WHERE username = $1";
 
 /// `$1` username: revokes every token of that user.
 const REVOKE_TOKENS_OF_USERNAME: &str = "UPDATE auth_tokens SET revoked = $2 \

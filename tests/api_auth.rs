@@ -1,0 +1,797 @@
+//! The API's authentication through the real server: logins, bearer
+//! tokens (missing, garbage, expired, revoked), roles, the user
+//! endpoints, JSON errors, the `hibiki user` CLI against the server's
+//! database, the login lockout, and the demo users of the embedded
+//! default. On SQLite by default, on PostgreSQL with
+//! `HIBIKI_TEST_DB=postgres` (`scripts/test.sh` runs both); the
+//! embedded-default case is SQLite by definition.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{ServerConfig, TestServer};
+use reqwest::header::{HeaderMap, CACHE_CONTROL, RETRY_AFTER, WWW_AUTHENTICATE};
+use serde_json::{json, Value};
+
+/// A test-only password (never a real one).
+const ADMIN_PW: &str = "test-only-admin-pw";
+const AGENT_PW: &str = "test-only-agent-pw";
+
+// ---------------------------------------------------------------- helpers
+
+/// `hibiki` with no `HIBIKI_*` from the test's environment.
+fn hibiki() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hibiki"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HIBIKI_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs `hibiki --config <server's file> user ARGS` with `stdin`;
+/// returns (success, stdout, stderr).
+fn user_cli(server: &TestServer, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut cmd = hibiki();
+    cmd.arg("--config")
+        .arg(server.dir().join("hibiki.toml"))
+        .arg("user")
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run hibiki user");
+    if let Some(text) = stdin {
+        use std::io::Write;
+        let mut pipe = child.stdin.take().expect("stdin");
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("hibiki user output");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Creates a user with the CLI, password from stdin.
+fn add_user(server: &TestServer, username: &str, role: &str, password: &str) {
+    let (ok, stdout, stderr) = user_cli(
+        server,
+        &["add", username, "--role", role, "--password-stdin"],
+        Some(&format!("{password}\n")),
+    );
+    assert!(ok, "hibiki user add {username}: {stdout}\n{stderr}");
+    assert!(
+        !stdout.contains(password),
+        "a given password is never echoed: {stdout}"
+    );
+}
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    /// Asserts the JSON error shape and returns the message.
+    fn error(&self, status: u16, code: &str) -> String {
+        assert_eq!(self.status, status, "{:?}", self.body);
+        assert_eq!(self.body["error"], code, "{:?}", self.body);
+        let message = self.body["message"].as_str().unwrap_or("").to_owned();
+        assert!(!message.is_empty(), "an error says why: {:?}", self.body);
+        message
+    }
+}
+
+struct Api {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    fn new(server: &TestServer) -> Api {
+        Api {
+            base: format!("http://{}/api/v1", server.http),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .no_proxy()
+                .build()
+                .expect("client"),
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, token: Option<&str>) -> Answer {
+        let req = match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().await.expect("HTTP request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        let req = self.client.get(format!("{}{path}", self.base));
+        self.send(req, token).await
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Answer {
+        let req = self.client.post(format!("{}{path}", self.base)).json(&body);
+        self.send(req, token).await
+    }
+
+    async fn post_raw(&self, path: &str, content_type: Option<&str>, body: &str) -> Answer {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .body(body.to_owned());
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        self.send(req, None).await
+    }
+
+    async fn login(&self, username: &str, password: &str) -> Answer {
+        self.post(
+            "/auth/login",
+            None,
+            json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// Logs in and returns the token; panics unless 200.
+    async fn token(&self, username: &str, password: &str) -> String {
+        let a = self.login(username, password).await;
+        assert_eq!(a.status, 200, "login {username}: {:?}", a.body);
+        a.body["token"].as_str().expect("token").to_owned()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Parses the API's `YYYY-MM-DDTHH:MM:SS.mmmZ` to epoch milliseconds.
+fn parse_rfc3339_ms(s: &str) -> i64 {
+    let num = |range: std::ops::Range<usize>| -> i64 {
+        s.get(range.clone())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("not RFC 3339 at {range:?}: {s:?}"))
+    };
+    assert_eq!(s.len(), 24, "{s:?}");
+    assert!(s.ends_with('Z') && &s[10..11] == "T", "{s:?}");
+    let (y, m, d) = (num(0..4), num(5..7), num(8..10));
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + num(11..13) * 3600 + num(14..16) * 60 + num(17..19);
+    secs * 1000 + num(20..23)
+}
+
+/// A server (default trunks and routes) with an admin made by the CLI.
+async fn server_with_admin(env: Vec<(String, String)>) -> (TestServer, Api) {
+    let server = TestServer::start_with(ServerConfig {
+        env,
+        ..ServerConfig::default()
+    })
+    .await;
+    add_user(&server, "admin", "admin", ADMIN_PW);
+    let api = Api::new(&server);
+    (server, api)
+}
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn the_rfc3339_parser_of_these_tests_is_right() {
+    assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00.000Z"), 0);
+    assert_eq!(
+        parse_rfc3339_ms("2024-02-29T23:59:59.999Z"),
+        1_709_251_199_999
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_gives_a_token_that_me_accepts() {
+    let (_server, api) = server_with_admin(Vec::new()).await;
+    let before = now_ms();
+    let login = api.login("admin", ADMIN_PW).await;
+    let after = now_ms();
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    assert_eq!(login.headers[CACHE_CONTROL], "no-store");
+    let token = login.body["token"].as_str().unwrap();
+    assert_eq!(token.len(), 43, "32 bytes, base64url: {token}");
+    // The default lifetime: 8 hours from the login.
+    let expires = parse_rfc3339_ms(login.body["expires_at"].as_str().unwrap());
+    let ttl = 8 * 3600 * 1000;
+    assert!(
+        (before + ttl..=after + ttl).contains(&expires),
+        "expires_at {expires} not 8 h after the login ({before}..={after})"
+    );
+    let user = &login.body["user"];
+    assert_eq!(user["username"], "admin");
+    assert_eq!(user["display_name"], "admin");
+    assert_eq!(user["role"], "admin");
+    assert_eq!(user["disabled"], false);
+    assert!(user.get("password_hash").is_none(), "{user}");
+
+    let me = api.get("/me", Some(token)).await;
+    assert_eq!(me.status, 200, "{:?}", me.body);
+    assert_eq!(me.body["id"], user["id"]);
+    assert_eq!(me.body["username"], "admin");
+    assert_eq!(me.body["role"], "admin");
+
+    // Usernames are lower case; what is typed is lower-cased.
+    assert_eq!(api.login("ADMIN", ADMIN_PW).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_and_an_unknown_user_get_the_same_401() {
+    let (_server, api) = server_with_admin(Vec::new()).await;
+    let wrong = api.login("admin", "not-the-password").await;
+    let unknown = api.login("nobody", "not-the-password").await;
+    let message = wrong.error(401, "unauthorized");
+    assert_eq!(message, "invalid username or password");
+    assert_eq!(wrong.body, unknown.body);
+    assert_eq!(unknown.status, 401);
+    for a in [&wrong, &unknown] {
+        assert_eq!(a.headers[WWW_AUTHENTICATE], "Bearer realm=\"hibiki\"");
+        assert!(a.body.get("token").is_none());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_token_is_401_with_a_bearer_challenge() {
+    let (_server, api) = server_with_admin(Vec::new()).await;
+    for path in ["/me", "/users"] {
+        let a = api.get(path, None).await;
+        let message = a.error(401, "unauthorized");
+        assert!(message.contains("Authorization: Bearer"), "{message}");
+        assert_eq!(a.headers[WWW_AUTHENTICATE], "Bearer realm=\"hibiki\"");
+    }
+    let a = api.post("/auth/logout", None, json!({})).await;
+    a.error(401, "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_tokens_and_other_schemes_are_401() {
+    let (_server, api) = server_with_admin(Vec::new()).await;
+    let a = api.get("/me", Some("garbage")).await;
+    assert_eq!(a.error(401, "unauthorized"), "unknown token");
+    assert_eq!(
+        a.headers[WWW_AUTHENTICATE],
+        "Bearer realm=\"hibiki\", error=\"invalid_token\""
+    );
+    // A real token with one character changed.
+    let token = api.token("admin", ADMIN_PW).await;
+    let mut bent = token.clone().into_bytes();
+    bent[0] = if bent[0] == b'A' { b'B' } else { b'A' };
+    let bent = String::from_utf8(bent).unwrap();
+    assert_eq!(
+        api.get("/me", Some(&bent)).await.error(401, "unauthorized"),
+        "unknown token"
+    );
+    // Basic auth is not a bearer token.
+    let req = api
+        .client
+        .get(format!("{}/me", api.base))
+        .basic_auth("admin", Some(ADMIN_PW));
+    api.send(req, None).await.error(401, "unauthorized");
+    // A query token outside a WebSocket upgrade is refused, even a good one.
+    let a = api.get(&format!("/me?token={token}"), None).await;
+    assert!(a.error(401, "unauthorized").contains("WebSocket"));
+    // ... and accepted on an upgrade request (the websockets' way in).
+    let req = api
+        .client
+        .get(format!("{}/me?token={token}", api.base))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket");
+    let a = api.send(req, None).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(a.body["username"], "admin");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_token_is_401() {
+    let (_server, api) =
+        server_with_admin(vec![("HIBIKI_AUTH_TOKEN_TTL_SECONDS".into(), "1".into())]).await;
+    let before = now_ms();
+    let login = api.login("admin", ADMIN_PW).await;
+    let after = now_ms();
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    let token = login.body["token"].as_str().unwrap();
+    let expires = parse_rfc3339_ms(login.body["expires_at"].as_str().unwrap());
+    assert!(
+        (before + 1000..=after + 1000).contains(&expires),
+        "expires_at {expires}: 1 s after the login ({before}..={after})"
+    );
+    // Wait until the expiry has certainly passed on this (shared) clock.
+    while now_ms() <= expires + 50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let a = api.get("/me", Some(token)).await;
+    assert!(
+        a.error(401, "unauthorized").contains("expired"),
+        "{:?}",
+        a.body
+    );
+    assert_eq!(
+        a.headers[WWW_AUTHENTICATE],
+        "Bearer realm=\"hibiki\", error=\"invalid_token\""
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_revokes_the_token_it_presents_only() {
+    let (_server, api) = server_with_admin(Vec::new()).await;
+    let first = api.token("admin", ADMIN_PW).await;
+    let second = api.token("admin", ADMIN_PW).await;
+    assert_ne!(first, second);
+    let out = api.post("/auth/logout", Some(&first), json!(null)).await;
+    assert_eq!(out.status, 204, "{:?}", out.body);
+    assert_eq!(out.body, Value::Null, "204 has no body");
+    let a = api.get("/me", Some(&first)).await;
+    assert!(a.error(401, "unauthorized").contains("revoked"));
+    api.post("/auth/logout", Some(&first), json!(null))
+        .await
+        .error(401, "unauthorized");
+    // The other session goes on.
+    assert_eq!(api.get("/me", Some(&second)).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_is_forbidden_the_admin_endpoints() {
+    let (server, api) = server_with_admin(Vec::new()).await;
+    add_user(&server, "agent1", "agent", AGENT_PW);
+    let agent = api.token("agent1", AGENT_PW).await;
+    let me = api.get("/me", Some(&agent)).await;
+    assert_eq!((me.status, me.body["role"].as_str()), (200, Some("agent")));
+
+    let a = api.get("/users", Some(&agent)).await;
+    assert_eq!(
+        a.error(403, "forbidden"),
+        "this needs the role admin (you are agent)"
+    );
+    let new_user = json!({"username": "x1", "role": "admin", "password": "long enough"});
+    api.post("/users", Some(&agent), new_user)
+        .await
+        .error(403, "forbidden");
+    api.post("/users/admin/disable", Some(&agent), json!(null))
+        .await
+        .error(403, "forbidden");
+    // Nothing was created or disabled.
+    let admin = api.token("admin", ADMIN_PW).await;
+    let users = api.get("/users", Some(&admin)).await;
+    let names: Vec<&str> = users
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "agent1"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_creates_a_user_who_logs_in_and_disables_them() {
+    let (_server, api) = server_with_admin(Vec::new()).await;
+    let admin = api.token("admin", ADMIN_PW).await;
+    let body = json!({
+        "username": "jane",
+        "display_name": "Jane Doe",
+        "role": "supervisor",
+        "password": "jane-test-pw"
+    });
+    let created = api.post("/users", Some(&admin), body.clone()).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["username"], "jane");
+    assert_eq!(created.body["display_name"], "Jane Doe");
+    assert_eq!(created.body["role"], "supervisor");
+    assert!(created.body.get("password").is_none() && created.body.get("password_hash").is_none());
+
+    let login = api.login("jane", "jane-test-pw").await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    assert_eq!(login.body["user"]["id"], created.body["id"]);
+    let jane = login.body["token"].as_str().unwrap().to_owned();
+
+    let dup = api.post("/users", Some(&admin), body).await;
+    assert!(dup.error(409, "conflict").contains("jane"));
+
+    let users = api.get("/users", Some(&admin)).await;
+    assert_eq!(users.status, 200);
+    let list = users.body.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[1]["username"], "jane");
+
+    let disabled = api
+        .post("/users/jane/disable", Some(&admin), json!(null))
+        .await;
+    assert_eq!(disabled.status, 200, "{:?}", disabled.body);
+    assert_eq!(disabled.body["disabled"], true);
+    // Her live token is refused at once, and she cannot log in again.
+    api.get("/me", Some(&jane)).await.error(401, "unauthorized");
+    let again = api.login("jane", "jane-test-pw").await;
+    assert_eq!(again.error(403, "forbidden"), "this account is disabled");
+    // A wrong password does not learn that the account is disabled.
+    assert_eq!(
+        api.login("jane", "wrong-password")
+            .await
+            .error(401, "unauthorized"),
+        "invalid username or password"
+    );
+
+    api.post("/users/nobody/disable", Some(&admin), json!(null))
+        .await
+        .error(404, "not_found");
+    api.post("/users/admin/disable", Some(&admin), json!(null))
+        .await
+        .error(409, "conflict");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_user_input_is_422_with_a_message() {
+    let (_server, api) = server_with_admin(Vec::new()).await;
+    let admin = api.token("admin", ADMIN_PW).await;
+    let cases = [
+        (
+            json!({"username": "", "role": "agent", "password": "long enough"}),
+            "invalid username",
+        ),
+        (
+            json!({"username": "Bob", "role": "agent", "password": "long enough"}),
+            "invalid username",
+        ),
+        (
+            json!({"username": "bob", "role": "agent", "password": "short"}),
+            "at least 8",
+        ),
+        (
+            json!({"username": "bob", "role": "root", "password": "long enough"}),
+            "unknown role `root`",
+        ),
+        (
+            json!({"username": "bob", "role": "agent", "password": "long enough", "display_name": "  "}),
+            "display name",
+        ),
+    ];
+    for (body, expected) in cases {
+        let a = api.post("/users", Some(&admin), body.clone()).await;
+        let message = a.error(422, "invalid");
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+    // A misspelt field is refused by name, not ignored.
+    let a = api
+        .post(
+            "/users",
+            Some(&admin),
+            json!({"username": "bob", "role": "agent", "password": "long enough", "displayname": "Bob"}),
+        )
+        .await;
+    assert!(a.error(422, "invalid").contains("displayname"));
+    let users = api.get("/users", Some(&admin)).await;
+    assert_eq!(
+        users.body.as_array().unwrap().len(),
+        1,
+        "nothing was created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_json_is_4xx_with_a_json_message() {
+    let (_server, api) = server_with_admin(Vec::new()).await;
+    let a = api
+        .post_raw("/auth/login", Some("application/json"), "{\"username\": ")
+        .await;
+    assert!(a.error(400, "bad_request").contains("JSON"));
+    let a = api
+        .post_raw(
+            "/auth/login",
+            None,
+            "{\"username\":\"admin\",\"password\":\"x\"}",
+        )
+        .await;
+    assert!(a
+        .error(415, "unsupported_media_type")
+        .contains("application/json"));
+    let a = api
+        .post_raw(
+            "/auth/login",
+            Some("application/json"),
+            "{\"username\":\"admin\"}",
+        )
+        .await;
+    assert!(a.error(422, "invalid").contains("password"));
+    let a = api
+        .post_raw("/auth/login", Some("application/json"), "[1, 2]")
+        .await;
+    a.error(422, "invalid");
+    // Unknown endpoints and methods answer in the same shape.
+    api.get("/nope", None).await.error(404, "not_found");
+    api.get("/auth/login", None)
+        .await
+        .error(405, "method_not_allowed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_adds_a_user_with_a_printed_password_and_changes_it() {
+    let (server, api) = server_with_admin(Vec::new()).await;
+    let (ok, stdout, stderr) = user_cli(
+        &server,
+        &[
+            "add",
+            "bob",
+            "--role",
+            "manager",
+            "--display-name",
+            "Bob B.",
+        ],
+        None,
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("created user bob (manager)"), "{stdout}");
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap_or_else(|| panic!("no password printed: {stdout}"))
+        .to_owned();
+    assert_eq!(password.len(), 16, "{password}");
+    let login = api.login("bob", &password).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    assert_eq!(login.body["user"]["display_name"], "Bob B.");
+    assert_eq!(login.body["user"]["role"], "manager");
+    let old_token = login.body["token"].as_str().unwrap().to_owned();
+
+    let (ok, stdout, stderr) = user_cli(&server, &["list"], None);
+    assert!(ok, "{stderr}");
+    let bob = stdout
+        .lines()
+        .find(|l| l.starts_with("bob "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        bob.contains("manager") && bob.contains("active") && bob.contains("Bob B."),
+        "{bob}"
+    );
+    assert!(
+        !stdout.contains("argon2"),
+        "no hashes in the list: {stdout}"
+    );
+
+    // A taken name and a bad role are refused with a message.
+    let (ok, _, stderr) = user_cli(&server, &["add", "bob", "--role", "agent"], None);
+    assert!(!ok && stderr.contains("taken"), "{stderr}");
+    let (ok, _, stderr) = user_cli(&server, &["add", "carl", "--role", "root"], None);
+    assert!(!ok && stderr.contains("unknown role"), "{stderr}");
+    let (ok, _, stderr) = user_cli(
+        &server,
+        &["add", "carl", "--role", "agent", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert!(!ok && stderr.contains("at least 8"), "{stderr}");
+
+    // passwd: the new password works, the old one and its token do not.
+    let (ok, stdout, stderr) = user_cli(
+        &server,
+        &["passwd", "bob", "--password-stdin"],
+        Some("bob-new-test-pw\r\n"),
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(!stdout.contains("bob-new-test-pw"), "{stdout}");
+    api.get("/me", Some(&old_token))
+        .await
+        .error(401, "unauthorized");
+    api.login("bob", &password).await.error(401, "unauthorized");
+    assert_eq!(api.login("bob", "bob-new-test-pw").await.status, 200);
+    let (ok, _, stderr) = user_cli(&server, &["passwd", "nobody"], None);
+    assert!(!ok && stderr.contains("no user"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_failed_logins_lock_the_username_for_a_while() {
+    let (server, api) = server_with_admin(Vec::new()).await;
+    add_user(&server, "agent1", "agent", AGENT_PW);
+    for _ in 0..5 {
+        api.login("agent1", "wrong-password")
+            .await
+            .error(401, "unauthorized");
+    }
+    // Locked: even the right password is refused, without being checked.
+    let a = api.login("agent1", AGENT_PW).await;
+    assert!(a.error(429, "too_many_requests").contains("try again"));
+    let retry: u64 = a.headers[RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry), "{retry}");
+    // Other usernames are not affected.
+    assert_eq!(api.login("admin", ADMIN_PW).await.status, 200);
+}
+
+// ------------------------------------------------- the embedded default
+
+/// `hibiki serve` with no config file (the embedded default), on free
+/// ports and a temp data dir through `HIBIKI_*` overrides. Killed on drop.
+struct EmbeddedServer {
+    child: std::process::Child,
+    http: std::net::SocketAddr,
+    stdout: std::path::PathBuf,
+    stderr: std::path::PathBuf,
+}
+
+impl EmbeddedServer {
+    async fn start(data: &std::path::Path, run: u32) -> EmbeddedServer {
+        let sip = common::free_port_udp_tcp("127.0.0.1");
+        let http = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free TCP port");
+        let stdout = data.join(format!("stdout-{run}.log"));
+        let stderr = data.join(format!("stderr-{run}.log"));
+        let prompts = concat!(env!("CARGO_MANIFEST_DIR"), "/ivr-flows/prompts");
+        let child = hibiki()
+            .arg("serve")
+            .env("HIBIKI_SIP_LISTEN", format!("127.0.0.1:{sip}"))
+            .env("HIBIKI_HTTP_LISTEN", http.to_string())
+            .env("HIBIKI_DATA_DIR", data.join("data"))
+            .env("HIBIKI_MEDIA_PROMPTS_DIR", prompts)
+            .env("RUST_LOG", "info")
+            .current_dir(data)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("run hibiki serve");
+        let mut server = EmbeddedServer {
+            child,
+            http,
+            stdout,
+            stderr,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&mut self) {
+        let url = format!("http://{}/readyz", self.http);
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("hibiki exited ({status}):\n{}", self.logs());
+            }
+            if let Ok(resp) = client.get(&url).send().await {
+                if resp.status().as_u16() == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "not ready:\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn stdout_text(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "--- stdout\n{}\n--- stderr\n{}",
+            self.stdout_text(),
+            self.stderr_text()
+        )
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("hibiki did not stop on SIGTERM:\n{}", self.logs());
+    }
+}
+
+impl Drop for EmbeddedServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.logs());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedded_default_prints_demo_users_once_on_its_first_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = EmbeddedServer::start(dir.path(), 1).await;
+    let stdout = server.stdout_text();
+    let block_start = stdout
+        .find("+-")
+        .unwrap_or_else(|| panic!("no box:\n{}", server.logs()));
+    let block = &stdout[block_start..];
+    assert!(block.contains("hibiki user passwd"), "{block}");
+    let mut passwords = std::collections::HashMap::new();
+    for (name, role) in [
+        ("admin", "admin"),
+        ("supervisor", "supervisor"),
+        ("manager", "manager"),
+        ("agent1", "agent"),
+        ("agent2", "agent"),
+    ] {
+        let line = block
+            .lines()
+            .find(|l| {
+                l.strip_prefix("| ")
+                    .is_some_and(|r| r.starts_with(&format!("{name} ")))
+            })
+            .unwrap_or_else(|| panic!("{name} missing from the box:\n{block}"));
+        let fields: Vec<&str> = line
+            .trim_matches(|c| c == '|' || c == ' ')
+            .split_whitespace()
+            .collect();
+        assert_eq!(fields.len(), 3, "{line}");
+        assert_eq!((fields[0], fields[1]), (name, role), "{line}");
+        passwords.insert(name, fields[2].to_owned());
+    }
+    // The log says so, without the passwords.
+    let stderr = server.stderr_text();
+    assert!(stderr.contains("created the demo users"), "{stderr}");
+    for pw in passwords.values() {
+        assert!(!stderr.contains(pw.as_str()), "a password reached the log");
+    }
+    // The printed passwords work.
+    let api = Api {
+        base: format!("http://{}/api/v1", server.http),
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
+    };
+    let login = api.login("supervisor", &passwords["supervisor"]).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    assert_eq!(login.body["user"]["role"], "supervisor");
+    let admin = api.token("admin", &passwords["admin"]).await;
+    let users = api.get("/users", Some(&admin)).await;
+    assert_eq!(users.body.as_array().map(Vec::len), Some(5));
+    server.stop();
+
+    // The next start finds users and prints nothing.
+    let again = EmbeddedServer::start(dir.path(), 2).await;
+    let stdout = again.stdout_text();
+    assert!(!stdout.contains("+-"), "printed again:\n{stdout}");
+    assert!(!again.stderr_text().contains("created the demo users"));
+    again.stop();
+}
