@@ -179,6 +179,7 @@ PG_TEST_BINARIES=(
   sip_auth
   crash_recovery
   media_demo
+  api_auth
 )
 
 run_postgres_tests() {

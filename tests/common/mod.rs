@@ -14,6 +14,7 @@
 //!   [`UdpPeer`] and [`TcpPeer`] send raw bytes and read SIP responses.
 //! - Observations: [`TestServer::store`] (the same database),
 //!   [`TestServer::wait_for_calls`], [`TestServer::metrics_text`].
+//! - The HTTP API: [`api`] (requests with tokens, the `hibiki user` CLI).
 //! - Shutdown: dropping the server sends SIGTERM, then SIGKILL after a
 //!   bound; [`TestServer::terminate`] and [`TestServer::wait_exit`] let a
 //!   test watch a graceful shutdown.
@@ -21,6 +22,8 @@
 //! Plain polling with a bound is used only where the server offers no event
 //! to await (readiness, a row appearing in the database).
 #![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod api;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket as StdUdpSocket};
 use std::path::{Path, PathBuf};
