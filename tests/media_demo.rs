@@ -14,33 +14,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::media::{
-    best_alignment, demo_server, dtmf_digits, ncc, prompt_samples, read_wav, recording_file,
-    recordings_once_closed, split_stereo,
+    best_alignment, demo_server, dtmf_digits, ncc, pcap_payloads, prompt_samples, read_wav,
+    recording_file, recordings_once_closed, split_stereo,
 };
 use common::{free_udp_port, Calls, TestServer};
 use hibiki::media::g711::alaw_to_linear;
 use hibiki::store::{Outcome, RecordingStatus};
 
 const PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
-
-/// The RTP payloads of a pcap of Ethernet/IPv4/UDP/RTP packets, in order.
-fn pcap_payloads(path: &str) -> Vec<Vec<u8>> {
-    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut out = Vec::new();
-    let mut off = 24;
-    while off + 16 <= data.len() {
-        let incl = u32::from_le_bytes(data[off + 8..off + 12].try_into().unwrap()) as usize;
-        off += 16;
-        let frame = &data[off..off + incl];
-        off += incl;
-        let ip = &frame[14..];
-        let ihl = usize::from(ip[0] & 0x0f) * 4;
-        let rtp = &ip[ihl + 8..];
-        let cc = usize::from(rtp[0] & 0x0f);
-        out.push(rtp[12 + 4 * cc..].to_vec());
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn caller_audio_and_digits_are_heard_read_back_and_recorded() {

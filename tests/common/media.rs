@@ -250,3 +250,22 @@ pub fn piecewise_alignment(
         slips,
     }
 }
+
+/// The RTP payloads of a pcap of Ethernet/IPv4/UDP/RTP packets, in order.
+pub fn pcap_payloads(path: &str) -> Vec<Vec<u8>> {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut out = Vec::new();
+    let mut off = 24;
+    while off + 16 <= data.len() {
+        let incl = u32::from_le_bytes(data[off + 8..off + 12].try_into().unwrap()) as usize;
+        off += 16;
+        let frame = &data[off..off + incl];
+        off += incl;
+        let ip = &frame[14..];
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let rtp = &ip[ihl + 8..];
+        let cc = usize::from(rtp[0] & 0x0f);
+        out.push(rtp[12 + 4 * cc..].to_vec());
+    }
+    out
+}
