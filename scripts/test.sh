@@ -184,6 +184,8 @@ PG_TEST_BINARIES=(
   media_demo
   api_auth
   baresip_demo
+  api_recording
+  trunk_calls
 )
 
 run_postgres_tests() {

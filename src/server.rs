@@ -175,6 +175,7 @@ pub async fn run(
             config.media.prompts_dir.display()
         )
     })?;
+    let call_commands = commands_tx.clone();
     let ctx = CallContext {
         sip: commands_tx,
         records: records.clone(),
@@ -244,6 +245,7 @@ pub async fn run(
         store: store.clone(),
         accepting,
         auth,
+        calls: crate::call::CallControl::new(call_commands),
     };
     let http_stop = stop_io.clone();
     let http = tokio::spawn(async move {

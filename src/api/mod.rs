@@ -6,7 +6,7 @@
 //!   balancers and Prometheus must reach them without credentials: bind
 //!   `http.listen` to a private address in production.
 //! - The REST API under `/api/v1` (`docs/api.md`, `docs/api/openapi.yaml`):
-//!   `auth/login`, `auth/logout`, `me`, `users`. Every endpoint there but
+//!   `auth/login`, `auth/logout`, `me`, `users`, `calls/{id}/recording/…`. Every endpoint there but
 //!   login takes a [`Caller`] (a valid bearer token) and names the roles
 //!   it admits with [`Caller::require`]; errors are [`ApiError`] JSON;
 //!   bodies are read with [`Json`]. The agent and supervisor websockets
@@ -14,6 +14,7 @@
 //!
 //! Files: `auth.rs` (the [`Caller`] extractor), `error.rs` ([`ApiError`],
 //! [`Json`]), `session.rs` (login, logout, me), `users.rs` (user admin),
+//! `calls.rs` (commands for live calls: recording pause/resume),
 //! `time.rs` (RFC 3339).
 
 use std::time::Duration;
@@ -26,10 +27,12 @@ use axum::Router;
 use tokio::sync::watch;
 
 use crate::auth::Authenticator;
+use crate::call::CallControl;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
 pub mod auth;
+pub mod calls;
 mod error;
 pub mod session;
 mod time;
@@ -49,6 +52,14 @@ pub struct ApiState {
     pub accepting: watch::Receiver<bool>,
     /// Logins and token checks (the [`Caller`] extractor reads it).
     pub auth: Authenticator,
+    /// Commands for live calls.
+    pub calls: CallControl,
+}
+
+impl FromRef<ApiState> for CallControl {
+    fn from_ref(state: &ApiState) -> CallControl {
+        state.calls.clone()
+    }
 }
 
 impl FromRef<ApiState> for Authenticator {
@@ -75,6 +86,8 @@ fn api_v1() -> Router<ApiState> {
         .route("/me", get(session::me))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{username}/disable", post(users::disable))
+        .route("/calls/{id}/recording/pause", post(calls::pause))
+        .route("/calls/{id}/recording/resume", post(calls::resume))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
