@@ -611,9 +611,9 @@ fn trunk_routes_need_a_trunk_with_an_outbound_side() {
         "{trunks}[[routes]]\nnumber = \"200\"\naction = \"trunk\"\ntrunk = \"out\"\nring_timeout_seconds = 0\n"
     ));
     assert_eq!(e.key(), Some("routes[0].ring_timeout_seconds"), "{e}");
-    let e = err(&format!(
-        "[[trunks]]\nname = \"out\"\n[trunks.outbound]\naddress = \"x:5060\"\ncodecs = [\"g729\"]\n"
-    ));
+    let e = err(
+        "[[trunks]]\nname = \"out\"\n[trunks.outbound]\naddress = \"x:5060\"\ncodecs = [\"g729\"]\n",
+    );
     assert!(e.to_string().contains("g729"), "{e}");
 }
 
