@@ -33,8 +33,9 @@ pub enum CallInput {
     /// The caller cancelled the INVITE; the engine already answered the
     /// CANCEL with 200 and the actor must answer the INVITE with 487.
     Cancelled,
-    /// The ACK for our 2xx arrived.
-    Ack,
+    /// The ACK for our 2xx arrived, with its body (the SDP answer when
+    /// our 2xx carried the offer: a late offer).
+    Ack { sdp: bytes::Bytes },
     /// Our 2xx was retransmitted for 64·T1 without an ACK.
     AckTimeout,
     /// A response to a request the actor sent.

@@ -151,6 +151,21 @@ fn the_example_file_loads_completely() {
     assert_eq!(c.routes[0].action, RouteAction::Test { ring_ms: 1000 });
     assert_eq!(
         c.routes[1].action,
+        RouteAction::Trunk {
+            trunk: "carrier".into(),
+            to: Some("+81312345678".into()),
+            ring_timeout_seconds: 45,
+        }
+    );
+    assert_eq!(
+        out.codecs,
+        [
+            crate::config::CodecName::Pcma,
+            crate::config::CodecName::Pcmu
+        ]
+    );
+    assert_eq!(
+        c.routes[2].action,
         RouteAction::Reject {
             status: 486,
             reason: Some("Busy Here".into())
