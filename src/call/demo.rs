@@ -232,9 +232,13 @@ impl Actor {
         // The media timeout counts from the answer, or the last re-INVITE.
         let mut media_since = Instant::now();
 
+        // Made once, not per packet: a cancellation future registers with
+        // the token on creation.
+        let stopping = self.ctx.hard_stop.clone().cancelled_owned();
+        tokio::pin!(stopping);
         let end = loop {
             tokio::select! {
-                () = self.ctx.hard_stop.cancelled() => {
+                () = &mut stopping => {
                     self.hang_up().await;
                     break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Shutdown };
                 }

@@ -104,9 +104,13 @@ impl Actor {
         let mut media_since = Instant::now();
         let (b_destination, b_transport) = (out.target.destination, out.target.transport.clone());
 
+        // Made once, not per packet: a cancellation future registers with
+        // the token on creation.
+        let stopping = self.ctx.hard_stop.clone().cancelled_owned();
+        tokio::pin!(stopping);
         let end = loop {
             tokio::select! {
-                () = self.ctx.hard_stop.cancelled() => {
+                () = &mut stopping => {
                     self.hang_up().await;
                     self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
                     break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Shutdown };
