@@ -327,6 +327,11 @@ pub fn build(run: &RunResult) -> Report {
         Value::Int(s.uas_ended_early),
     );
     r.add(
+        "uas_closed",
+        "answered legs closed at teardown",
+        Value::Int(s.uas_closed),
+    );
+    r.add(
         "uas_unclosed",
         "answered legs still open at the end",
         Value::Int(run.unclosed_uas),
