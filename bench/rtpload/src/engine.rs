@@ -521,9 +521,7 @@ impl Engine {
                 Phase::Drain { end_us } if now >= end_us => self.begin_teardown(now),
                 Phase::Teardown { deadline_us } => {
                     self.send_byes(now);
-                    if now >= self.next_timer_scan_us && self.all_closed() {
-                        self.phase = Phase::Done;
-                    } else if now >= deadline_us {
+                    if (now >= self.next_timer_scan_us && self.all_closed()) || now >= deadline_us {
                         self.phase = Phase::Done;
                     }
                 }

@@ -198,7 +198,7 @@ fn config(a: &RunArgs) -> Result<Config> {
     if a.calls == 0 {
         bail!("--calls must be at least 1");
     }
-    if !(a.rate > 0.0 && a.rate.is_finite()) || !(a.bye_rate > 0.0 && a.bye_rate.is_finite()) {
+    if !(a.rate > 0.0 && a.rate.is_finite() && a.bye_rate > 0.0 && a.bye_rate.is_finite()) {
         bail!("--rate and --bye-rate must be positive");
     }
     if ![1, 2, 4, 5, 10, 20].contains(&a.slots) {

@@ -84,16 +84,15 @@ impl SendBatch {
         // SAFETY: iovec and mmsghdr are plain data; zero is valid for both.
         let mut iovs: [libc::iovec; MAX_BATCH] = unsafe { zeroed() };
         let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { zeroed() };
-        for i in 0..n {
-            names[i] = sockaddr_of(self.dests[i]);
-            iovs[i].iov_base = self.buf[i * self.len..].as_ptr() as *mut libc::c_void;
-            iovs[i].iov_len = self.len;
-        }
-        for i in 0..n {
-            hdrs[i].msg_hdr.msg_name = &mut names[i] as *mut libc::sockaddr_in as *mut libc::c_void;
-            hdrs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
-            hdrs[i].msg_hdr.msg_iovlen = 1;
+        let slots = hdrs.iter_mut().zip(iovs.iter_mut().zip(names.iter_mut()));
+        for (i, (hdr, (iov, name))) in slots.enumerate().take(n) {
+            *name = sockaddr_of(self.dests[i]);
+            iov.iov_base = self.buf[i * self.len..].as_ptr() as *mut libc::c_void;
+            iov.iov_len = self.len;
+            hdr.msg_hdr.msg_name = name as *mut libc::sockaddr_in as *mut libc::c_void;
+            hdr.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            hdr.msg_hdr.msg_iov = iov;
+            hdr.msg_hdr.msg_iovlen = 1;
         }
         let fd = sock.as_raw_fd();
         let mut from = 0;
@@ -176,16 +175,15 @@ impl RecvBatch {
         let mut iovs: [libc::iovec; MAX_BATCH] = unsafe { zeroed() };
         let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { zeroed() };
         let base = self.buf.as_mut_ptr();
-        for i in 0..MAX_BATCH {
+        let slots = hdrs.iter_mut().zip(iovs.iter_mut().zip(names.iter_mut()));
+        for (i, (hdr, (iov, name))) in slots.enumerate() {
             // SAFETY: i * size + size <= buf.len().
-            iovs[i].iov_base = unsafe { base.add(i * self.size) } as *mut libc::c_void;
-            iovs[i].iov_len = self.size;
-        }
-        for i in 0..MAX_BATCH {
-            hdrs[i].msg_hdr.msg_name = &mut names[i] as *mut libc::sockaddr_in as *mut libc::c_void;
-            hdrs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
-            hdrs[i].msg_hdr.msg_iovlen = 1;
+            iov.iov_base = unsafe { base.add(i * self.size) } as *mut libc::c_void;
+            iov.iov_len = self.size;
+            hdr.msg_hdr.msg_name = name as *mut libc::sockaddr_in as *mut libc::c_void;
+            hdr.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            hdr.msg_hdr.msg_iov = iov;
+            hdr.msg_hdr.msg_iovlen = 1;
         }
         // SAFETY: every header points at live buffers of the stated size.
         let rc = unsafe {
