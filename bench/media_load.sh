@@ -181,7 +181,7 @@ EOF
     >"$dir/stdout.log" 2>"$dir/stderr.log" &
   SERVER_PID=$!
   for _ in $(seq 1 200); do
-    http_get "$HTTP_PORT" /readyz && return 0
+    http_get "$HTTP_PORT" /readyz 2>/dev/null && return 0
     kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.1
   done

@@ -271,8 +271,12 @@ fn check(a: &CheckArgs) -> Result<ExitCode> {
         let fc = wavcheck::check_file(&bytes, channels, a.min_seconds, a.max_seconds);
         min_s = min_s.min(fc.seconds);
         max_s = max_s.max(fc.seconds);
-        lead = lead.max(fc.left.leading).max(fc.right.leading);
-        trail = trail.max(fc.left.trailing).max(fc.right.trailing);
+        lead = lead.max(fc.left.leading);
+        trail = trail.max(fc.left.trailing);
+        if matches!(channels, wavcheck::Channels::Both) {
+            lead = lead.max(fc.right.leading);
+            trail = trail.max(fc.right.trailing);
+        }
         gaps[0] += fc.left.gaps;
         gaps[1] += fc.right.gaps;
         if !fc.problems.is_empty() {

@@ -162,7 +162,7 @@ fn window_secs(start: &Snapshot, end: &Snapshot) -> f64 {
 
 fn direction(
     r: &mut Report,
-    keys: [&'static str; 9],
+    keys: [&'static str; 10],
     sent: u64,
     arrived: &StreamTotals,
     bridged: bool,
@@ -196,6 +196,11 @@ fn direction(
         keys[8],
         "arrivals > 40 ms after the previous",
         Value::Int(arrived.gaps_over_40ms),
+    );
+    r.add(
+        keys[9],
+        "  the largest gap ended at (s into the run)",
+        Value::Float(arrived.max_gap_at_us as f64 / 1e6, 2),
     );
     e2e
 }
@@ -381,6 +386,7 @@ pub fn build(run: &RunResult) -> Report {
             "a2b_streams",
             "a2b_max_gap_ms",
             "a2b_gaps_over_40ms",
+            "a2b_max_gap_at_s",
         ],
         s.rtp_sent[Side::Uac as usize],
         &run.received[Side::Uas as usize],
@@ -399,6 +405,7 @@ pub fn build(run: &RunResult) -> Report {
             "b2a_streams",
             "b2a_max_gap_ms",
             "b2a_gaps_over_40ms",
+            "b2a_max_gap_at_s",
         ],
         s.rtp_sent[Side::Uas as usize],
         &run.received[Side::Uac as usize],
@@ -407,6 +414,11 @@ pub fn build(run: &RunResult) -> Report {
 
     r.heading("steady window");
     r.add("window_s", "length s", opt_f(window.map(|w| w.2), 2));
+    r.add(
+        "window_start_s",
+        "started at (s into the run)",
+        opt_f(start.map(|s| s.at_us as f64 / 1e6), 2),
+    );
     let per_s = |f: &dyn Fn(&Snapshot) -> u64| {
         window.map(|(a, b, secs)| f(b).saturating_sub(f(a)) as f64 / secs)
     };

@@ -26,8 +26,9 @@ pub struct RecvStream {
     pub duplicates: u64,
     /// Datagrams older than the newest one seen (not duplicates).
     pub out_of_order: u64,
-    /// The largest time between two arrivals (µs).
+    /// The largest time between two arrivals (µs), and when it ended.
     pub max_gap_us: u64,
+    pub max_gap_at_us: u64,
     /// Arrivals more than 40 ms (two packet times) after the previous one.
     pub gaps_over_40ms: u64,
 }
@@ -47,7 +48,10 @@ impl RecvStream {
             return;
         }
         let gap = now_us.saturating_sub(self.last_arrival_us);
-        self.max_gap_us = self.max_gap_us.max(gap);
+        if gap > self.max_gap_us {
+            self.max_gap_us = gap;
+            self.max_gap_at_us = now_us;
+        }
         if gap > 40_000 {
             self.gaps_over_40ms += 1;
         }
@@ -111,6 +115,7 @@ pub struct StreamTotals {
     pub duplicates: u64,
     pub out_of_order: u64,
     pub max_gap_us: u64,
+    pub max_gap_at_us: u64,
     pub gaps_over_40ms: u64,
 }
 
@@ -123,7 +128,10 @@ impl StreamTotals {
         self.lost += s.lost();
         self.duplicates += s.duplicates;
         self.out_of_order += s.out_of_order;
-        self.max_gap_us = self.max_gap_us.max(s.max_gap_us);
+        if s.max_gap_us > self.max_gap_us {
+            self.max_gap_us = s.max_gap_us;
+            self.max_gap_at_us = s.max_gap_at_us;
+        }
         self.gaps_over_40ms += s.gaps_over_40ms;
     }
 }
@@ -202,7 +210,7 @@ mod tests {
         s.on_packet(2, 20_000);
         s.on_packet(3, 85_000);
         s.on_packet(4, 100_000);
-        assert_eq!(s.max_gap_us, 65_000);
+        assert_eq!((s.max_gap_us, s.max_gap_at_us), (65_000, 85_000));
         assert_eq!(s.gaps_over_40ms, 1);
     }
 
