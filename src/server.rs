@@ -167,6 +167,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         hard_stop: hard_stop.clone(),
         media_ip: advertised.0.to_string(),
         media: Arc::new(media),
+        trunks: Arc::new(
+            config
+                .trunks
+                .iter()
+                .filter_map(|t| Some((t.name.clone(), t.outbound.clone()?)))
+                .collect(),
+        ),
     };
     let door = Door::new(
         config.trunks.clone(),

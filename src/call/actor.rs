@@ -2,8 +2,10 @@
 //!
 //! It selects over the call's SIP inputs, its own timers, and the
 //! server's shutdown signals, and walks the route the door chose. Until
-//! media and the IVR land, two routes exist: `test` (ring, answer, wait for
-//! the caller's BYE) and `reject` (answer with a configured status).
+//! the IVR lands, four routes exist: `test` (ring, answer, wait for the
+//! caller's BYE), `reject` (answer with a configured status), `demo` (the
+//! media demo, in [`super::demo`]) and `trunk` (bridge to a number through
+//! an outbound trunk, in [`super::bridge`]).
 //!
 //! Shutdown: `draining` (SIGTERM) changes nothing for a live call, which is
 //! allowed to finish; `hard_stop` (the grace period ran out) makes the
@@ -41,6 +43,8 @@ pub struct CallContext {
     pub media_ip: String,
     /// Media: ports, prompts, recordings.
     pub media: std::sync::Arc<super::demo::MediaContext>,
+    /// The outbound side of each trunk that has one, by trunk name.
+    pub trunks: std::sync::Arc<std::collections::HashMap<String, crate::config::TrunkOutbound>>,
 }
 
 /// One inbound call, as the door handed it over.
@@ -98,6 +102,18 @@ impl Actor {
         match self.call.route.clone() {
             RouteAction::Test { ring_ms } => self.run_test(Duration::from_millis(ring_ms)).await,
             RouteAction::Demo => self.run_demo().await,
+            RouteAction::Trunk {
+                trunk,
+                to,
+                ring_timeout_seconds,
+            } => {
+                self.run_bridge(
+                    &trunk,
+                    to.as_deref(),
+                    Duration::from_secs(ring_timeout_seconds),
+                )
+                .await
+            }
             RouteAction::Reject { status, reason } => {
                 let reason = reason.unwrap_or_else(|| default_reason(status).to_owned());
                 self.respond(status, &reason, false).await;
@@ -246,6 +262,10 @@ impl Actor {
                         .await;
                 }
             },
+            CallInput::Control(control) => {
+                // No recording in this state (not answered, or no media).
+                let _ = control.reply.send(Err(super::ControlError::NotRecording));
+            }
             other => debug!(?other, "input ignored in this state"),
         }
     }

@@ -25,8 +25,8 @@ use crate::media::leg::{Received, RtpLeg};
 use crate::media::ports::PortPool;
 use crate::media::prompt::player::{Player, PlayerEvent};
 use crate::media::prompt::{Prompt, PromptCache, PromptError};
-use crate::media::recording::{recording_path, Recorder, RecordingFile, Side, Timeline};
-use crate::store::{Outcome, Pause, RecordEvent, RecordingRecord, RecordingStatus};
+use crate::media::recording::Side;
+use crate::store::Outcome;
 
 /// The prompts the demo plays, by name (`welcome`, `goodbye`, `digit-5`…).
 const PROMPTS: &[&str] = &[
@@ -151,12 +151,6 @@ fn info_digit(request: &hibiki_sip::Request) -> Option<char> {
         },
     };
     Some(digit)
-}
-
-/// A recording in progress and its row.
-struct Recording {
-    recorder: Recorder,
-    row: RecordingRecord,
 }
 
 impl Actor {
@@ -284,6 +278,10 @@ impl Actor {
                             None => self.respond_on(tx, &request, 488, "Not Acceptable Here", None).await,
                         }
                     }
+                    Some(CallInput::Control(control)) => {
+                        let now_us = leg.media_us(Instant::now());
+                        super::recording::control(recording.as_mut(), control, now_us);
+                    }
                     Some(other) => self.unexpected(other).await,
                     None => break self.engine_gone(),
                 },
@@ -360,97 +358,6 @@ impl Actor {
             self.finish_recording(r, leg.media_us(Instant::now())).await;
         }
         end
-    }
-
-    /// Refuses the INVITE before answer.
-    async fn refuse(&mut self, status: u16, reason: &str, cause: HangupCause) -> End {
-        self.respond(status, reason, false).await;
-        End {
-            outcome: super::outcome::outcome_for_final_status(status),
-            code: Some(status),
-            cause,
-        }
-    }
-
-    /// Opens the call's WAV and announces its row; `None` when recording is
-    /// off or the file cannot be created (the call goes on, logged).
-    fn start_recording(&self, media: &MediaContext, now_us: u64) -> Option<Recording> {
-        let root = media.recording_dir.as_ref()?;
-        let id = &self.call.record.id;
-        let started = now_ms();
-        let path = recording_path(root, id, started);
-        let file = match RecordingFile::create(&path, id) {
-            Ok(f) => f,
-            Err(e) => {
-                warn!(error = %e, "cannot create the recording; the call goes on unrecorded");
-                return None;
-            }
-        };
-        let relative = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .into_owned();
-        let row = RecordingRecord::started(
-            uuid::Uuid::new_v4().to_string(),
-            id.clone(),
-            media.node_id.clone(),
-            relative,
-            started,
-        );
-        // The call's own row first, so a reader finds the call.
-        self.ctx
-            .records
-            .send(RecordEvent::RecordingStarted(row.clone()));
-        info!(path = %path.display(), "recording");
-        Some(Recording {
-            recorder: Recorder::new(Timeline::new(now_us), file),
-            row,
-        })
-    }
-
-    /// Closes the WAV (off the async threads: it is read back for its
-    /// sha256) and completes its row.
-    async fn finish_recording(&self, recording: Recording, end_us: u64) {
-        let Recording { recorder, row } = recording;
-        let summary = tokio::task::spawn_blocking(move || recorder.finish(end_us)).await;
-        let closed = match summary {
-            Ok(Ok(s)) => RecordingRecord {
-                ended_at_ms: Some(now_ms()),
-                duration_ms: s.duration_ms,
-                bytes: s.bytes,
-                channels: s.channels,
-                sample_rate: s.sample_rate,
-                sha256: Some(s.sha256),
-                status: RecordingStatus::Closed,
-                pauses: s
-                    .pauses
-                    .iter()
-                    .map(|p| Pause {
-                        start_ms: p.start_ms,
-                        end_ms: p.end_ms,
-                    })
-                    .collect(),
-                ..row
-            },
-            Ok(Err(e)) => {
-                warn!(error = %e, "closing the recording failed");
-                RecordingRecord {
-                    ended_at_ms: Some(now_ms()),
-                    status: RecordingStatus::Failed,
-                    ..row
-                }
-            }
-            Err(e) => {
-                warn!(error = %e, "recording task failed");
-                RecordingRecord {
-                    ended_at_ms: Some(now_ms()),
-                    status: RecordingStatus::Failed,
-                    ..row
-                }
-            }
-        };
-        self.ctx.records.send(RecordEvent::RecordingClosed(closed));
     }
 }
 

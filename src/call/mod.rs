@@ -12,14 +12,17 @@
 //! call records and metrics carry.
 
 pub mod actor;
+pub mod bridge;
 pub mod demo;
+pub mod outbound;
 pub mod outcome;
+pub mod recording;
 
 use std::net::SocketAddr;
 
 use hibiki_sip::endpoint::{ClientTxId, ServerTxId};
 use hibiki_sip::{Request, Response, Transport};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// What the signaling engine tells a call actor.
 #[derive(Debug)]
@@ -38,6 +41,42 @@ pub enum CallInput {
     Response { tx: ClientTxId, response: Response },
     /// A request the actor sent got no response (Timer B/F).
     Timeout { tx: ClientTxId },
+    /// A command from the API (pause the recording…), answered on its
+    /// reply channel.
+    Control(Control),
+}
+
+/// A command for a live call from outside SIP (the HTTP API).
+#[derive(Debug)]
+pub struct Control {
+    pub command: ControlCommand,
+    pub reply: oneshot::Sender<Result<RecordingState, ControlError>>,
+}
+
+/// What a [`Control`] asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlCommand {
+    /// Silence the recording from now on (payment-card details): both
+    /// channels, marked in the recording's metadata. Idempotent.
+    PauseRecording,
+    /// End the pause. Idempotent.
+    ResumeRecording,
+}
+
+/// The recording's state after a [`Control`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingState {
+    Recording,
+    Paused,
+}
+
+/// Why a [`Control`] was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("no live call has this id")]
+    NoSuchCall,
+    #[error("the call is not being recorded (not answered yet, recording off, or failed)")]
+    NotRecording,
 }
 
 /// What a call actor asks of the signaling engine.
@@ -46,15 +85,29 @@ pub enum SipCommand {
     /// Send a response on a server transaction.
     Respond { tx: ServerTxId, response: Response },
     /// Send a request in a new client transaction; its responses come
-    /// back to the call whose SIP Call-ID is `call_id`.
+    /// back to the call whose SIP Call-ID is `call_id`. A request with
+    /// another Call-ID (the INVITE of an outbound leg) makes that Call-ID
+    /// an alias of the call: requests in its dialog come to the call too.
     Request {
         call_id: String,
         request: Request,
         destination: SocketAddr,
         transport: Transport,
     },
-    /// The call is over: forget its Call-ID.
+    /// Send the ACK for a 2xx of an outbound leg (no transaction).
+    Ack {
+        request: Request,
+        destination: SocketAddr,
+        transport: Transport,
+    },
+    /// Cancel the pending INVITE of the outbound leg whose Call-ID is
+    /// `leg_call_id` (at once, or on its first provisional response).
+    Cancel { leg_call_id: String },
+    /// The call is over: forget its Call-ID and its aliases.
     Ended { call_id: String },
+    /// From the API: hand `control` to the live call whose id (not SIP
+    /// Call-ID) is `call`, or answer [`ControlError::NoSuchCall`].
+    Control { call: String, control: Control },
 }
 
 /// The engine's handle on a live call.

@@ -37,6 +37,17 @@ pub enum HangupCause {
     /// The server crashed or was killed while the call was live
     /// (written at the next start).
     ServerRestart,
+    /// A bridged call: the called party (the outbound leg) hung up.
+    CalleeHungUp,
+    /// A bridged call: the called party refused it (its final status is
+    /// the call's `final_sip_code`).
+    CalleeRejected,
+    /// A bridged call: the outbound leg rang past the route's
+    /// `ring_timeout_seconds` and was cancelled.
+    RingTimeout,
+    /// A bridged call: the trunk could not be reached, did not answer,
+    /// or refused our credentials.
+    TrunkFailed,
 }
 
 impl HangupCause {
@@ -56,6 +67,10 @@ impl HangupCause {
             HangupCause::NoMediaPorts => "no_media_ports",
             HangupCause::MediaTimeout => "media_timeout",
             HangupCause::ServerRestart => "server_restart",
+            HangupCause::CalleeHungUp => "callee_hung_up",
+            HangupCause::CalleeRejected => "callee_rejected",
+            HangupCause::RingTimeout => "ring_timeout",
+            HangupCause::TrunkFailed => "trunk_failed",
         }
     }
 }

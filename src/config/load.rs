@@ -374,7 +374,50 @@ pub(super) struct RawRoute {
     status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trunk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ring_timeout_seconds: Option<u64>,
 }
+
+impl RawRoute {
+    /// The keys that were given, for "only applies to" messages.
+    fn given(&self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if self.ring_ms.is_some() {
+            keys.push("ring_ms");
+        }
+        if self.status.is_some() {
+            keys.push("status");
+        }
+        if self.reason.is_some() {
+            keys.push("reason");
+        }
+        if self.trunk.is_some() {
+            keys.push("trunk");
+        }
+        if self.to.is_some() {
+            keys.push("to");
+        }
+        if self.ring_timeout_seconds.is_some() {
+            keys.push("ring_timeout_seconds");
+        }
+        keys
+    }
+
+    /// Refuses keys that `action` does not take.
+    fn only(&self, action: &str, allowed: &[&str]) -> Result<(), String> {
+        match self.given().into_iter().find(|k| !allowed.contains(k)) {
+            Some(key) => Err(format!("`{key}` does not apply to action = \"{action}\"")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How long an outbound leg may ring before it is cancelled, by default.
+pub(super) const DEFAULT_RING_TIMEOUT_SECONDS: u64 = 60;
 
 impl TryFrom<RawRoute> for RouteConfig {
     type Error = String;
@@ -382,17 +425,13 @@ impl TryFrom<RawRoute> for RouteConfig {
     fn try_from(raw: RawRoute) -> Result<RouteConfig, String> {
         let action = match raw.action.as_str() {
             "test" => {
-                if raw.status.is_some() || raw.reason.is_some() {
-                    return Err("`status` and `reason` apply only to action = \"reject\"".into());
-                }
+                raw.only("test", &["ring_ms"])?;
                 RouteAction::Test {
                     ring_ms: raw.ring_ms.unwrap_or(0),
                 }
             }
             "reject" => {
-                if raw.ring_ms.is_some() {
-                    return Err("`ring_ms` applies only to action = \"test\"".into());
-                }
+                raw.only("reject", &["status", "reason"])?;
                 RouteAction::Reject {
                     status: raw
                         .status
@@ -401,14 +440,24 @@ impl TryFrom<RawRoute> for RouteConfig {
                 }
             }
             "demo" => {
-                if raw.status.is_some() || raw.reason.is_some() || raw.ring_ms.is_some() {
-                    return Err("action = \"demo\" takes no `status`, `reason` or `ring_ms`".into());
-                }
+                raw.only("demo", &[])?;
                 RouteAction::Demo
+            }
+            "trunk" => {
+                raw.only("trunk", &["trunk", "to", "ring_timeout_seconds"])?;
+                RouteAction::Trunk {
+                    trunk: raw
+                        .trunk
+                        .ok_or("action = \"trunk\" needs a `trunk` (the name of a trunk with an [trunks.outbound] table)")?,
+                    to: raw.to,
+                    ring_timeout_seconds: raw
+                        .ring_timeout_seconds
+                        .unwrap_or(DEFAULT_RING_TIMEOUT_SECONDS),
+                }
             }
             other => {
                 return Err(format!(
-                    "unknown action `{other}`, expected `demo`, `test` or `reject`"
+                    "unknown action `{other}`, expected `demo`, `test`, `reject` or `trunk`"
                 ))
             }
         };
@@ -421,17 +470,38 @@ impl TryFrom<RawRoute> for RouteConfig {
 
 impl From<RouteConfig> for RawRoute {
     fn from(route: RouteConfig) -> RawRoute {
-        let (action, ring_ms, status, reason) = match route.action {
-            RouteAction::Test { ring_ms } => ("test", Some(ring_ms), None, None),
-            RouteAction::Reject { status, reason } => ("reject", None, Some(status), reason),
-            RouteAction::Demo => ("demo", None, None, None),
-        };
-        RawRoute {
+        let mut raw = RawRoute {
             number: route.number,
-            action: action.to_owned(),
-            ring_ms,
-            status,
-            reason,
+            action: String::new(),
+            ring_ms: None,
+            status: None,
+            reason: None,
+            trunk: None,
+            to: None,
+            ring_timeout_seconds: None,
+        };
+        match route.action {
+            RouteAction::Test { ring_ms } => {
+                raw.action = "test".into();
+                raw.ring_ms = Some(ring_ms);
+            }
+            RouteAction::Reject { status, reason } => {
+                raw.action = "reject".into();
+                raw.status = Some(status);
+                raw.reason = reason;
+            }
+            RouteAction::Demo => raw.action = "demo".into(),
+            RouteAction::Trunk {
+                trunk,
+                to,
+                ring_timeout_seconds,
+            } => {
+                raw.action = "trunk".into();
+                raw.trunk = Some(trunk);
+                raw.to = to;
+                raw.ring_timeout_seconds = Some(ring_timeout_seconds);
+            }
         }
+        raw
     }
 }

@@ -413,6 +413,21 @@ pub struct TrunkOutbound {
     pub password_env: Option<String>,
     /// The host part of our From URI (default: `sip.public_address`).
     pub from_domain: Option<String>,
+    /// The codecs offered to this trunk, most preferred first. Empty (the
+    /// default): PCMU and PCMA, the caller's codec first so the audio
+    /// passes through unconverted when the trunk takes it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codecs: Vec<CodecName>,
+}
+
+/// A codec named in the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CodecName {
+    /// G.711 µ-law.
+    Pcmu,
+    /// G.711 A-law.
+    Pcma,
 }
 
 /// `[[routes]]`: what a dialled number does.
@@ -435,6 +450,17 @@ pub enum RouteAction {
     /// The media demo until the IVR lands: answer, play a welcome prompt,
     /// read each pressed key back, hang up after `#`. Recorded.
     Demo,
+    /// Bridge the call to `to` (default: the dialled number) through the
+    /// outbound side of `trunk`: Hibiki places the second leg, relays the
+    /// audio between the two and records both. The destination is fixed
+    /// here, never taken from the caller, so a route is no open relay.
+    Trunk {
+        trunk: String,
+        to: Option<String>,
+        /// Cancel the outbound leg (the caller gets 480) when it rings
+        /// longer than this.
+        ring_timeout_seconds: u64,
+    },
 }
 
 impl Config {

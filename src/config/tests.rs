@@ -375,9 +375,21 @@ fn route_actions_take_only_their_keys() {
     assert_eq!(e.key(), Some("routes[0]"));
     assert!(e.to_string().contains("needs a `status`"), "{e}");
     let e = err("[[routes]]\nnumber = \"1\"\naction = \"test\"\nstatus = 486\n");
-    assert!(e.to_string().contains("only to action = \"reject\""), "{e}");
+    assert!(
+        e.to_string()
+            .contains("`status` does not apply to action = \"test\""),
+        "{e}"
+    );
     let e = err("[[routes]]\nnumber = \"1\"\naction = \"reject\"\nstatus = 486\nring_ms = 1\n");
-    assert!(e.to_string().contains("only to action = \"test\""), "{e}");
+    assert!(
+        e.to_string()
+            .contains("`ring_ms` does not apply to action = \"reject\""),
+        "{e}"
+    );
+    let e = err("[[routes]]\nnumber = \"1\"\naction = \"trunk\"\n");
+    assert!(e.to_string().contains("needs a `trunk`"), "{e}");
+    let e = err("[[routes]]\nnumber = \"1\"\naction = \"demo\"\nto = \"2\"\n");
+    assert!(e.to_string().contains("`to` does not apply"), "{e}");
     let e = err("[[routes]]\nnumber = \"1\"\naction = \"ivr\"\n");
     assert!(e.to_string().contains("unknown action `ivr`"), "{e}");
 
@@ -557,4 +569,46 @@ fn validation_names_the_key_and_line() {
         reason: None,
     };
     assert_eq!(bad.validate().unwrap_err().key(), Some("routes[0].status"));
+}
+
+#[test]
+fn trunk_routes_need_a_trunk_with_an_outbound_side() {
+    let trunks = "[[trunks]]\nname = \"in\"\n[trunks.inbound]\nsources = [\"127.0.0.1\"]\n\n\
+                  [[trunks]]\nname = \"out\"\n[trunks.outbound]\naddress = \"127.0.0.1:5090\"\ncodecs = [\"pcma\"]\n\n";
+    let c = from_str(&format!(
+        "{trunks}[[routes]]\nnumber = \"200\"\naction = \"trunk\"\ntrunk = \"out\"\nto = \"+15551234\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.routes[0].action,
+        RouteAction::Trunk {
+            trunk: "out".into(),
+            to: Some("+15551234".into()),
+            ring_timeout_seconds: 60,
+        }
+    );
+    let out = c.trunks[1].outbound.as_ref().unwrap();
+    assert_eq!(out.codecs, vec![crate::config::CodecName::Pcma]);
+
+    let e = err(&format!(
+        "{trunks}[[routes]]\nnumber = \"200\"\naction = \"trunk\"\ntrunk = \"nope\"\n"
+    ));
+    assert_eq!(e.key(), Some("routes[0].trunk"), "{e}");
+    assert!(e.to_string().contains("no trunk is named `nope`"), "{e}");
+    let e = err(&format!(
+        "{trunks}[[routes]]\nnumber = \"200\"\naction = \"trunk\"\ntrunk = \"in\"\n"
+    ));
+    assert!(e.to_string().contains("has no [trunks.outbound]"), "{e}");
+    let e = err(&format!(
+        "{trunks}[[routes]]\nnumber = \"200\"\naction = \"trunk\"\ntrunk = \"out\"\nto = \"a b\"\n"
+    ));
+    assert_eq!(e.key(), Some("routes[0].to"), "{e}");
+    let e = err(&format!(
+        "{trunks}[[routes]]\nnumber = \"200\"\naction = \"trunk\"\ntrunk = \"out\"\nring_timeout_seconds = 0\n"
+    ));
+    assert_eq!(e.key(), Some("routes[0].ring_timeout_seconds"), "{e}");
+    let e = err(&format!(
+        "[[trunks]]\nname = \"out\"\n[trunks.outbound]\naddress = \"x:5060\"\ncodecs = [\"g729\"]\n"
+    ));
+    assert!(e.to_string().contains("g729"), "{e}");
 }

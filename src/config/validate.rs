@@ -196,6 +196,42 @@ fn check_routes(c: &Config) -> Check {
                 )?;
             }
         }
+        if let RouteAction::Trunk {
+            trunk,
+            to,
+            ring_timeout_seconds,
+        } = &route.action
+        {
+            let outbound = c
+                .trunks
+                .iter()
+                .find(|t| &t.name == trunk)
+                .map(|t| t.outbound.is_some());
+            match outbound {
+                None => fail(
+                    format!("{at}.trunk"),
+                    format!("no trunk is named `{trunk}`"),
+                )?,
+                Some(false) => fail(
+                    format!("{at}.trunk"),
+                    format!("trunk `{trunk}` has no [trunks.outbound] table: calls cannot be placed through it"),
+                )?,
+                Some(true) => {}
+            }
+            if let Some(to) = to {
+                if to.is_empty() || !to.chars().all(is_number_char) {
+                    fail(
+                        format!("{at}.to"),
+                        format!(
+                            "`{to}` is not a number: use digits, * # + or SIP user-part characters"
+                        ),
+                    )?;
+                }
+            }
+            if *ring_timeout_seconds == 0 {
+                fail(format!("{at}.ring_timeout_seconds"), "must be at least 1")?;
+            }
+        }
     }
     Ok(())
 }

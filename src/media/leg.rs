@@ -23,6 +23,7 @@ use super::dtmf::rfc4733::Rfc4733Receiver;
 use super::g711::Law;
 use super::ports::PortLease;
 use super::recording::StreamClock;
+use super::relay::{self, NotRelayed, Payload, Target};
 use super::rtp::incoming::{IncomingStream, Reception};
 use super::rtp::latch::{Latch, LatchMode, LatchVerdict};
 use super::rtp::outgoing::OutgoingStream;
@@ -53,6 +54,8 @@ pub struct LegStats {
     pub sent: u64,
     pub rejected_source: u64,
     pub malformed: u64,
+    /// Telephone-events not relayed because this leg's peer takes none.
+    pub events_held: u64,
 }
 
 /// One RTP leg.
@@ -75,6 +78,9 @@ pub struct RtpLeg {
     last_rx: Option<Instant>,
     stats: LegStats,
     buf: Vec<u8>,
+    /// The last accepted packet: its length in `buf` and what it carried.
+    last: Option<(usize, Payload)>,
+    out: Vec<u8>,
     pcm: Vec<i16>,
 }
 
@@ -118,6 +124,8 @@ impl RtpLeg {
             stats: LegStats::default(),
             negotiated,
             buf: vec![0; DATAGRAM],
+            last: None,
+            out: vec![0; DATAGRAM],
             pcm: vec![0; MAX_SAMPLES],
         })
     }
@@ -185,6 +193,7 @@ impl RtpLeg {
     }
 
     fn handle(&mut self, len: usize, from: SocketAddr, now: Instant) -> Received {
+        self.last = None;
         let Some(datagram) = self.buf.get(..len) else {
             return Received::Ignored;
         };
@@ -225,6 +234,7 @@ impl RtpLeg {
             ) {
                 debug!(error = %e, "bad telephone-event payload");
             }
+            self.last = Some((len, Payload::Event));
             return Received::Event;
         }
         let law = if pt == self.negotiated.payload_type {
@@ -252,7 +262,56 @@ impl RtpLeg {
             }
         }
         let at_us = self.clock.media_time(packet.timestamp(), now_us);
+        self.last = Some((len, Payload::Audio(law)));
         Received::Audio { at_us, len: n }
+    }
+
+    /// The last packet [`RtpLeg::recv`] accepted (audio or event), as
+    /// received, for relaying onto another leg.
+    pub fn last_packet(&self) -> Option<(&[u8], Payload)> {
+        let (len, payload) = self.last?;
+        Some((self.buf.get(..len)?, payload))
+    }
+
+    /// What this leg's peer negotiated, as a relay target.
+    pub fn target(&self) -> Target {
+        Target {
+            law: self.law,
+            payload_type: self.negotiated.payload_type,
+            event_pt: self.negotiated.telephone_event_pt,
+        }
+    }
+
+    /// Relays a packet another leg received (see [`relay`]) to this leg's
+    /// peer. Nothing is sent while the peer holds us or before we know
+    /// where it is.
+    pub async fn relay(&mut self, packet: &[u8], payload: Payload, now: Instant) {
+        let Some(to) = self.latch.send_to() else {
+            return;
+        };
+        if !self.negotiated.sends() {
+            return;
+        }
+        let now_us = self.media_us(now);
+        let target = self.target();
+        match relay::prepare(
+            packet,
+            payload,
+            &target,
+            &mut self.outgoing,
+            now_us,
+            &mut self.out,
+        ) {
+            Ok(len) => {
+                if let Some(bytes) = self.out.get(..len) {
+                    if self.socket.send_to(bytes, to).await.is_ok() {
+                        self.stats.sent += 1;
+                    }
+                }
+            }
+            Err(NotRelayed::NoEventType) => self.stats.events_held += 1,
+            Err(NotRelayed::Malformed) => self.stats.malformed += 1,
+        }
     }
 
     /// Sends one frame of local audio (`source` names what is playing, so

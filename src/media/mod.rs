@@ -13,6 +13,8 @@
 //!   continuous across source switches (prompt → bridge).
 //! - [`leg`]: one RTP leg of a call (socket, latch, streams, DTMF), driven
 //!   by the call actor.
+//! - [`relay`]: one leg's packet rewritten for the other leg of a bridge
+//!   (payload type, µ-law ↔ A-law, stream continuity).
 //! - [`ports`]: the RTP port pool (even ports of `media.port_min..=max`).
 //! - [`prompt`]: WAV prompts of any common rate and channel count converted
 //!   to 8 kHz mono at load, cached, and paced out at 20 ms with no drift.
@@ -26,4 +28,5 @@ pub mod leg;
 pub mod ports;
 pub mod prompt;
 pub mod recording;
+pub mod relay;
 pub mod rtp;

@@ -27,7 +27,7 @@ use super::stats::StatsExporter;
 use super::transport::{StreamInbound, TcpConnections};
 use crate::call::actor::{self, default_reason, now_ms, response_to, CallContext, InboundCall};
 use crate::call::outcome::HangupCause;
-use crate::call::{CallHandle, CallInput, SipCommand};
+use crate::call::{CallHandle, CallInput, ControlError, SipCommand};
 use crate::store::{CallRecord, Direction, Outcome, RecordEvent};
 
 /// Most actor commands handled between two datagrams.
@@ -59,6 +59,18 @@ struct LiveCall {
     handle: CallHandle,
     invite_tx: ServerTxId,
     client_txs: Vec<ClientTxId>,
+    /// Call-IDs of the call's outbound legs.
+    aliases: Vec<String>,
+}
+
+/// An outbound leg's Call-ID, and whose it is.
+struct Alias {
+    /// The owning call's key (its inbound SIP Call-ID).
+    owner: String,
+    /// Our From tag on that leg: requests in its dialog carry it as To tag.
+    local_tag: String,
+    /// The leg's latest INVITE transaction, for CANCEL.
+    invite_tx: Option<ClientTxId>,
 }
 
 /// Runs the engine until `stop` is cancelled.
@@ -80,6 +92,8 @@ pub async fn run(parts: EngineParts) {
     } = parts;
     let mut engine = Engine {
         calls: HashMap::new(),
+        by_id: HashMap::new(),
+        aliases: HashMap::new(),
         by_invite_tx: HashMap::new(),
         by_client_tx: HashMap::new(),
         door,
@@ -198,6 +212,9 @@ async fn transmit(udp: Option<&UdpSocket>, tcp: &TcpConnections, t: Transmit) {
 
 struct Engine {
     calls: HashMap<String, LiveCall>,
+    /// Our call id → SIP Call-ID, for the API's commands.
+    by_id: HashMap<String, String>,
+    aliases: HashMap<String, Alias>,
     by_invite_tx: HashMap<ServerTxId, String>,
     by_client_tx: HashMap<ClientTxId, String>,
     door: Door,
@@ -225,20 +242,65 @@ impl Engine {
                 destination,
                 transport,
             } => {
+                let leg_call_id = request.headers.call_id.clone();
+                let is_invite = request.method == Method::Invite;
+                let local_tag = hibiki_sip::transaction::build::tag_of(&request.headers.from)
+                    .unwrap_or_default()
+                    .to_owned();
                 let tx = endpoint.send_request(now, request, destination, transport);
                 if let Some(call) = self.calls.get_mut(&call_id) {
                     call.client_txs.push(tx);
+                    if leg_call_id != call_id {
+                        let alias = self.aliases.entry(leg_call_id.clone()).or_insert_with(|| {
+                            call.aliases.push(leg_call_id);
+                            Alias {
+                                owner: call_id.clone(),
+                                local_tag,
+                                invite_tx: None,
+                            }
+                        });
+                        if is_invite {
+                            alias.invite_tx = Some(tx);
+                        }
+                    }
                     self.by_client_tx.insert(tx, call_id);
+                }
+            }
+            SipCommand::Ack {
+                request,
+                destination,
+                transport,
+            } => endpoint.send_ack(now, request, destination, transport),
+            SipCommand::Cancel { leg_call_id } => {
+                let Some(alias) = self.aliases.get(&leg_call_id) else {
+                    return;
+                };
+                let owner = alias.owner.clone();
+                if let Some(tx) = alias.invite_tx.and_then(|i| endpoint.cancel(now, &i)) {
+                    if let Some(call) = self.calls.get_mut(&owner) {
+                        call.client_txs.push(tx);
+                        self.by_client_tx.insert(tx, owner);
+                    }
                 }
             }
             SipCommand::Ended { call_id } => {
                 if let Some(call) = self.calls.remove(&call_id) {
+                    self.by_id.remove(&call.handle.id);
                     self.by_invite_tx.remove(&call.invite_tx);
                     for tx in call.client_txs {
                         self.by_client_tx.remove(&tx);
                     }
+                    for alias in call.aliases {
+                        self.aliases.remove(&alias);
+                    }
                 }
             }
+            SipCommand::Control { call, control } => match self.by_id.get(&call).cloned() {
+                Some(call_id) => self.deliver(&call_id, CallInput::Control(control)),
+                None => {
+                    let _ = control.reply.send(Err(ControlError::NoSuchCall));
+                }
+            },
         }
     }
 
@@ -302,8 +364,17 @@ impl Engine {
             .iter()
             .any(|p| p.name.eq_ignore_ascii_case("tag"));
         if has_to_tag {
-            // In-dialog: belongs to a live call, or to no dialog we know.
-            let call_id = request.headers.call_id.clone();
+            // In-dialog: belongs to a live call (or one of its outbound
+            // legs), or to no dialog we know. A call that loops back to us
+            // through a trunk has both under one Call-ID: the To tag tells
+            // whose dialog it is.
+            let mut call_id = request.headers.call_id.clone();
+            if let Some(alias) = self.aliases.get(&call_id) {
+                let to_tag = hibiki_sip::transaction::build::tag_of(&request.headers.to);
+                if to_tag == Some(alias.local_tag.as_str()) {
+                    call_id.clone_from(&alias.owner);
+                }
+            }
             if self.calls.contains_key(&call_id) {
                 self.deliver(&call_id, CallInput::Request { tx, request });
             } else {
@@ -460,6 +531,7 @@ impl Engine {
             );
             return;
         };
+        let record_id = record.id.clone();
         let (input_tx, input_rx) = mpsc::channel(CALL_INPUT_CAPACITY);
         let handle = CallHandle {
             id: record.id.clone(),
@@ -471,8 +543,10 @@ impl Engine {
                 handle,
                 invite_tx: tx,
                 client_txs: Vec::new(),
+                aliases: Vec::new(),
             },
         );
+        self.by_id.insert(record_id, call_id.clone());
         self.by_invite_tx.insert(tx, call_id);
         let call = InboundCall {
             record,

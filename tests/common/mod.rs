@@ -183,6 +183,8 @@ fn free_tcp_port() -> u16 {
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// TOML appended to the generated file: trunks, routes, extra tables.
+    /// `{sip}` stands for the server's own SIP address (a trunk that loops
+    /// back to it).
     pub routes: String,
     /// `[shutdown] grace_seconds`.
     pub grace_seconds: u64,
@@ -309,7 +311,7 @@ impl TestServer {
             data = data_dir.display().to_string(),
             db = self.database_url,
             grace = config.grace_seconds,
-            routes = config.routes,
+            routes = config.routes.replace("{sip}", &self.sip.to_string()),
         );
         std::fs::write(&config_path, text).expect("write config");
         let stdout = std::fs::File::create(self.stdout_path()).expect("stdout file");
@@ -516,13 +518,32 @@ impl TestServer {
 
     /// Starts a SIPp scenario in the background; [`SippRun::finish`] waits.
     pub fn sipp_spawn(&self, scenario: &str, args: &[&str]) -> SippRun {
-        let has = |opt: &str| args.contains(&opt);
         let ip = args
             .iter()
             .position(|a| *a == "-i")
             .and_then(|i| args.get(i + 1))
             .copied()
             .unwrap_or("127.0.0.1");
+        let port = free_udp_port(ip);
+        self.sipp_command(scenario, args, port, Some(self.sip))
+    }
+
+    /// Starts a SIPp scenario as a UAS listening on 127.0.0.1:`port` (the
+    /// far end of a trunk), with no remote; `-m 1` unless given.
+    pub fn sipp_uas(&self, scenario: &str, port: u16, args: &[&str]) -> SippRun {
+        let mut all = vec!["-s", "hibiki"];
+        all.extend_from_slice(args);
+        self.sipp_command(scenario, &all, port, None)
+    }
+
+    fn sipp_command(
+        &self,
+        scenario: &str,
+        args: &[&str],
+        port: u16,
+        remote: Option<SocketAddr>,
+    ) -> SippRun {
+        let has = |opt: &str| args.contains(&opt);
         let work = tempfile::Builder::new()
             .prefix("sipp-")
             .tempdir_in(self.dir.path())
@@ -546,9 +567,9 @@ impl TestServer {
             cmd.args(["-m", "1"]);
         }
         if !has("-i") {
-            cmd.args(["-i", ip]);
+            cmd.args(["-i", "127.0.0.1"]);
         }
-        cmd.args(["-p", &free_udp_port(ip).to_string()])
+        cmd.args(["-p", &port.to_string()])
             .args(["-nostdin", "-timeout", "30s", "-timeout_error"])
             .arg("-trace_err")
             .arg("-error_file")
@@ -556,9 +577,11 @@ impl TestServer {
             .arg("-trace_msg")
             .arg("-message_file")
             .arg(&message_file)
-            .args(args)
-            .arg(self.sip.to_string())
-            .current_dir(work.path())
+            .args(args);
+        if let Some(remote) = remote {
+            cmd.arg(remote.to_string());
+        }
+        cmd.current_dir(work.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

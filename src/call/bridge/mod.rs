@@ -1,0 +1,508 @@
+//! The trunk route (`action = "trunk"`): Hibiki answers the caller by
+//! placing a second call through an outbound trunk and bridging the two.
+//!
+//! This module takes the call up to the moment the far end answers:
+//! the caller's offer is answered locally (one RTP port for the caller's
+//! leg), an offer is made to the trunk (a second port), the INVITE goes
+//! out with the caller's number as From, digest challenges from the trunk
+//! are answered once, ringing is passed back (180, or 183 with our answer
+//! and the far end's early media relayed), and every way the attempt can
+//! end is mapped onto the caller's final response: the far end's refusal
+//! (its status passed through), the caller's CANCEL (CANCEL sent on), the
+//! route's ring timeout (480), an unreachable trunk (503). [`talk`] runs
+//! the answered call: relaying audio and DTMF, recording both sides,
+//! hanging up one leg when the other does.
+//!
+//! The two legs' RTP sockets and the recorder all belong to this one
+//! actor, like everything else about the call.
+
+mod talk;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hibiki_sip::dialog::Dialog;
+use hibiki_sip::sdp::{self, Codec, LocalMedia, SessionDescription};
+use hibiki_sip::{Contact, Method, NameAddr, Request, Response, Transport};
+use tracing::{debug, info, warn};
+
+use super::actor::{now_ms, Actor, End};
+use super::outbound::{self, TrunkTarget};
+use super::outcome::{outcome_for_final_status, HangupCause};
+use super::{CallInput, SipCommand};
+use crate::config::CodecName;
+use crate::media::leg::{Received, RtpLeg};
+use crate::media::ports::PortLease;
+use crate::store::Outcome;
+
+/// How long we wait for the final response to a CANCEL or BYE we send.
+const FINAL_WAIT: Duration = Duration::from_secs(5);
+
+/// The outbound leg while it is being set up.
+pub(super) struct OutLeg {
+    pub(super) target: TrunkTarget,
+    /// The last INVITE sent (without our Via).
+    pub(super) invite: Request,
+    pub(super) call_id: String,
+    offer: SessionDescription,
+    /// Our SDP toward the trunk (for re-INVITE answers).
+    pub(super) local: LocalMedia,
+    lease: Option<PortLease>,
+    pub(super) rtp: Option<RtpLeg>,
+    auth_tried: bool,
+}
+
+impl OutLeg {
+    /// Sets up RTP from the far end's SDP answer (in a 183 or the 200).
+    async fn accept(&mut self, body: &Bytes, t0: Instant, bind_ip: std::net::IpAddr) -> bool {
+        if self.rtp.is_some() {
+            return true;
+        }
+        let negotiated = match SessionDescription::parse(body)
+            .map_err(|e| e.to_string())
+            .and_then(|a| sdp::accept_answer(&self.offer, &a).map_err(|e| e.to_string()))
+        {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(error = %e, "the trunk's SDP answer is unusable");
+                return false;
+            }
+        };
+        let Some(lease) = self.lease.take() else {
+            return false;
+        };
+        match RtpLeg::bind(lease, bind_ip, negotiated, t0).await {
+            Ok(leg) => {
+                info!(codec = ?negotiated.codec, remote = %negotiated.remote, rtp = %leg.local_addr(), "outbound leg media");
+                self.rtp = Some(leg);
+                true
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot bind the outbound leg's RTP");
+                false
+            }
+        }
+    }
+}
+
+/// Waits for a datagram on a leg that may not exist yet.
+pub(super) async fn recv_on(leg: &mut Option<RtpLeg>) -> std::io::Result<Received> {
+    match leg {
+        Some(leg) => leg.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The codecs to offer the trunk: its configured list, else the caller's
+/// codec first and the other G.711 law after it.
+fn codecs_for_trunk(configured: &[CodecName], caller: Codec) -> Vec<Codec> {
+    if configured.is_empty() {
+        let other = match caller {
+            Codec::Pcmu => Codec::Pcma,
+            Codec::Pcma => Codec::Pcmu,
+        };
+        return vec![caller, other];
+    }
+    configured
+        .iter()
+        .map(|c| match c {
+            CodecName::Pcmu => Codec::Pcmu,
+            CodecName::Pcma => Codec::Pcma,
+        })
+        .collect()
+}
+
+/// What the caller hears when the far end refuses: its status, except
+/// those that speak of our relation with the trunk (authentication,
+/// redirection we do not follow), which become 503 / 480.
+fn caller_status(far: u16) -> u16 {
+    match far {
+        300..=399 => 480,
+        401 | 407 => 503,
+        s => s,
+    }
+}
+
+/// The caller's answer: whether it ended the attempt.
+enum Attempt {
+    /// The far end answered: go on to talk.
+    Answered(Response),
+    Over(End),
+}
+
+impl Actor {
+    /// Runs the trunk route to its end.
+    pub(super) async fn run_bridge(
+        &mut self,
+        trunk: &str,
+        to: Option<&str>,
+        ring_timeout: Duration,
+    ) -> End {
+        let media = Arc::clone(&self.ctx.media);
+        let t0 = Instant::now();
+        let offer = match SessionDescription::parse(&self.call.invite.body) {
+            Ok(o) => o,
+            Err(e) => {
+                info!(error = %e, "no usable SDP offer");
+                return self
+                    .refuse(488, "Not Acceptable Here", HangupCause::UnsupportedMedia)
+                    .await;
+            }
+        };
+        let Some(outbound) = self.ctx.trunks.get(trunk).cloned() else {
+            warn!(trunk, "the route names a trunk with no outbound side");
+            return self
+                .refuse(503, "Service Unavailable", HangupCause::TrunkFailed)
+                .await;
+        };
+        let target = match TrunkTarget::resolve(&outbound, &self.ctx.media_ip).await {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(error = %e, trunk, "cannot reach the trunk");
+                return self
+                    .refuse(503, "Service Unavailable", HangupCause::TrunkFailed)
+                    .await;
+            }
+        };
+        let (Some(lease_a), Some(lease_b)) = (media.ports.lease(), media.ports.lease()) else {
+            warn!("no RTP port free: refusing the call");
+            return self
+                .refuse(503, "Service Unavailable", HangupCause::NoMediaPorts)
+                .await;
+        };
+        let session = now_ms().unsigned_abs();
+        let local_a = LocalMedia::new(media.announce_ip, lease_a.port(), session);
+        let answer_a = match sdp::answer(&offer, &local_a) {
+            Ok(a) => a,
+            Err(e) => {
+                info!(error = %e, "offer refused");
+                return self
+                    .refuse(
+                        e.sip_status(),
+                        "Not Acceptable Here",
+                        HangupCause::UnsupportedMedia,
+                    )
+                    .await;
+            }
+        };
+        let leg_a = match RtpLeg::bind(lease_a, media.bind_ip, answer_a.negotiated, t0).await {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, "cannot bind RTP");
+                return self
+                    .refuse(503, "Service Unavailable", HangupCause::NoMediaPorts)
+                    .await;
+            }
+        };
+        let mut local_b =
+            LocalMedia::new(media.announce_ip, lease_b.port(), session.wrapping_add(1));
+        local_b.codecs = codecs_for_trunk(&outbound.codecs, answer_a.negotiated.codec);
+        let offer_b = sdp::offer(&local_b);
+        let number = to.unwrap_or(&self.call.record.to_number).to_owned();
+        let invite = outbound::invite(
+            &target,
+            &number,
+            &self.call.record.from_number,
+            &self.call.invite,
+            &self.ctx.contact,
+            offer_b.to_bytes(),
+        );
+        info!(trunk, %number, destination = %target.destination, leg_call_id = %invite.headers.call_id, "calling out");
+        let mut out = OutLeg {
+            call_id: invite.headers.call_id.clone(),
+            target,
+            invite,
+            offer: offer_b,
+            local: local_b,
+            lease: Some(lease_b),
+            rtp: None,
+            auth_tried: false,
+        };
+        self.send_out(&out, out.invite.clone()).await;
+        let mut leg_a = leg_a;
+        let answer_sdp = answer_a.sdp;
+        match self
+            .ring(&mut out, &mut leg_a, &answer_sdp, t0, ring_timeout)
+            .await
+        {
+            Attempt::Over(end) => end,
+            Attempt::Answered(response) => {
+                self.talk(out, leg_a, local_a, answer_sdp, response, t0)
+                    .await
+            }
+        }
+    }
+
+    /// From our INVITE to the far end's final response.
+    async fn ring(
+        &mut self,
+        out: &mut OutLeg,
+        leg_a: &mut RtpLeg,
+        answer_sdp: &SessionDescription,
+        t0: Instant,
+        ring_timeout: Duration,
+    ) -> Attempt {
+        let bind_ip = self.ctx.media.bind_ip;
+        let deadline = tokio::time::sleep(ring_timeout);
+        tokio::pin!(deadline);
+        let mut ringing_sent = false;
+        let mut early = false;
+        loop {
+            tokio::select! {
+                () = self.ctx.hard_stop.cancelled() => {
+                    self.respond(503, "Service Unavailable", false).await;
+                    self.abandon(out).await;
+                    return Attempt::Over(End { outcome: Outcome::Failed, code: Some(503), cause: HangupCause::Shutdown });
+                }
+                () = &mut deadline => {
+                    info!(?ring_timeout, "no answer: cancelling the outbound leg");
+                    self.respond(480, "Temporarily Unavailable", false).await;
+                    self.abandon(out).await;
+                    return Attempt::Over(End { outcome: Outcome::NoAnswer, code: Some(480), cause: HangupCause::RingTimeout });
+                }
+                input = self.input.recv() => match input {
+                    None => return Attempt::Over(self.engine_gone()),
+                    Some(CallInput::Cancelled) => {
+                        info!("the caller cancelled: cancelling the outbound leg");
+                        self.respond(487, "Request Terminated", false).await;
+                        self.abandon(out).await;
+                        return Attempt::Over(End { outcome: Outcome::Cancelled, code: Some(487), cause: HangupCause::Cancelled });
+                    }
+                    Some(CallInput::Response { response, .. }) if outbound::is_invite_response(&response, &out.call_id) => {
+                        match response.status {
+                            100 => {}
+                            101..=199 => {
+                                let has_sdp = !response.body.is_empty();
+                                if has_sdp && !early && out.accept(&response.body, t0, bind_ip).await {
+                                    // Early media: answer the caller's offer in a
+                                    // 183 and let the far end's tones through.
+                                    early = true;
+                                    let r = self.answer_response(183, "Session Progress", answer_sdp);
+                                    self.send(SipCommand::Respond { tx: self.call.tx, response: r }).await;
+                                } else if !ringing_sent && !early {
+                                    ringing_sent = true;
+                                    self.respond(180, "Ringing", false).await;
+                                }
+                            }
+                            200..=299 => return Attempt::Answered(response),
+                            401 | 407 if !out.auth_tried => {
+                                match outbound::authorized_retry(&out.invite, &response, &out.target) {
+                                    Some(retry) => {
+                                        info!("the trunk challenged: sending credentials");
+                                        out.auth_tried = true;
+                                        out.invite = retry.clone();
+                                        self.send_out(out, retry).await;
+                                    }
+                                    None => return Attempt::Over(self.far_refused(&response, HangupCause::TrunkFailed).await),
+                                }
+                            }
+                            401 | 407 => return Attempt::Over(self.far_refused(&response, HangupCause::TrunkFailed).await),
+                            _ if outbound::remote_tag(&response).is_none() => {
+                                // No To tag: our transaction layer's 408 (no
+                                // answer at all) or a proxy's refusal.
+                                return Attempt::Over(self.far_refused(&response, HangupCause::TrunkFailed).await);
+                            }
+                            _ => return Attempt::Over(self.far_refused(&response, HangupCause::CalleeRejected).await),
+                        }
+                    }
+                    Some(CallInput::Request { tx, request }) if request.headers.call_id == out.call_id => {
+                        // Nothing but an early BYE can come from the far end now.
+                        let status = if request.method == Method::Bye { 200 } else { 481 };
+                        self.respond_on(tx, &request, status, build_reason(status), None).await;
+                    }
+                    Some(other) => self.unexpected(other).await,
+                },
+                received = leg_a.recv() => {
+                    // The caller's audio has nowhere to go before the answer.
+                    if let Err(e) = received {
+                        debug!(error = %e, "RTP receive failed");
+                    }
+                }
+                received = recv_on(&mut out.rtp) => {
+                    if matches!(received, Ok(Received::Audio { .. } | Received::Event)) && early {
+                        if let Some((packet, payload)) = out.rtp.as_ref().and_then(|l| l.last_packet()) {
+                            leg_a.relay(packet, payload, Instant::now()).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The far end refused (or never answered): tell the caller.
+    async fn far_refused(&mut self, response: &Response, cause: HangupCause) -> End {
+        let status = caller_status(response.status);
+        info!(
+            far_status = response.status,
+            status, "the outbound leg failed"
+        );
+        let reason = if status == response.status && !response.reason.is_empty() {
+            response.reason.clone()
+        } else {
+            build_reason(status).to_owned()
+        };
+        self.respond(status, &reason, false).await;
+        End {
+            outcome: outcome_for_final_status(status),
+            code: Some(status),
+            cause,
+        }
+    }
+
+    /// A response to the caller's INVITE carrying our SDP answer.
+    pub(super) fn answer_response(
+        &self,
+        status: u16,
+        reason: &str,
+        sdp: &SessionDescription,
+    ) -> Response {
+        let mut response = self.response(status, reason);
+        response.headers.contact = vec![Contact::Addr(NameAddr {
+            display_name: None,
+            uri: self.ctx.contact.clone(),
+            params: Vec::new(),
+        })];
+        response.headers.content_type = Some("application/sdp".into());
+        response.body = sdp.to_bytes();
+        response
+    }
+
+    /// Sends a request of the outbound leg to the trunk.
+    pub(super) async fn send_out(&self, out: &OutLeg, request: Request) {
+        self.send(SipCommand::Request {
+            call_id: self.call.record.sip_call_id.clone(),
+            request,
+            destination: out.target.destination,
+            transport: out.target.transport.clone(),
+        })
+        .await;
+    }
+
+    /// Gives up the outbound leg before it answered: CANCEL, and if a 2xx
+    /// crosses the CANCEL, ACK and BYE it so the far end is not left up.
+    async fn abandon(&mut self, out: &mut OutLeg) {
+        self.send(SipCommand::Cancel {
+            leg_call_id: out.call_id.clone(),
+        })
+        .await;
+        let wait = tokio::time::sleep(FINAL_WAIT);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                () = &mut wait => return,
+                input = self.input.recv() => match input {
+                    None => return,
+                    Some(CallInput::Response { response, .. }) if outbound::is_invite_response(&response, &out.call_id) => {
+                        match response.status {
+                            0..=199 => {}
+                            200..=299 => {
+                                info!("the far end answered as we cancelled: hanging it up");
+                                if let Ok(mut dialog) = Dialog::uac(&out.invite, &response) {
+                                    let ack = dialog.ack_for_2xx(out.invite.headers.cseq.seq);
+                                    self.send_ack(out, ack).await;
+                                    let bye = dialog.request(Method::Bye);
+                                    self.send_out(out, bye).await;
+                                }
+                                return;
+                            }
+                            _ => return,
+                        }
+                    }
+                    Some(CallInput::Request { tx, request }) => {
+                        let status = if request.method == Method::Bye { 200 } else { 481 };
+                        self.respond_on(tx, &request, status, build_reason(status), None).await;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    /// Sends the ACK for the outbound leg's 2xx.
+    pub(super) async fn send_ack(&self, out: &OutLeg, ack: Request) {
+        self.send(SipCommand::Ack {
+            request: ack,
+            destination: out.target.destination,
+            transport: out.target.transport.clone(),
+        })
+        .await;
+    }
+
+    /// Sends BYE in `dialog` to `destination` and waits (bounded) for its
+    /// final response, answering a crossing BYE.
+    pub(super) async fn bye(
+        &mut self,
+        dialog: &mut Dialog,
+        destination: SocketAddr,
+        transport: Transport,
+    ) {
+        let bye = dialog.request(Method::Bye);
+        let call_id = bye.headers.call_id.clone();
+        self.send(SipCommand::Request {
+            call_id: self.call.record.sip_call_id.clone(),
+            request: bye,
+            destination,
+            transport,
+        })
+        .await;
+        let wait = tokio::time::sleep(FINAL_WAIT);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                () = &mut wait => return,
+                input = self.input.recv() => match input {
+                    None => return,
+                    Some(CallInput::Response { response, .. })
+                        if response.headers.call_id == call_id
+                            && response.headers.cseq.method == Method::Bye
+                            && response.status >= 200 => return,
+                    Some(CallInput::Request { tx, request }) => {
+                        let status = if request.method == Method::Bye { 200 } else { 481 };
+                        self.respond_on(tx, &request, status, build_reason(status), None).await;
+                        if request.method == Method::Bye && request.headers.call_id == call_id {
+                            return;
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+}
+
+fn build_reason(status: u16) -> &'static str {
+    super::actor::default_reason(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trunk_is_offered_the_callers_codec_first_unless_configured() {
+        assert_eq!(
+            codecs_for_trunk(&[], Codec::Pcma),
+            vec![Codec::Pcma, Codec::Pcmu]
+        );
+        assert_eq!(
+            codecs_for_trunk(&[], Codec::Pcmu),
+            vec![Codec::Pcmu, Codec::Pcma]
+        );
+        assert_eq!(
+            codecs_for_trunk(&[CodecName::Pcmu], Codec::Pcma),
+            vec![Codec::Pcmu]
+        );
+    }
+
+    #[test]
+    fn the_caller_hears_the_far_ends_refusal_except_trunk_matters() {
+        assert_eq!(caller_status(486), 486);
+        assert_eq!(caller_status(404), 404);
+        assert_eq!(caller_status(603), 603);
+        assert_eq!(caller_status(302), 480);
+        assert_eq!(caller_status(407), 503);
+        assert_eq!(caller_status(401), 503);
+    }
+}

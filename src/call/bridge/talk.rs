@@ -1,0 +1,319 @@
+//! A bridged call once the far end answered: the caller is answered, the
+//! two legs' RTP is relayed both ways (payload passthrough when the codecs
+//! match, µ-law ↔ A-law otherwise; RFC 4733 events under each leg's own
+//! payload type; SIP INFO digits re-sent as INFO on the other leg), both
+//! sides are recorded (caller left, far end right), re-INVITEs are
+//! answered per leg (hold and resume stay between a party and Hibiki),
+//! and when one party hangs up the other is hung up too.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hibiki_sip::dialog::Dialog;
+use hibiki_sip::sdp::{self, LocalMedia, SessionDescription};
+use hibiki_sip::{Method, Request, Response};
+use tracing::{info, warn};
+
+use super::{build_reason, OutLeg};
+use crate::call::actor::{now_ms, Actor, End};
+use crate::call::outcome::HangupCause;
+use crate::call::{CallInput, SipCommand};
+use crate::media::leg::{Received, RtpLeg};
+use crate::media::recording::Side;
+use crate::store::Outcome;
+
+/// Which party a message or packet came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Party {
+    Caller,
+    Callee,
+}
+
+/// Answers a re-INVITE's offer from the leg's own port and media: the
+/// new negotiation and the SDP to send (version bumped), or `None` for 488.
+fn reanswer(
+    request: &Request,
+    local: &LocalMedia,
+    last: &SessionDescription,
+) -> Option<(sdp::Negotiated, SessionDescription)> {
+    let offer = SessionDescription::parse(&request.body).ok()?;
+    let answer = sdp::answer(&offer, local).ok()?;
+    Some((answer.negotiated, answer.sdp.versioned_after(last)))
+}
+
+impl Actor {
+    /// Runs the answered bridge to its end.
+    #[allow(clippy::too_many_lines)]
+    pub(super) async fn talk(
+        &mut self,
+        mut out: OutLeg,
+        mut leg_a: RtpLeg,
+        local_a: LocalMedia,
+        answer_sdp: SessionDescription,
+        answered: Response,
+        t0: Instant,
+    ) -> End {
+        let media = Arc::clone(&self.ctx.media);
+        let mut dialog_b = match Dialog::uac(&out.invite, &answered) {
+            Ok(d) => d,
+            Err(e) => {
+                warn!(error = %e, "the far end's 2xx forms no dialog; refusing the call");
+                self.respond(502, "Bad Gateway", false).await;
+                return End {
+                    outcome: Outcome::Failed,
+                    code: Some(502),
+                    cause: HangupCause::TrunkFailed,
+                };
+            }
+        };
+        let ack = dialog_b.ack_for_2xx(out.invite.headers.cseq.seq);
+        self.send_ack(&out, ack.clone()).await;
+        let bind_ip = media.bind_ip;
+        let usable = out.accept(&answered.body, t0, bind_ip).await;
+        let Some(mut leg_b) = out.rtp.take().filter(|_| usable) else {
+            let (destination, transport) = (out.target.destination, out.target.transport.clone());
+            self.bye(&mut dialog_b, destination, transport).await;
+            self.respond(503, "Service Unavailable", false).await;
+            return End {
+                outcome: Outcome::Failed,
+                code: Some(503),
+                cause: HangupCause::TrunkFailed,
+            };
+        };
+
+        // Answer the caller, and start recording.
+        let response = self.answer_response(200, "OK", &answer_sdp);
+        match Dialog::uas(&self.call.invite, &response) {
+            Ok(d) => self.dialog = Some(d),
+            Err(e) => warn!(error = %e, "cannot form a dialog from our 200"),
+        }
+        let tx = self.call.tx;
+        self.send(SipCommand::Respond { tx, response }).await;
+        self.call.record.answered_at_ms = Some(now_ms());
+        info!(
+            caller_codec = ?leg_a.target().law,
+            callee_codec = ?leg_b.target().law,
+            "bridged"
+        );
+        let mut recording = self.start_recording(&media, leg_a.media_us(Instant::now()));
+        let mut last_sdp_a = answer_sdp;
+        let mut last_sdp_b = sdp::offer(&out.local);
+        let mut acked = false;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut media_since = Instant::now();
+        let (b_destination, b_transport) = (out.target.destination, out.target.transport.clone());
+
+        let end = loop {
+            tokio::select! {
+                () = self.ctx.hard_stop.cancelled() => {
+                    self.hang_up().await;
+                    self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
+                    break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Shutdown };
+                }
+                input = self.input.recv() => {
+                    let Some(input) = input else { break self.engine_gone() };
+                    match input {
+                        CallInput::Ack => acked = true,
+                        CallInput::AckTimeout if !acked => {
+                            warn!("the caller never acknowledged our 200: hanging up");
+                            self.hang_up().await;
+                            self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
+                            break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::AckTimeout };
+                        }
+                        CallInput::Response { response, .. } => {
+                            // A retransmitted 2xx: our ACK was lost.
+                            if response.headers.call_id == out.call_id
+                                && response.headers.cseq.method == Method::Invite
+                                && (200..300).contains(&response.status)
+                            {
+                                self.send_ack(&out, ack.clone()).await;
+                            }
+                        }
+                        CallInput::Request { tx, request } => {
+                            let party = if request.headers.call_id == out.call_id { Party::Callee } else { Party::Caller };
+                            let dialog = match party {
+                                Party::Caller => self.dialog.as_mut(),
+                                Party::Callee => Some(&mut dialog_b),
+                            };
+                            if let Some(Err(e)) = dialog.map(|d| d.on_request(&request)) {
+                                self.respond_on(tx, &request, e.status(), "Out of Order", None).await;
+                                continue;
+                            }
+                            match (request.method.clone(), party) {
+                                (Method::Bye, Party::Caller) => {
+                                    self.respond_on(tx, &request, 200, "OK", None).await;
+                                    info!("the caller hung up");
+                                    self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
+                                    break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Normal };
+                                }
+                                (Method::Bye, Party::Callee) => {
+                                    self.respond_on(tx, &request, 200, "OK", None).await;
+                                    info!("the called party hung up");
+                                    self.hang_up().await;
+                                    break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::CalleeHungUp };
+                                }
+                                (Method::Invite, Party::Caller) => {
+                                    match reanswer(&request, &local_a, &last_sdp_a) {
+                                        Some((negotiated, sdp)) => {
+                                            info!(direction = ?negotiated.direction, "caller re-INVITE");
+                                            leg_a.renegotiate(negotiated);
+                                            media_since = Instant::now();
+                                            let body = sdp.to_bytes();
+                                            last_sdp_a = sdp;
+                                            self.respond_on(tx, &request, 200, "OK", Some(body)).await;
+                                        }
+                                        None => self.respond_on(tx, &request, 488, "Not Acceptable Here", None).await,
+                                    }
+                                }
+                                (Method::Invite, Party::Callee) => {
+                                    match reanswer(&request, &out.local, &last_sdp_b) {
+                                        Some((negotiated, sdp)) => {
+                                            info!(direction = ?negotiated.direction, "called party re-INVITE");
+                                            leg_b.renegotiate(negotiated);
+                                            media_since = Instant::now();
+                                            let body = sdp.to_bytes();
+                                            last_sdp_b = sdp;
+                                            self.respond_on(tx, &request, 200, "OK", Some(body)).await;
+                                        }
+                                        None => self.respond_on(tx, &request, 488, "Not Acceptable Here", None).await,
+                                    }
+                                }
+                                (Method::Info, from) => {
+                                    // DTMF by SIP INFO: passed on as INFO to the other party.
+                                    self.respond_on(tx, &request, 200, "OK", None).await;
+                                    self.pass_info(&request, from, &mut dialog_b, &out).await;
+                                }
+                                (Method::Options | Method::Update, _) => {
+                                    self.respond_on(tx, &request, 200, "OK", None).await;
+                                }
+                                (Method::Ack, _) => {}
+                                _ => self.respond_on(tx, &request, 501, build_reason(501), None).await,
+                            }
+                        }
+                        CallInput::Control(control) => {
+                            let now_us = leg_a.media_us(Instant::now());
+                            crate::call::recording::control(recording.as_mut(), control, now_us);
+                        }
+                        other => self.unexpected(other).await,
+                    }
+                }
+                received = leg_a.recv() => {
+                    let now = Instant::now();
+                    match received {
+                        Ok(Received::Audio { at_us, len }) => {
+                            if let Some(r) = recording.as_mut() {
+                                r.recorder.push(Side::Caller, at_us, leg_a.decoded(len));
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => warn!(error = %e, "RTP receive failed"),
+                    }
+                    if let Some((packet, payload)) = leg_a.last_packet() {
+                        leg_b.relay(packet, payload, now).await;
+                    }
+                    while let Some((digit, via)) = leg_a.poll_digit(now) {
+                        info!(%digit, via, party = "caller", "dtmf digit");
+                    }
+                }
+                received = leg_b.recv() => {
+                    let now = Instant::now();
+                    match received {
+                        Ok(Received::Audio { at_us, len }) => {
+                            if let Some(r) = recording.as_mut() {
+                                r.recorder.push(Side::Other, at_us, leg_b.decoded(len));
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => warn!(error = %e, "RTP receive failed"),
+                    }
+                    if let Some((packet, payload)) = leg_b.last_packet() {
+                        leg_a.relay(packet, payload, now).await;
+                    }
+                    while let Some((digit, via)) = leg_b.poll_digit(now) {
+                        info!(%digit, via, party = "callee", "dtmf digit");
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    if let Some(r) = recording.as_mut() {
+                        if let Err(e) = r.recorder.tick(leg_a.media_us(now)) {
+                            warn!(error = %e, "recording failed; the call goes on unrecorded");
+                            recording = None;
+                        }
+                    }
+                    // Digits whose end packets were lost end by timeout.
+                    for (leg, party) in [(&mut leg_a, "caller"), (&mut leg_b, "callee")] {
+                        while let Some((digit, via)) = leg.poll_digit(now) {
+                            info!(%digit, via, party, "dtmf digit");
+                        }
+                    }
+                    if let Some(limit) = media.timeout {
+                        let quiet = [&leg_a, &leg_b].into_iter().any(|leg| {
+                            let last = leg.last_received().unwrap_or(media_since).max(media_since);
+                            leg.expects_media() && now.saturating_duration_since(last) > limit
+                        });
+                        if quiet {
+                            warn!(?limit, "no RTP from a party: hanging up both");
+                            self.hang_up().await;
+                            self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
+                            break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::MediaTimeout };
+                        }
+                    }
+                }
+            }
+        };
+        let (a, b) = (leg_a.stats(), leg_b.stats());
+        info!(
+            caller_received = a.received,
+            caller_sent = a.sent,
+            callee_received = b.received,
+            callee_sent = b.sent,
+            rejected_source = a.rejected_source + b.rejected_source,
+            events_held = a.events_held + b.events_held,
+            "media ended"
+        );
+        if let Some(r) = recording {
+            self.finish_recording(r, leg_a.media_us(Instant::now()))
+                .await;
+        }
+        end
+    }
+
+    /// Re-sends a SIP INFO (DTMF) from one party to the other.
+    async fn pass_info(
+        &mut self,
+        request: &Request,
+        from: Party,
+        dialog_b: &mut Dialog,
+        out: &OutLeg,
+    ) {
+        let (dialog, destination, transport) = match from {
+            Party::Caller => (
+                Some(dialog_b),
+                out.target.destination,
+                out.target.transport.clone(),
+            ),
+            Party::Callee => (
+                self.dialog.as_mut(),
+                self.call.source,
+                self.call.transport.clone(),
+            ),
+        };
+        let Some(dialog) = dialog else {
+            return;
+        };
+        let mut info = dialog.request(Method::Info);
+        info.headers
+            .content_type
+            .clone_from(&request.headers.content_type);
+        info.body = request.body.clone();
+        self.send(SipCommand::Request {
+            call_id: self.call.record.sip_call_id.clone(),
+            request: info,
+            destination,
+            transport,
+        })
+        .await;
+    }
+}

@@ -1,0 +1,140 @@
+//! A call's recording as the call actor sees it: the WAV being written
+//! (through [`Recorder`]) and its row in the `recordings` table, opened at
+//! answer and closed (with duration, size and sha256) when the call ends.
+//! Every media route uses these; so does refusing a call before answer.
+
+use tracing::{info, warn};
+
+use super::actor::{now_ms, Actor, End};
+use super::demo::MediaContext;
+use super::outcome::HangupCause;
+use super::{Control, ControlCommand, ControlError, RecordingState};
+use crate::media::recording::{recording_path, Recorder, RecordingFile, Timeline};
+use crate::store::{Pause, RecordEvent, RecordingRecord, RecordingStatus};
+
+/// A recording in progress and its row.
+pub(super) struct Recording {
+    pub(super) recorder: Recorder,
+    pub(super) row: RecordingRecord,
+}
+
+impl Actor {
+    /// Refuses the INVITE before answer.
+    pub(super) async fn refuse(&mut self, status: u16, reason: &str, cause: HangupCause) -> End {
+        self.respond(status, reason, false).await;
+        End {
+            outcome: super::outcome::outcome_for_final_status(status),
+            code: Some(status),
+            cause,
+        }
+    }
+
+    /// Opens the call's WAV and announces its row; `None` when recording is
+    /// off or the file cannot be created (the call goes on, logged).
+    pub(super) fn start_recording(&self, media: &MediaContext, now_us: u64) -> Option<Recording> {
+        let root = media.recording_dir.as_ref()?;
+        let id = &self.call.record.id;
+        let started = now_ms();
+        let path = recording_path(root, id, started);
+        let file = match RecordingFile::create(&path, id) {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(error = %e, "cannot create the recording; the call goes on unrecorded");
+                return None;
+            }
+        };
+        let relative = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        let row = RecordingRecord::started(
+            uuid::Uuid::new_v4().to_string(),
+            id.clone(),
+            media.node_id.clone(),
+            relative,
+            started,
+        );
+        // The call's own row first, so a reader finds the call.
+        self.ctx
+            .records
+            .send(RecordEvent::RecordingStarted(row.clone()));
+        info!(path = %path.display(), "recording");
+        Some(Recording {
+            recorder: Recorder::new(Timeline::new(now_us), file),
+            row,
+        })
+    }
+
+    /// Closes the WAV (off the async threads: it is read back for its
+    /// sha256) and completes its row.
+    pub(super) async fn finish_recording(&self, recording: Recording, end_us: u64) {
+        let Recording { recorder, row } = recording;
+        let summary = tokio::task::spawn_blocking(move || recorder.finish(end_us)).await;
+        let closed = match summary {
+            Ok(Ok(s)) => RecordingRecord {
+                ended_at_ms: Some(now_ms()),
+                duration_ms: s.duration_ms,
+                bytes: s.bytes,
+                channels: s.channels,
+                sample_rate: s.sample_rate,
+                sha256: Some(s.sha256),
+                status: RecordingStatus::Closed,
+                pauses: s
+                    .pauses
+                    .iter()
+                    .map(|p| Pause {
+                        start_ms: p.start_ms,
+                        end_ms: p.end_ms,
+                    })
+                    .collect(),
+                ..row
+            },
+            Ok(Err(e)) => {
+                warn!(error = %e, "closing the recording failed");
+                RecordingRecord {
+                    ended_at_ms: Some(now_ms()),
+                    status: RecordingStatus::Failed,
+                    ..row
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "recording task failed");
+                RecordingRecord {
+                    ended_at_ms: Some(now_ms()),
+                    status: RecordingStatus::Failed,
+                    ..row
+                }
+            }
+        };
+        self.ctx.records.send(RecordEvent::RecordingClosed(closed));
+    }
+}
+
+/// Carries out an API command on the call's recording (if any) at media
+/// time `now_us`, and answers it.
+pub(super) fn control(recording: Option<&mut Recording>, control: Control, now_us: u64) {
+    let Control { command, reply } = control;
+    let result = match recording {
+        None => Err(ControlError::NotRecording),
+        Some(r) => match command {
+            ControlCommand::PauseRecording => {
+                if r.recorder.pause(now_us) {
+                    info!("recording paused");
+                }
+                Ok(RecordingState::Paused)
+            }
+            ControlCommand::ResumeRecording => {
+                if let Some(p) = r.recorder.resume(now_us) {
+                    info!(
+                        start_ms = p.start_ms,
+                        end_ms = p.end_ms,
+                        "recording resumed"
+                    );
+                }
+                Ok(RecordingState::Recording)
+            }
+        },
+    };
+    let _ = reply.send(result);
+}
