@@ -176,6 +176,33 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// The socket-drop part of a snapshot: it reads every descriptor of the
+/// server and all of `/proc/net/udp`, tens of milliseconds with thousands
+/// of sockets, so inside the run it goes to a helper thread (at normal
+/// priority) instead of stalling the send schedule.
+struct DropScan(std::thread::JoinHandle<ScannedDrops>);
+
+/// The tool's socket drops, and the server's (sockets, drops).
+type ScannedDrops = (Option<u64>, Option<(u64, u64)>);
+
+impl DropScan {
+    fn start(pid: Option<u32>) -> DropScan {
+        DropScan(std::thread::spawn(move || {
+            sys::normal_priority();
+            let tool = procfs::udp_socket_drops(None).ok().map(|(_, d)| d);
+            let server = pid.and_then(|p| procfs::udp_socket_drops(Some(p)).ok());
+            (tool, server)
+        }))
+    }
+
+    fn finish(self, into: &mut Snapshot) {
+        if let Ok((tool, server)) = self.0.join() {
+            into.tool_socket_drops = tool;
+            into.server_sockets = server;
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
     Ramp,
@@ -443,7 +470,9 @@ impl Engine {
         }
     }
 
-    pub(crate) fn snapshot(&self) -> Snapshot {
+    /// Everything but the socket-drop scans: cheap reads, taken on the
+    /// loop's thread at the instant that matters.
+    fn snapshot_fast(&self) -> Snapshot {
         let pid = self.cfg.server_pid;
         Snapshot {
             at_us: self.now_us(),
@@ -454,10 +483,17 @@ impl Engine {
             rtp_received: self.stats.rtp_received,
             udp: procfs::udp_counters().ok(),
             softnet_dropped: procfs::softnet_dropped().ok(),
-            tool_socket_drops: procfs::udp_socket_drops(None).ok().map(|(_, d)| d),
-            server_sockets: pid.and_then(|p| procfs::udp_socket_drops(Some(p)).ok()),
+            tool_socket_drops: None,
+            server_sockets: None,
             load: procfs::load_average(),
         }
+    }
+
+    /// A whole snapshot, on this thread (outside the steady window).
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let mut s = self.snapshot_fast();
+        DropScan::start(self.cfg.server_pid).finish(&mut s);
+        s
     }
 
     fn hard_deadline_us(&self) -> u64 {
@@ -476,8 +512,10 @@ impl Engine {
         let before = self.snapshot();
         self.t0 = Instant::now();
         let hard_deadline = self.hard_deadline_us();
-        let mut steady_start = None;
-        let mut steady_end = None;
+        let pid = self.cfg.server_pid;
+        let mut steady_start: Option<Snapshot> = None;
+        let mut steady_end: Option<Snapshot> = None;
+        let mut scans: Vec<(DropScan, bool)> = Vec::new(); // (scan, for the end snapshot)
         let mut aborted = None;
         let mut placed: u32 = 0;
         loop {
@@ -489,7 +527,8 @@ impl Engine {
             if now >= hard_deadline && self.phase != Phase::Done {
                 aborted = Some(format!("hard deadline reached in phase {:?}", self.phase));
                 if steady_start.is_some() && steady_end.is_none() {
-                    steady_end = Some(self.snapshot());
+                    steady_end = Some(self.snapshot_fast());
+                    scans.push((DropScan::start(pid), true));
                 }
                 break;
             }
@@ -504,7 +543,8 @@ impl Engine {
                         if self.stats.established == 0 {
                             self.begin_teardown(now);
                         } else {
-                            steady_start = Some(self.snapshot());
+                            steady_start = Some(self.snapshot_fast());
+                            scans.push((DropScan::start(pid), false));
                             self.phase = Phase::Steady {
                                 end_us: now + self.cfg.duration.as_micros() as u64,
                             };
@@ -512,7 +552,8 @@ impl Engine {
                     }
                 }
                 Phase::Steady { end_us } if now >= end_us => {
-                    steady_end = Some(self.snapshot());
+                    steady_end = Some(self.snapshot_fast());
+                    scans.push((DropScan::start(pid), true));
                     self.pacer.stop_at(now);
                     self.phase = Phase::Drain {
                         end_us: now + self.cfg.drain.as_micros() as u64,
@@ -556,6 +597,16 @@ impl Engine {
                 timeout,
             )
             .context("waiting on the sockets")?;
+        }
+        for (scan, end) in scans {
+            let target = if end {
+                steady_end.as_mut()
+            } else {
+                steady_start.as_mut()
+            };
+            if let Some(snapshot) = target {
+                scan.finish(snapshot);
+            }
         }
         let after = self.snapshot();
         let mut received = [StreamTotals::default(), StreamTotals::default()];

@@ -327,6 +327,18 @@ pub fn set_buffers(sock: &UdpSocket, bytes: usize) -> io::Result<usize> {
     Ok(get_int_opt(sock, libc::SO_RCVBUF)?.max(0) as usize)
 }
 
+/// Puts the calling thread back to normal scheduling (`SCHED_OTHER`),
+/// whatever policy it inherited: helper threads of a tool started at
+/// real-time priority must not compete with its loop. Best effort.
+pub fn normal_priority() {
+    // SAFETY: a zeroed sched_param is valid (priority 0, required for
+    // SCHED_OTHER); pid 0 means the calling thread.
+    unsafe {
+        let param: libc::sched_param = zeroed();
+        libc::sched_setscheduler(0, libc::SCHED_OTHER, &param);
+    }
+}
+
 /// Clock ticks per second of `/proc/*/stat` times.
 pub fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no memory effects.
