@@ -24,13 +24,16 @@
 #
 # PRIORITY: on a machine shared with other jobs (compilers), a process at
 # normal priority is sometimes held off the CPU for over 40 ms, which the
-# recorder turns into a gap (and the tool into late packets). `isolate`, the
-# default when run as root: the tool (the measuring instrument, under half a
-# core) runs SCHED_RR priority 10, the server nice -19, so background jobs
-# get what the server leaves while the server is still scheduled like any
-# process (no real-time throttling). `rt`: both SCHED_RR 10 (beware: past
-# 95 % of the CPUs the kernel throttles them for 50 ms every second).
-# `normal`: neither. CPU time is measured the same way in every mode.
+# recorder turns into a gap (and the tool into late packets). `rt`, the
+# default when run as root: server and tool both SCHED_RR priority 10 (chrt),
+# so other jobs only get what they leave: the closest this gets to an idle
+# machine. Beware: when real-time tasks use over 95 % of a CPU the kernel
+# throttles them for the rest of each second (sched_rt_runtime_us), which
+# shows as a gap about every second; that only happens when server and tool
+# together nearly fill the machine. `isolate`: the tool SCHED_RR, the server
+# nice -19 (measured on this shared machine: the server then waits behind
+# the tool and other jobs, gaps of 100 ms and more). `normal`: neither.
+# CPU time is measured the same way in every mode.
 #
 # Criteria per N: every call established, end-to-end loss under 0.1 % in
 # both directions, no receive-buffer drops on the server's or the tool's
@@ -57,7 +60,7 @@ DURATION="${DURATION:-20}"
 RATE="${RATE:-50}"
 UAS_CODEC="${UAS_CODEC:-pcmu}"
 STOP_ON_FAIL="${STOP_ON_FAIL:-1}"
-if [[ "$(id -u)" -eq 0 ]] && command -v chrt >/dev/null; then PRIORITY="${PRIORITY:-isolate}"; else PRIORITY="${PRIORITY:-normal}"; fi
+if [[ "$(id -u)" -eq 0 ]] && command -v chrt >/dev/null; then PRIORITY="${PRIORITY:-rt}"; else PRIORITY="${PRIORITY:-normal}"; fi
 case "$PRIORITY" in
   isolate) SERVER_PRIO=(nice -n -19); TOOL_PRIO=(chrt -r 10) ;;
   rt) SERVER_PRIO=(chrt -r 10); TOOL_PRIO=(chrt -r 10) ;;
