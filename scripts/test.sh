@@ -5,7 +5,7 @@
 #   ./scripts/test.sh
 #
 # 1. Installs the tools the tests drive from Debian's packages when missing
-#    (SIPp, sox, espeak-ng; PostgreSQL in CI).
+#    (SIPp, sox, espeak-ng, baresip; PostgreSQL in CI).
 # 2. Makes sure PostgreSQL answers on 127.0.0.1:5432 (starting the local
 #    cluster if it is down). In CI (CI=true) PostgreSQL is required; on a
 #    developer machine its half is skipped with a loud note when it is absent.
@@ -33,11 +33,14 @@ warn() { printf '\n!!! %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- tools ----
 # One line per tool: "<command the tests run> <Debian package that provides it>".
-# Later issues add baresip and chromium here.
+# (baresip: without recommends, the metapackage brings only baresip-core, which
+# holds the binary and every module tests/common/baresip.rs loads.)
+# A later issue adds chromium here.
 TOOLS=(
   "sipp sip-tester"
   "sox sox"
   "espeak-ng espeak-ng"
+  "baresip baresip"
   "sha256sum coreutils"
   "date coreutils"
   "kill procps"
@@ -179,6 +182,10 @@ PG_TEST_BINARIES=(
   sip_auth
   crash_recovery
   media_demo
+  api_auth
+  baresip_demo
+  api_recording
+  trunk_calls
 )
 
 run_postgres_tests() {

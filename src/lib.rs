@@ -15,12 +15,15 @@
 //!   blocks; RTP sessions and bridging come next).
 //! - [`store`]: the database behind a `Store` with SQLite and PostgreSQL
 //!   implementations; never on the path of a SIP retransmission.
-//! - [`api`]: axum: `/metrics`, `/healthz`, `/readyz` (and later the REST
-//!   API, websockets and web UI).
+//! - [`auth`]: users, roles, Argon2id passwords and expiring bearer
+//!   tokens: the rules every API endpoint and websocket applies.
+//! - [`api`]: axum: `/metrics`, `/healthz`, `/readyz`, and the REST API
+//!   under `/api/v1` (login, users; later websockets and the web UI).
 //! - [`telemetry`]: logging (human or JSON) and the Prometheus registry.
 //! - [`server`]: wiring it together, and graceful shutdown.
 
 pub mod api;
+pub mod auth;
 pub mod call;
 pub mod config;
 pub mod media;

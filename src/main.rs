@@ -1,10 +1,15 @@
-//! The `hibiki` command: `serve`, `migrate`, `config check`.
+//! The `hibiki` command: `serve`, `migrate`, `config check`, and `user
+//! add|passwd|list` (API users, in the database the server uses).
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use hibiki::auth::{self, Hasher, NewAccount, Role};
 use hibiki::config::{Config, LogFormat};
+use hibiki::server::ServeOptions;
 use hibiki::telemetry::{init_logging, LogStyle};
 
 #[derive(Parser)]
@@ -33,6 +38,42 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// API users (in the database of the config, migrated first).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. Without --password-stdin a random password is
+    /// generated and printed once.
+    Add {
+        /// Lower-case letters, digits and . _ - @.
+        username: String,
+        /// agent, supervisor, manager or admin.
+        #[arg(long)]
+        role: Role,
+        /// Shown in the UI (default: the username).
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from standard input (one trailing newline
+        /// is dropped) instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password and log them out everywhere. Without
+    /// --password-stdin a random password is generated and printed once.
+    Passwd {
+        username: String,
+        /// Read the password from standard input (one trailing newline
+        /// is dropped) instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the users.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -71,8 +112,20 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve => run(cli.config, |config| async move {
-            hibiki::server::serve(config).await
+        Command::Serve => {
+            // No config file: the embedded default, which brings demo users.
+            let options = ServeOptions {
+                demo_users: cli.config.is_none(),
+            };
+            run(cli.config, move |config| async move {
+                hibiki::server::serve(config, options).await
+            })
+        }
+        Command::User { command } => run(cli.config, |config| async move {
+            let store = hibiki::server::open_store(&config).await?;
+            let result = user_command(&store, command).await;
+            store.close().await;
+            result
         }),
         Command::Migrate => run(cli.config, |config| async move {
             hibiki::server::open_store(&config).await?;
@@ -124,4 +177,82 @@ where
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs one `hibiki user` command against an open, migrated store.
+async fn user_command(store: &hibiki::store::Store, command: UserCommand) -> anyhow::Result<()> {
+    let hasher = Hasher::new(1);
+    match command {
+        UserCommand::Add {
+            username,
+            role,
+            display_name,
+            password_stdin,
+        } => {
+            let (password, generated) = new_password(password_stdin)?;
+            let account = NewAccount {
+                username,
+                display_name,
+                role,
+                password: password.clone(),
+            };
+            let user = auth::create_account(store, &hasher, account).await?;
+            println!("created user {} ({})", user.username, user.role);
+            if generated {
+                print_generated(&password);
+            }
+        }
+        UserCommand::Passwd {
+            username,
+            password_stdin,
+        } => {
+            let (password, generated) = new_password(password_stdin)?;
+            auth::change_password(store, &hasher, &username, password.clone()).await?;
+            println!("password of {username} changed; their tokens are revoked");
+            if generated {
+                print_generated(&password);
+            }
+        }
+        UserCommand::List => {
+            let users = store.users().await?;
+            println!(
+                "{:<24} {:<11} {:<9} {:<25} DISPLAY NAME",
+                "USERNAME", "ROLE", "STATUS", "CREATED"
+            );
+            for u in users {
+                println!(
+                    "{:<24} {:<11} {:<9} {:<25} {}",
+                    u.username,
+                    u.role.as_str(),
+                    if u.disabled { "disabled" } else { "active" },
+                    hibiki::api::rfc3339_ms(u.created_at_ms),
+                    u.display_name
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The password to set: read from stdin, or generated. `true` when
+/// generated (it must be shown).
+fn new_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if !from_stdin {
+        return Ok((auth::password::generate_password(), true));
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading the password from standard input")?;
+    let password = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text)
+        .to_owned();
+    Ok((password, false))
+}
+
+fn print_generated(password: &str) {
+    println!("password: {password}");
+    println!("(generated; shown only now)");
 }

@@ -1,6 +1,7 @@
 //! Wiring: start every part in order, and stop them in the reverse order.
 //!
-//! Start: database (migrate, close the calls a crash left open) → call
+//! Start: database (migrate, close the calls a crash left open, and with
+//! the embedded default create the demo users when there are none) → call
 //! record writer → SIP sockets → signaling engine → HTTP. Ready (`/readyz`)
 //! once all of that stands.
 //!
@@ -23,6 +24,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::api::{self, ApiState};
+use crate::auth::{accounts, Authenticator, Hasher};
 use crate::call::actor::{now_ms, CallContext};
 use crate::call::demo::MediaContext;
 use crate::call::outcome::HangupCause;
@@ -48,21 +50,43 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// What the command line decides beyond the config.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServeOptions {
+    /// Create the demo users (and print their passwords once) when the
+    /// users table is empty: set when running the embedded default (no
+    /// config file), the "try it on my laptop" case.
+    pub demo_users: bool,
+}
+
 /// Runs the server until SIGTERM/SIGINT, then shuts down gracefully.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let signal_token = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         signal_token.cancel();
     });
-    run(config, shutdown).await
+    run(config, options, shutdown).await
 }
 
 /// Runs the server until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    options: ServeOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let store = open_store(&config).await?;
+    let hasher = Hasher::per_core();
+    if options.demo_users {
+        create_demo_users(&store, &hasher).await?;
+    }
+    let auth = Authenticator::new(
+        store.clone(),
+        hasher,
+        Duration::from_secs(config.auth.token_ttl_seconds),
+    );
     let closed = store
         .close_orphaned_calls(
             &config.node.id,
@@ -151,6 +175,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             config.media.prompts_dir.display()
         )
     })?;
+    let call_commands = commands_tx.clone();
     let ctx = CallContext {
         sip: commands_tx,
         records: records.clone(),
@@ -219,6 +244,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         metrics: metrics.clone(),
         store: store.clone(),
         accepting,
+        auth,
+        calls: crate::call::CallControl::new(call_commands),
     };
     let http_stop = stop_io.clone();
     let http = tokio::spawn(async move {
@@ -265,6 +292,25 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     writer.finish().await;
     store.close().await;
     info!("stopped");
+    Ok(())
+}
+
+/// The embedded default's first start: when no user exists, creates the
+/// demo users and prints their passwords once, on standard output (not
+/// the log, which may be shipped elsewhere and kept).
+async fn create_demo_users(store: &Store, hasher: &Hasher) -> anyhow::Result<()> {
+    let created = accounts::seed_demo_users(store, hasher)
+        .await
+        .context("creating the demo users")?;
+    if created.is_empty() {
+        return Ok(());
+    }
+    print!("{}", accounts::demo_users_banner(&created));
+    info!(
+        users = %created.iter().map(|u| u.username.as_str()).collect::<Vec<_>>().join(","),
+        "created the demo users of the embedded default; their passwords were printed \
+         once on standard output (reset one with `hibiki user passwd USERNAME`)"
+    );
     Ok(())
 }
 

@@ -10,109 +10,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use common::{free_udp_port, Calls, ServerConfig, TestServer};
+use common::media::{
+    best_alignment, demo_server, dtmf_digits, ncc, pcap_payloads, prompt_samples, read_wav,
+    recording_file, recordings_once_closed, split_stereo,
+};
+use common::{free_udp_port, Calls, TestServer};
 use hibiki::media::g711::alaw_to_linear;
 use hibiki::store::{Outcome, RecordingStatus};
 
 const PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
-
-fn demo_server() -> ServerConfig {
-    let prompts = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows/prompts");
-    // A port range of its own, so tests running side by side do not meet.
-    let base = 30_000 + 2 * (rand::random::<u16>() % 14_000);
-    ServerConfig {
-        routes: r#"
-[[trunks]]
-name = "carrier"
-[trunks.inbound]
-sources = ["127.0.0.1/32"]
-
-[[routes]]
-number = "100"
-action = "demo"
-"#
-        .to_owned(),
-        env: vec![
-            (
-                "HIBIKI_MEDIA_PROMPTS_DIR".into(),
-                prompts.display().to_string(),
-            ),
-            ("HIBIKI_MEDIA_PORT_MIN".into(), base.to_string()),
-            ("HIBIKI_MEDIA_PORT_MAX".into(), (base + 98).to_string()),
-        ],
-        ..ServerConfig::default()
-    }
-}
-
-/// The RTP payloads of a pcap of Ethernet/IPv4/UDP/RTP packets, in order.
-fn pcap_payloads(path: &str) -> Vec<Vec<u8>> {
-    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut out = Vec::new();
-    let mut off = 24;
-    while off + 16 <= data.len() {
-        let incl = u32::from_le_bytes(data[off + 8..off + 12].try_into().unwrap()) as usize;
-        off += 16;
-        let frame = &data[off..off + incl];
-        off += incl;
-        let ip = &frame[14..];
-        let ihl = usize::from(ip[0] & 0x0f) * 4;
-        let rtp = &ip[ihl + 8..];
-        let cc = usize::from(rtp[0] & 0x0f);
-        out.push(rtp[12 + 4 * cc..].to_vec());
-    }
-    out
-}
-
-fn ncc(a: &[f64], b: &[f64]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let ea: f64 = a.iter().map(|x| x * x).sum();
-    let eb: f64 = b.iter().map(|x| x * x).sum();
-    dot / (ea * eb).sqrt().max(1e-9)
-}
-
-/// The best normalised cross-correlation of `reference` inside `signal`
-/// over offsets `0..max_offset`, and its offset in samples.
-fn best_alignment(signal: &[f64], reference: &[f64], max_offset: usize) -> (f64, usize) {
-    let mut best = (f64::MIN, 0);
-    let coarse = 4;
-    let mut off = 0;
-    while off < max_offset && off + reference.len() <= signal.len() {
-        let c = ncc(&signal[off..off + reference.len()], reference);
-        if c > best.0 {
-            best = (c, off);
-        }
-        off += coarse;
-    }
-    let centre = best.1;
-    for off in centre.saturating_sub(coarse)..centre + coarse {
-        if off + reference.len() <= signal.len() {
-            let c = ncc(&signal[off..off + reference.len()], reference);
-            if c > best.0 {
-                best = (c, off);
-            }
-        }
-    }
-    best
-}
-
-fn find_wavs(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            found.extend(find_wavs(&p));
-        } else if p.extension().is_some_and(|x| x == "wav") {
-            found.push(p);
-        }
-    }
-    found
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn caller_audio_and_digits_are_heard_read_back_and_recorded() {
@@ -137,55 +46,30 @@ async fn caller_audio_and_digits_are_heard_read_back_and_recorded() {
     assert_eq!(call.outcome, Some(Outcome::Answered), "{call:#?}");
     assert_eq!(call.hangup_cause.as_deref(), Some("normal"), "{call:#?}");
 
-    // Exactly the digits sent, in order, each once.
-    let log = server.stderr_text();
-    let digits: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains(&call.id) && l.contains("dtmf digit"))
-        .filter_map(|l| l.split("digit=").nth(1))
-        .map(|rest| rest.split_whitespace().next().unwrap_or(""))
+    // Exactly the digits sent, in order, each once, as RFC 4733 events.
+    let digits = dtmf_digits(&server.stderr_text(), &call.id);
+    let expected: Vec<(String, String)> = ["1", "2", "#"]
+        .iter()
+        .map(|d| ((*d).to_owned(), "rfc4733".to_owned()))
         .collect();
-    assert_eq!(digits, ["1", "2", "#"], "{}", server.logs());
+    assert_eq!(digits, expected, "{}", server.logs());
 
     // The recording's row, closed, and its file.
-    let store = server.store().await;
-    let mut recordings = Vec::new();
-    for _ in 0..100 {
-        recordings = store.recordings_for_call(&call.id).await.unwrap();
-        if recordings
-            .first()
-            .is_some_and(|r| r.status == RecordingStatus::Closed)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let recordings = recordings_once_closed(&server, &call.id).await;
     assert_eq!(recordings.len(), 1, "{recordings:#?}");
     let rec = &recordings[0];
     assert_eq!(rec.status, RecordingStatus::Closed, "{rec:#?}");
     assert_eq!((rec.channels, rec.sample_rate), (2, 8000));
     assert!(rec.sha256.as_ref().is_some_and(|h| h.len() == 64));
-    let wavs = find_wavs(server.dir());
-    let wav = wavs
-        .iter()
-        .find(|p| p.ends_with(&rec.path))
-        .unwrap_or_else(|| panic!("{} not among {wavs:?}", rec.path));
-    assert_eq!(std::fs::metadata(wav).unwrap().len(), rec.bytes);
+    let wav = recording_file(&server, rec);
+    assert_eq!(std::fs::metadata(&wav).unwrap().len(), rec.bytes);
 
-    let mut reader = hound::WavReader::open(wav).unwrap();
-    let spec = reader.spec();
+    let (spec, samples) = read_wav(&wav);
     assert_eq!(
         (spec.channels, spec.sample_rate, spec.bits_per_sample),
         (2, 8000, 16)
     );
-    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-    let left: Vec<f64> = samples.iter().step_by(2).map(|&s| f64::from(s)).collect();
-    let right: Vec<f64> = samples
-        .iter()
-        .skip(1)
-        .step_by(2)
-        .map(|&s| f64::from(s))
-        .collect();
+    let (left, right) = split_stereo(&samples);
     let seconds = left.len() as f64 / 8000.0;
     assert!(
         (rec.duration_ms as f64 / 1000.0 - seconds).abs() < 0.1,
@@ -216,9 +100,7 @@ async fn caller_audio_and_digits_are_heard_read_back_and_recorded() {
     );
 
     // Right: the welcome prompt, played from the answer on.
-    let prompts = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows/prompts/en");
-    let welcome = hibiki::media::prompt::Prompt::load(&prompts.join("welcome.wav")).unwrap();
-    let welcome: Vec<f64> = welcome.pcm().iter().map(|&s| f64::from(s)).collect();
+    let welcome = prompt_samples("welcome");
     let (c, offset) = best_alignment(&right, &welcome, 8000);
     eprintln!("right vs welcome: NCC {c:.3} at {offset} samples");
     assert!(
@@ -406,21 +288,7 @@ async fn inband_tones_and_sip_info_are_digits_and_a_stranger_is_shut_out() {
         .await;
     let call = &rows[0];
     let log = server.stderr_text();
-    let digits: Vec<(String, String)> = log
-        .lines()
-        .filter(|l| l.contains(&call.id) && l.contains("dtmf digit"))
-        .map(|l| {
-            let field = |k: &str| {
-                l.split(k)
-                    .nth(1)
-                    .and_then(|r| r.split_whitespace().next())
-                    .unwrap_or("")
-                    .trim_matches('"')
-                    .to_owned()
-            };
-            (field("digit="), field("via="))
-        })
-        .collect();
+    let digits = dtmf_digits(&log, &call.id);
     assert_eq!(
         digits,
         [
@@ -440,29 +308,10 @@ async fn inband_tones_and_sip_info_are_digits_and_a_stranger_is_shut_out() {
     assert_eq!(rejected, stranger_sent, "every stranger packet dropped");
 
     // The stranger's tone is not in the recording.
-    let store = server.store().await;
-    let mut recs = Vec::new();
-    for _ in 0..100 {
-        recs = store.recordings_for_call(&call.id).await.unwrap();
-        if recs
-            .first()
-            .is_some_and(|r| r.status == RecordingStatus::Closed)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let recs = recordings_once_closed(&server, &call.id).await;
     let rec = recs.first().expect("a recording");
-    let wav = find_wavs(server.dir())
-        .into_iter()
-        .find(|p| p.ends_with(&rec.path))
-        .expect("the WAV");
-    let samples: Vec<i16> = hound::WavReader::open(&wav)
-        .unwrap()
-        .samples::<i16>()
-        .map(Result::unwrap)
-        .collect();
-    let left: Vec<f64> = samples.iter().step_by(2).map(|&s| f64::from(s)).collect();
+    let (_, samples) = read_wav(&recording_file(&server, rec));
+    let (left, _) = split_stereo(&samples);
     let key = power_at(&left, 1336.0);
     let intruder = power_at(&left, 2000.0);
     assert!(

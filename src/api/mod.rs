@@ -1,26 +1,48 @@
 //! The HTTP side of Hibiki (axum).
 //!
-//! For now: `/metrics` (Prometheus text), `/healthz` (the process is up)
-//! and `/readyz` (SIP sockets are bound, the server accepts calls, and the
-//! database answers). The REST API, the agent and supervisor websockets
-//! and the web UI join this router in later issues; every one of those
-//! requires a token and a role, while these three operational endpoints
-//! stay open on purpose so that load balancers and Prometheus can reach
-//! them (bind `http.listen` to a private address in production).
+//! - Operational, unauthenticated on purpose: `/metrics` (Prometheus
+//!   text), `/healthz` (the process is up) and `/readyz` (SIP sockets are
+//!   bound, the server accepts calls, and the database answers). Load
+//!   balancers and Prometheus must reach them without credentials: bind
+//!   `http.listen` to a private address in production.
+//! - The REST API under `/api/v1` (`docs/api.md`, `docs/api/openapi.yaml`):
+//!   `auth/login`, `auth/logout`, `me`, `users`, `calls/{id}/recording/…`. Every endpoint there but
+//!   login takes a [`Caller`] (a valid bearer token) and names the roles
+//!   it admits with [`Caller::require`]; errors are [`ApiError`] JSON;
+//!   bodies are read with [`Json`]. The agent and supervisor websockets
+//!   and the web UI join later with the same extractor.
+//!
+//! Files: `auth.rs` (the [`Caller`] extractor), `error.rs` ([`ApiError`],
+//! [`Json`]), `session.rs` (login, logout, me), `users.rs` (user admin),
+//! `calls.rs` (commands for live calls: recording pause/resume),
+//! `time.rs` (RFC 3339).
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::watch;
 
+use crate::auth::Authenticator;
+use crate::call::CallControl;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
-/// What the operational endpoints read.
+pub mod auth;
+pub mod calls;
+mod error;
+pub mod session;
+mod time;
+pub mod users;
+
+pub use auth::Caller;
+pub use error::{ApiError, Json};
+pub use time::rfc3339_ms;
+
+/// What the endpoints read.
 #[derive(Clone)]
 pub struct ApiState {
     pub metrics: Metrics,
@@ -28,6 +50,22 @@ pub struct ApiState {
     /// True while SIP is bound and new calls are accepted; false before
     /// start-up completes and once shutdown begins.
     pub accepting: watch::Receiver<bool>,
+    /// Logins and token checks (the [`Caller`] extractor reads it).
+    pub auth: Authenticator,
+    /// Commands for live calls.
+    pub calls: CallControl,
+}
+
+impl FromRef<ApiState> for CallControl {
+    fn from_ref(state: &ApiState) -> CallControl {
+        state.calls.clone()
+    }
+}
+
+impl FromRef<ApiState> for Authenticator {
+    fn from_ref(state: &ApiState) -> Authenticator {
+        state.auth.clone()
+    }
 }
 
 /// Builds the router.
@@ -36,7 +74,28 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .nest("/api/v1", api_v1())
         .with_state(state)
+}
+
+/// `/api/v1`: every route, and JSON for unknown paths and methods.
+fn api_v1() -> Router<ApiState> {
+    Router::new()
+        .route("/auth/login", post(session::login))
+        .route("/auth/logout", post(session::logout))
+        .route("/me", get(session::me))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{username}/disable", post(users::disable))
+        .route("/calls/{id}/recording/pause", post(calls::pause))
+        .route("/calls/{id}/recording/resume", post(calls::resume))
+        .fallback(|| async { ApiError::not_found("no such API endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
+        })
 }
 
 async fn metrics(State(state): State<ApiState>) -> Response {

@@ -161,7 +161,7 @@ impl Actor {
                     return End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Shutdown };
                 }
                 input = self.input.recv() => match input {
-                    Some(CallInput::Ack) => acked = true,
+                    Some(CallInput::Ack { .. }) => acked = true,
                     Some(CallInput::AckTimeout) if !acked => {
                         warn!("our 200 OK was never acknowledged; hanging up");
                         self.hang_up().await;

@@ -158,16 +158,6 @@ impl Actor {
     pub(super) async fn run_demo(&mut self) -> End {
         let media = Arc::clone(&self.ctx.media);
         let t0 = Instant::now();
-        // The offer: this route needs one in the INVITE (no late offer yet).
-        let offer = match SessionDescription::parse(&self.call.invite.body) {
-            Ok(o) => o,
-            Err(e) => {
-                info!(error = %e, "no usable SDP offer");
-                return self
-                    .refuse(488, "Not Acceptable Here", HangupCause::UnsupportedMedia)
-                    .await;
-            }
-        };
         let Some(lease) = media.ports.lease() else {
             warn!("no RTP port free: refusing the call");
             return self
@@ -175,18 +165,45 @@ impl Actor {
                 .await;
         };
         let local = LocalMedia::new(media.announce_ip, lease.port(), now_ms().unsigned_abs());
-        let answer = match sdp::answer(&offer, &local) {
-            Ok(a) => a,
-            Err(e) => {
-                info!(error = %e, "offer refused");
-                let status = e.sip_status();
-                return self
-                    .refuse(status, "Not Acceptable Here", HangupCause::UnsupportedMedia)
-                    .await;
+        let late = self.call.invite.body.is_empty();
+        let (negotiated, mut last_sdp) = if late {
+            // Late offer: our 200 carried the offer, the ACK the answer.
+            match self.late_offer(&local).await {
+                Ok(agreed) => agreed,
+                Err(end) => return end,
+            }
+        } else {
+            let offer = match SessionDescription::parse(&self.call.invite.body) {
+                Ok(o) => o,
+                Err(e) => {
+                    info!(error = %e, "no usable SDP offer");
+                    return self
+                        .refuse(488, "Not Acceptable Here", HangupCause::UnsupportedMedia)
+                        .await;
+                }
+            };
+            match sdp::answer(&offer, &local) {
+                Ok(a) => (a.negotiated, a.sdp),
+                Err(e) => {
+                    info!(error = %e, "offer refused");
+                    let status = e.sip_status();
+                    return self
+                        .refuse(status, "Not Acceptable Here", HangupCause::UnsupportedMedia)
+                        .await;
+                }
             }
         };
-        let mut leg = match RtpLeg::bind(lease, media.bind_ip, answer.negotiated, t0).await {
+        let mut leg = match RtpLeg::bind(lease, media.bind_ip, negotiated, t0).await {
             Ok(l) => l,
+            Err(e) if late => {
+                warn!(error = %e, "cannot bind RTP; hanging up");
+                self.hang_up().await;
+                return End {
+                    outcome: Outcome::Answered,
+                    code: Some(200),
+                    cause: HangupCause::NoMediaPorts,
+                };
+            }
             Err(e) => {
                 warn!(error = %e, "cannot bind RTP");
                 return self
@@ -194,28 +211,14 @@ impl Actor {
                     .await;
             }
         };
-
-        // Answer.
-        let mut response = self.response(200, "OK");
-        response.headers.contact = vec![Contact::Addr(NameAddr {
-            display_name: None,
-            uri: self.ctx.contact.clone(),
-            params: Vec::new(),
-        })];
-        response.headers.content_type = Some("application/sdp".into());
-        response.body = answer.sdp.to_bytes();
-        let mut last_sdp = answer.sdp.clone();
-        match hibiki_sip::dialog::Dialog::uas(&self.call.invite, &response) {
-            Ok(d) => self.dialog = Some(d),
-            Err(e) => warn!(error = %e, "cannot form a dialog from our 200"),
+        if !late {
+            self.answer_with(&last_sdp).await;
         }
-        let tx = self.call.tx;
-        self.send(SipCommand::Respond { tx, response }).await;
-        self.call.record.answered_at_ms = Some(now_ms());
         info!(
-            codec = ?answer.negotiated.codec,
+            codec = ?negotiated.codec,
             rtp = %leg.local_addr(),
-            remote = %answer.negotiated.remote,
+            remote = %negotiated.remote,
+            late_offer = late,
             "answered with media"
         );
 
@@ -223,7 +226,7 @@ impl Actor {
         let mut player = Player::new(media.prompt("welcome"), leg.media_us(Instant::now()));
         let mut source: u32 = 1;
         let mut hang_up_after_prompt = false;
-        let mut acked = false;
+        let mut acked = late;
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         // The media timeout counts from the answer, or the last re-INVITE.
@@ -236,7 +239,7 @@ impl Actor {
                     break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Shutdown };
                 }
                 input = self.input.recv() => match input {
-                    Some(CallInput::Ack) => acked = true,
+                    Some(CallInput::Ack { .. }) => acked = true,
                     Some(CallInput::AckTimeout) if !acked => {
                         self.hang_up().await;
                         break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::AckTimeout };
@@ -358,6 +361,76 @@ impl Actor {
             self.finish_recording(r, leg.media_us(Instant::now())).await;
         }
         end
+    }
+
+    /// Sends the 200 with `sdp` (an answer, or our offer) and forms the
+    /// dialog.
+    async fn answer_with(&mut self, sdp: &SessionDescription) {
+        let mut response = self.response(200, "OK");
+        response.headers.contact = vec![Contact::Addr(NameAddr {
+            display_name: None,
+            uri: self.ctx.contact.clone(),
+            params: Vec::new(),
+        })];
+        response.headers.content_type = Some("application/sdp".into());
+        response.body = sdp.to_bytes();
+        match hibiki_sip::dialog::Dialog::uas(&self.call.invite, &response) {
+            Ok(d) => self.dialog = Some(d),
+            Err(e) => warn!(error = %e, "cannot form a dialog from our 200"),
+        }
+        let tx = self.call.tx;
+        self.send(SipCommand::Respond { tx, response }).await;
+        self.call.record.answered_at_ms = Some(now_ms());
+    }
+
+    /// A late offer (RFC 3261 §13.2.1, RFC 3264): the INVITE had no SDP,
+    /// so our 200 carries our offer and the caller's ACK must carry the
+    /// answer. An ACK without a usable answer ends the call (BYE, cause
+    /// `unsupported_media`), as does no ACK at all.
+    async fn late_offer(
+        &mut self,
+        local: &LocalMedia,
+    ) -> Result<(sdp::Negotiated, SessionDescription), End> {
+        let offer = sdp::offer(local);
+        self.answer_with(&offer).await;
+        let media_end = |cause| End {
+            outcome: Outcome::Answered,
+            code: Some(200),
+            cause,
+        };
+        loop {
+            tokio::select! {
+                () = self.ctx.hard_stop.cancelled() => {
+                    self.hang_up().await;
+                    return Err(media_end(HangupCause::Shutdown));
+                }
+                input = self.input.recv() => match input {
+                    Some(CallInput::Ack { sdp: body }) => {
+                        let agreed = SessionDescription::parse(&body)
+                            .map_err(|e| e.to_string())
+                            .and_then(|a| sdp::accept_answer(&offer, &a).map_err(|e| e.to_string()));
+                        return match agreed {
+                            Ok(negotiated) => Ok((negotiated, offer)),
+                            Err(e) => {
+                                info!(error = %e, "the ACK carries no usable answer to our offer: hanging up");
+                                self.hang_up().await;
+                                Err(media_end(HangupCause::UnsupportedMedia))
+                            }
+                        };
+                    }
+                    Some(CallInput::AckTimeout) => {
+                        self.hang_up().await;
+                        return Err(media_end(HangupCause::AckTimeout));
+                    }
+                    Some(CallInput::Request { tx, request }) if request.method == Method::Bye => {
+                        self.respond_on(tx, &request, 200, "OK", None).await;
+                        return Err(media_end(HangupCause::Normal));
+                    }
+                    Some(other) => self.unexpected(other).await,
+                    None => return Err(self.engine_gone()),
+                }
+            }
+        }
     }
 }
 

@@ -33,8 +33,9 @@ pub enum CallInput {
     /// The caller cancelled the INVITE; the engine already answered the
     /// CANCEL with 200 and the actor must answer the INVITE with 487.
     Cancelled,
-    /// The ACK for our 2xx arrived.
-    Ack,
+    /// The ACK for our 2xx arrived, with its body (the SDP answer when
+    /// our 2xx carried the offer: a late offer).
+    Ack { sdp: bytes::Bytes },
     /// Our 2xx was retransmitted for 64·T1 without an ACK.
     AckTimeout,
     /// A response to a request the actor sent.
@@ -77,6 +78,48 @@ pub enum ControlError {
     NoSuchCall,
     #[error("the call is not being recorded (not answered yet, recording off, or failed)")]
     NotRecording,
+    /// The engine or the call did not answer in time (overload, shutdown).
+    #[error("the call did not answer in time")]
+    Unavailable,
+}
+
+/// A handle for sending [`Control`]s to live calls (through the signaling
+/// engine, which knows them): what the API holds instead of call state.
+#[derive(Clone, Debug)]
+pub struct CallControl {
+    engine: mpsc::Sender<SipCommand>,
+}
+
+impl CallControl {
+    pub fn new(engine: mpsc::Sender<SipCommand>) -> CallControl {
+        CallControl { engine }
+    }
+
+    /// Sends `command` to the live call with id `call` and waits at most
+    /// `within` for its answer.
+    pub async fn send(
+        &self,
+        call: &str,
+        command: ControlCommand,
+        within: std::time::Duration,
+    ) -> Result<RecordingState, ControlError> {
+        let (reply, answer) = oneshot::channel();
+        let control = SipCommand::Control {
+            call: call.to_owned(),
+            control: Control { command, reply },
+        };
+        let exchange = async {
+            self.engine
+                .send(control)
+                .await
+                .map_err(|_| ControlError::Unavailable)?;
+            // A call that ends with the command queued drops the reply.
+            answer.await.map_err(|_| ControlError::NoSuchCall)?
+        };
+        tokio::time::timeout(within, exchange)
+            .await
+            .map_err(|_| ControlError::Unavailable)?
+    }
 }
 
 /// What a call actor asks of the signaling engine.

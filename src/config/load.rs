@@ -213,6 +213,7 @@ const SECTIONS: &[&str] = &[
     "recording",
     "log",
     "shutdown",
+    "auth",
 ];
 
 /// Applies every `HIBIKI_<SECTION>_<KEY>` variable, in name order.
@@ -331,6 +332,7 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
         ("log", "format") => c.log.format = parse(v)?,
         ("log", "level") => c.log.level = v.to_owned(),
         ("shutdown", "grace_seconds") => c.shutdown.grace_seconds = parse(v)?,
+        ("auth", "token_ttl_seconds") => c.auth.token_ttl_seconds = parse(v)?,
         _ => return Err(None),
     }
     Ok(())

@@ -23,7 +23,7 @@
 //!    load into a [`Secret`] that never prints.
 //! 4. **Validation** ([`Config::validate`]) of what types cannot say:
 //!    unique trunk names and route numbers, sane timers, a parseable log
-//!    filter, reject statuses in 400..=699.
+//!    filter, reject statuses in 400..=699, a token lifetime above 0.
 //!
 //! `docs/configuration.md` documents every key; keep it in step.
 
@@ -72,6 +72,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
     #[serde(default)]
     pub trunks: Vec<TrunkConfig>,
     #[serde(default)]
@@ -325,6 +327,22 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// `[auth]`: API logins.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// How long a token issued at login stays valid. Must be > 0.
+    pub token_ttl_seconds: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            token_ttl_seconds: 8 * 3600,
+        }
+    }
+}
+
 /// A password: `Debug`, `Display` and serialization print `***`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -514,6 +532,7 @@ impl Config {
             recording: RecordingConfig::default(),
             log: LogConfig::default(),
             shutdown: ShutdownConfig::default(),
+            auth: AuthConfig::default(),
             trunks: vec![TrunkConfig {
                 name: "local".to_owned(),
                 inbound: Some(TrunkInbound {

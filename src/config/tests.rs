@@ -69,6 +69,7 @@ fn no_file_means_the_embedded_default() {
     assert_eq!(c.log.format, LogFormat::Human);
     assert_eq!(c.log.level, "info");
     assert_eq!(c.shutdown.grace_seconds, 30);
+    assert_eq!(c.auth.token_ttl_seconds, 8 * 3600);
     assert!(!c.node.id.is_empty());
 
     assert_eq!(c.trunks.len(), 1);
@@ -124,6 +125,7 @@ fn the_example_file_loads_completely() {
     assert_eq!(c.log.format, LogFormat::Json);
     assert_eq!(c.log.level, "info,hibiki_sip=warn");
     assert_eq!(c.shutdown.grace_seconds, 60);
+    assert_eq!(c.auth.token_ttl_seconds, 43_200);
 
     assert_eq!(c.trunks.len(), 2);
     let carrier = &c.trunks[0];
@@ -149,6 +151,21 @@ fn the_example_file_loads_completely() {
     assert_eq!(c.routes[0].action, RouteAction::Test { ring_ms: 1000 });
     assert_eq!(
         c.routes[1].action,
+        RouteAction::Trunk {
+            trunk: "carrier".into(),
+            to: Some("+81312345678".into()),
+            ring_timeout_seconds: 45,
+        }
+    );
+    assert_eq!(
+        out.codecs,
+        [
+            crate::config::CodecName::Pcma,
+            crate::config::CodecName::Pcmu
+        ]
+    );
+    assert_eq!(
+        c.routes[2].action,
         RouteAction::Reject {
             status: 486,
             reason: Some("Busy Here".into())
@@ -205,8 +222,10 @@ fn every_env_override_form() {
         ("HIBIKI_MEDIA_PUBLIC_ADDRESS", "203.0.113.5"),
         ("HIBIKI_MEDIA_TIMEOUT_SECONDS", "0"),
         ("HIBIKI_RECORDING_ENABLED", "false"),
+        ("HIBIKI_AUTH_TOKEN_TTL_SECONDS", "1"),
     ];
     let c = Config::load_with_env(None, env(&pairs)).unwrap();
+    assert_eq!(c.auth.token_ttl_seconds, 1);
     assert_eq!(c.sip.digest_algorithms, ["MD5", "SHA-256"]);
     assert_eq!((c.media.port_min, c.media.port_max), (30000, 30099));
     assert_eq!(c.media.public_address, Some("203.0.113.5".parse().unwrap()));
@@ -607,8 +626,35 @@ fn trunk_routes_need_a_trunk_with_an_outbound_side() {
         "{trunks}[[routes]]\nnumber = \"200\"\naction = \"trunk\"\ntrunk = \"out\"\nring_timeout_seconds = 0\n"
     ));
     assert_eq!(e.key(), Some("routes[0].ring_timeout_seconds"), "{e}");
-    let e = err(&format!(
-        "[[trunks]]\nname = \"out\"\n[trunks.outbound]\naddress = \"x:5060\"\ncodecs = [\"g729\"]\n"
-    ));
+    let e = err(
+        "[[trunks]]\nname = \"out\"\n[trunks.outbound]\naddress = \"x:5060\"\ncodecs = [\"g729\"]\n",
+    );
     assert!(e.to_string().contains("g729"), "{e}");
+}
+
+#[test]
+fn the_token_lifetime_is_checked() {
+    let e = from_str("[auth]\ntoken_ttl_seconds = 0\n").unwrap_err();
+    assert_eq!(
+        (e.key(), e.line()),
+        (Some("auth.token_ttl_seconds"), Some(2))
+    );
+    assert!(e.to_string().contains("greater than 0"), "{e}");
+    let e = from_str("[auth]\ntoken_ttl_seconds = 31536001\n").unwrap_err();
+    assert!(e.to_string().contains("at most 31536000"), "{e}");
+    from_str("[auth]\ntoken_ttl_seconds = 31536000\n").unwrap();
+    let e =
+        Config::load_with_env(None, env(&[("HIBIKI_AUTH_TOKEN_TTL_SECONDS", "0")])).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("environment variable HIBIKI_AUTH_TOKEN_TTL_SECONDS"),
+        "{e}"
+    );
+    let e =
+        Config::load_with_env(None, env(&[("HIBIKI_AUTH_TOKEN_TTL_SECONDS", "soon")])).unwrap_err();
+    assert_eq!(e.key(), Some("auth.token_ttl_seconds"));
+    assert!(
+        from_str("[auth]\nttl = 5\n").is_err(),
+        "unknown keys are refused"
+    );
 }

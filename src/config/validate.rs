@@ -7,6 +7,11 @@ use super::{Config, RouteAction};
 
 type Check = Result<(), (String, String)>;
 
+/// The longest token lifetime accepted: a year. Longer is a mistake (a
+/// token that outlives the people holding it), and it keeps the expiry in
+/// milliseconds far from overflow.
+const MAX_TOKEN_TTL_SECONDS: u64 = 365 * 24 * 3600;
+
 fn fail(key: impl Into<String>, reason: impl Into<String>) -> Check {
     Err((key.into(), reason.into()))
 }
@@ -92,6 +97,15 @@ pub(super) fn check(c: &Config) -> Check {
     }
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.log.level) {
         fail("log.level", format!("not a valid log filter: {e}"))?;
+    }
+    if c.auth.token_ttl_seconds == 0 {
+        fail("auth.token_ttl_seconds", "must be greater than 0")?;
+    }
+    if c.auth.token_ttl_seconds > MAX_TOKEN_TTL_SECONDS {
+        fail(
+            "auth.token_ttl_seconds",
+            format!("must be at most {MAX_TOKEN_TTL_SECONDS} (one year)"),
+        )?;
     }
     check_trunks(c)?;
     check_routes(c)

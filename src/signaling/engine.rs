@@ -321,7 +321,10 @@ impl Engine {
                 },
             ),
             Event::Ack { request, .. } => {
-                self.deliver(&request.headers.call_id, CallInput::Ack);
+                self.deliver(
+                    &request.headers.call_id,
+                    CallInput::Ack { sdp: request.body },
+                );
             }
             Event::Cancelled { invite_tx, .. } => {
                 if let Some(call_id) = self.by_invite_tx.get(&invite_tx).cloned() {

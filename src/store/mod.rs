@@ -34,6 +34,13 @@
 //! (file missing or unreadable). There is no separate "mark" method: the
 //! close upsert carries every field a repair learns.
 //!
+//! ## Users and tokens
+//! `users` and `auth_tokens` (`migrations/*/0003_auth.sql`) back the API's
+//! logins; their methods live in `users.rs` (`impl Store` there, one SQL
+//! text run on either pool). A token row is keyed by the token's SHA-256,
+//! never the token. Changing a password or disabling a user revokes the
+//! user's tokens in the same transaction.
+//!
 //! ## Who calls what
 //! - start-up: [`Store::connect`], [`Store::migrate`], then
 //!   [`Store::close_orphaned_calls`] for this node (calls left open by a
@@ -43,18 +50,21 @@
 //! - call actors: [`RecordSink::send`] with [`RecordEvent::Started`],
 //!   [`RecordEvent::RecordingStarted`], [`RecordEvent::RecordingClosed`]
 //!   and [`RecordEvent::Ended`]; never the store directly.
-//! - `/readyz`: [`Store::ping`]; the API: the read methods.
+//! - `/readyz`: [`Store::ping`]; the API: the read methods, and the user
+//!   and token methods through `crate::auth`.
 //! - shutdown: [`WriterHandle::finish`] after the calls have ended.
 
 mod model;
 mod postgres;
 mod sql;
 mod sqlite;
+mod users;
 mod writer;
 
 pub use model::{now_ms, CallRecord, Direction, Outcome, Pause, RecordingRecord, RecordingStatus};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use users::{TokenRecord, UserRecord};
 pub use writer::{
     RecordEvent, RecordSink, RecordWriter, WriterClosed, WriterHandle, WriterStats,
     DEFAULT_CAPACITY, MAX_BATCH,
@@ -79,8 +89,12 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// An insert met a row with the same unique key (a username taken).
+    /// `key` names the value, never a secret.
+    #[error("{table}: {key} already exists")]
+    Conflict { table: &'static str, key: String },
     /// A stored row holds a value this version cannot read. `table` is
-    /// `"calls"` or `"recordings"`.
+    /// `"calls"`, `"recordings"`, `"users"` or `"auth_tokens"`.
     #[error("{table} row {id}: stored row is invalid: {reason}")]
     Corrupt {
         table: &'static str,
@@ -108,6 +122,7 @@ impl StoreError {
             StoreError::UnsupportedUrl(_)
             | StoreError::CreateDir { .. }
             | StoreError::Migrate(_)
+            | StoreError::Conflict { .. }
             | StoreError::Corrupt { .. } => true,
         }
     }

@@ -34,6 +34,11 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
+    /// The pool, for the queries of sibling modules (`users.rs`).
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::migrate!("migrations/postgres")
             .run(&self.pool)

@@ -64,6 +64,11 @@ impl SqliteStore {
         Ok(SqliteStore { pool })
     }
 
+    /// The pool, for the queries of sibling modules (`users.rs`).
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::migrate!("migrations/sqlite").run(&self.pool).await?;
         Ok(())

@@ -14,13 +14,21 @@
 //!   [`UdpPeer`] and [`TcpPeer`] send raw bytes and read SIP responses.
 //! - Observations: [`TestServer::store`] (the same database),
 //!   [`TestServer::wait_for_calls`], [`TestServer::metrics_text`].
+//! - The HTTP API: [`api`] (requests with tokens, the `hibiki user` CLI).
 //! - Shutdown: dropping the server sends SIGTERM, then SIGKILL after a
 //!   bound; [`TestServer::terminate`] and [`TestServer::wait_exit`] let a
 //!   test watch a graceful shutdown.
 //!
+//! - Submodules: [`media`] (the demo route's server, recordings, digits
+//!   and audio comparison) and [`baresip`] (a real softphone).
+//!
 //! Plain polling with a bound is used only where the server offers no event
 //! to await (readiness, a row appearing in the database).
 #![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod api;
+pub mod baresip;
+pub mod media;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket as StdUdpSocket};
 use std::path::{Path, PathBuf};
@@ -1045,6 +1053,40 @@ impl TestServer {
             self.logs()
         );
     }
+}
+
+// ---------------------------------------------------------------- tools ---
+
+/// Whether the external `tool` can be run (`tool args…` starts; its exit
+/// status does not matter). When it cannot: panics under
+/// `HIBIKI_TEST_REQUIRE_TOOLS=1` (what `./scripts/test.sh` and CI set),
+/// otherwise prints a loud `SKIPPED` line and returns `false`.
+pub fn have_tool(tool: &str, args: &[&str], package: &str) -> bool {
+    let ran = Command::new(tool)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    match ran {
+        Ok(_) => true,
+        Err(e) => {
+            skip_or_fail(&format!(
+                "{tool} cannot be run ({e}): apt-get install {package}"
+            ));
+            false
+        }
+    }
+}
+
+/// A test that cannot run here: fails under `HIBIKI_TEST_REQUIRE_TOOLS=1`,
+/// else says so loudly on stderr.
+pub fn skip_or_fail(why: &str) {
+    assert!(
+        std::env::var("HIBIKI_TEST_REQUIRE_TOOLS").as_deref() != Ok("1"),
+        "{why} (and HIBIKI_TEST_REQUIRE_TOOLS=1)"
+    );
+    eprintln!("\n!!! SKIPPED: {why}\n");
 }
 
 // -------------------------------------------------------------- metrics ---

@@ -128,7 +128,7 @@ fn caller_status(far: u16) -> u16 {
 /// The caller's answer: whether it ended the attempt.
 enum Attempt {
     /// The far end answered: go on to talk.
-    Answered(Response),
+    Answered(Box<Response>),
     Over(End),
 }
 
@@ -229,7 +229,7 @@ impl Actor {
         {
             Attempt::Over(end) => end,
             Attempt::Answered(response) => {
-                self.talk(out, leg_a, local_a, answer_sdp, response, t0)
+                self.talk(out, leg_a, local_a, answer_sdp, *response, t0)
                     .await
             }
         }
@@ -286,7 +286,7 @@ impl Actor {
                                     self.respond(180, "Ringing", false).await;
                                 }
                             }
-                            200..=299 => return Attempt::Answered(response),
+                            200..=299 => return Attempt::Answered(Box::new(response)),
                             401 | 407 if !out.auth_tried => {
                                 match outbound::authorized_retry(&out.invite, &response, &out.target) {
                                     Some(retry) => {

@@ -114,7 +114,7 @@ impl Actor {
                 input = self.input.recv() => {
                     let Some(input) = input else { break self.engine_gone() };
                     match input {
-                        CallInput::Ack => acked = true,
+                        CallInput::Ack { .. } => acked = true,
                         CallInput::AckTimeout if !acked => {
                             warn!("the caller never acknowledged our 200: hanging up");
                             self.hang_up().await;

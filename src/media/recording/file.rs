@@ -76,7 +76,7 @@ pub fn recording_path(root: &Path, call_id: &str, unix_ms: i64) -> PathBuf {
 
 /// (year, month, day) of the proleptic Gregorian calendar for a count of
 /// days since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097); // [0, 146096]

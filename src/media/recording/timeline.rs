@@ -388,12 +388,15 @@ fn write_channel(ring: &mut [i16], at: usize, ch: usize, src: &[i16]) {
 /// Maps one RTP stream's timestamps (8 kHz) to the media clock for
 /// [`Timeline::push`]: the first packet is anchored at its arrival time,
 /// later ones are placed by their timestamp delta (wrap-safe), so network
-/// jitter does not move audio. The anchor follows the fastest path: a
-/// packet arriving *before* its predicted time re-anchors the stream on its
-/// arrival (so predictions never run ahead of the wall clock), and one
-/// arriving more than `max_skew_us` *after* it (a timestamp jump, a new
-/// stream, or a sender clock running slow) re-anchors too, leaving a short
-/// gap rather than drift.
+/// and scheduling jitter do not move audio. The anchor holds as long as
+/// packets arrive within `max_skew_us` of their predicted time, early or
+/// late: a first packet that was delayed (a busy host, a slow path) leaves
+/// the whole stream shifted by that constant delay, never cut in pieces.
+/// Only a packet outside that window re-anchors the stream on its arrival
+/// (a timestamp jump, a new stream, or a sender clock that drifted by
+/// `max_skew_us`, i.e. every ~400 s at 100 ppm): one short overlap or gap
+/// instead of drift. Frames placed ahead of the wall clock fit the
+/// timeline's ring (see [`SLOTS`]).
 #[derive(Clone, Copy, Debug)]
 pub struct StreamClock {
     anchor: Option<(u32, u64)>,
@@ -425,7 +428,7 @@ impl StreamClock {
             let delta = i64::from(ts.wrapping_sub(ts0) as i32);
             let at = i128::from(t0) + i128::from(delta) * i128::from(SAMPLE_US);
             if let Ok(at) = u64::try_from(at) {
-                if at <= arrival_us && arrival_us - at <= self.max_skew_us {
+                if at.abs_diff(arrival_us) <= self.max_skew_us {
                     return at;
                 }
             }

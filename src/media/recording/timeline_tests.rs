@@ -325,17 +325,30 @@ fn stream_clock_hides_arrival_jitter() {
 }
 
 #[test]
-fn stream_clock_follows_a_faster_path_and_reanchors_on_a_jump() {
+fn stream_clock_keeps_its_anchor_through_a_late_first_packet() {
+    let mut c = StreamClock::default();
+    // The first packet was 10 ms slow: later ones arrive "early" against
+    // the prediction, and the stream stays in one piece, 10 ms late.
+    assert_eq!(c.media_time(0, 100_000), 100_000);
+    assert_eq!(c.media_time(160, 110_000), 120_000);
+    assert_eq!(c.media_time(320, 130_000), 140_000);
+    // Bursts after a stall: late and early within 40 ms, all in place.
+    assert_eq!(c.media_time(480, 195_000), 160_000);
+    assert_eq!(c.media_time(640, 195_100), 180_000);
+    assert_eq!(c.media_time(800, 195_200), 200_000);
+}
+
+#[test]
+fn stream_clock_reanchors_outside_its_window() {
     let mut c = StreamClock::default();
     assert_eq!(c.media_time(0, 100_000), 100_000);
-    // The first packet was 10 ms slow: a faster one moves the anchor.
-    assert_eq!(c.media_time(160, 110_000), 110_000);
-    assert_eq!(c.media_time(320, 135_000), 130_000);
     // A timestamp jump far ahead of the arrival time re-anchors.
     assert_eq!(c.media_time(80_000, 150_000), 150_000);
     assert_eq!(c.media_time(80_160, 171_000), 170_000);
     // Arriving more than 40 ms after the prediction re-anchors too.
     assert_eq!(c.media_time(80_320, 250_000), 250_000);
+    // And more than 40 ms before it (a sender clock running fast).
+    assert_eq!(c.media_time(80_480, 224_000), 224_000);
     c.reset();
     assert_eq!(c.media_time(7, 300_000), 300_000);
 }
