@@ -1,0 +1,222 @@
+//! What the benchmark reads from `/proc`: CPU time and memory of a
+//! process (the tool itself or the server), the kernel's UDP counters
+//! (receive-buffer drops), the drops of one process's own UDP sockets
+//! (so a drop can be blamed on the server or on the tool), and the
+//! per-CPU backlog drops. The parsers are plain functions over text so
+//! they can be tested.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+
+fn stat_path(pid: Option<u32>) -> String {
+    match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    }
+}
+
+/// utime + stime in clock ticks from a `/proc/*/stat` line.
+pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) may hold spaces: count after its ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is field 3 (state); utime is field 14, stime 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// CPU time (user + system) of `pid`, or of this process, in seconds.
+pub fn cpu_seconds(pid: Option<u32>, ticks_per_second: u64) -> io::Result<f64> {
+    let text = fs::read_to_string(stat_path(pid))?;
+    let ticks = parse_cpu_ticks(&text)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unreadable stat"))?;
+    Ok(ticks as f64 / ticks_per_second as f64)
+}
+
+/// A `kB` line of `/proc/*/status` (`VmRSS`, `VmHWM`).
+pub fn parse_status_kb(status: &str, key: &str) -> Option<u64> {
+    status.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k == key).then(|| v.split_whitespace().next()?.parse().ok())?
+    })
+}
+
+/// `VmRSS` (or another `kB` key) of `pid`.
+pub fn status_kb(pid: u32, key: &str) -> io::Result<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    parse_status_kb(&text, key)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no {key}")))
+}
+
+/// The kernel's UDP counters (`Udp:` lines of `/proc/net/snmp`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UdpCounters {
+    pub in_datagrams: u64,
+    pub in_errors: u64,
+    /// `UdpRcvbufErrors` in `netstat -s` terms.
+    pub rcvbuf_errors: u64,
+    pub sndbuf_errors: u64,
+}
+
+pub fn parse_snmp(text: &str) -> Option<UdpCounters> {
+    let mut lines = text.lines().filter(|l| l.starts_with("Udp:"));
+    let names: Vec<&str> = lines.next()?.split_whitespace().skip(1).collect();
+    let values: Vec<u64> = lines
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    let get = |name: &str| {
+        names
+            .iter()
+            .position(|n| *n == name)
+            .and_then(|i| values.get(i).copied())
+    };
+    Some(UdpCounters {
+        in_datagrams: get("InDatagrams")?,
+        in_errors: get("InErrors")?,
+        rcvbuf_errors: get("RcvbufErrors")?,
+        sndbuf_errors: get("SndbufErrors").unwrap_or(0),
+    })
+}
+
+pub fn udp_counters() -> io::Result<UdpCounters> {
+    let text = fs::read_to_string("/proc/net/snmp")?;
+    parse_snmp(&text).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no Udp: lines"))
+}
+
+/// Packets dropped because a CPU's input backlog was full
+/// (`net.core.netdev_max_backlog`), summed over CPUs.
+pub fn parse_softnet_dropped(text: &str) -> u64 {
+    text.lines()
+        .filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
+        .sum()
+}
+
+pub fn softnet_dropped() -> io::Result<u64> {
+    Ok(parse_softnet_dropped(&fs::read_to_string(
+        "/proc/net/softnet_stat",
+    )?))
+}
+
+/// The socket inodes `pid` (or this process) holds open.
+pub fn socket_inodes(pid: Option<u32>) -> io::Result<HashSet<u64>> {
+    let dir = match pid {
+        Some(p) => format!("/proc/{p}/fd"),
+        None => "/proc/self/fd".to_owned(),
+    };
+    let mut inodes = HashSet::new();
+    for entry in fs::read_dir(dir)? {
+        let Ok(entry) = entry else { continue };
+        let Ok(target) = fs::read_link(entry.path()) else {
+            continue;
+        };
+        let target = target.to_string_lossy();
+        if let Some(n) = target
+            .strip_prefix("socket:[")
+            .and_then(|t| t.strip_suffix(']'))
+            .and_then(|t| t.parse().ok())
+        {
+            inodes.insert(n);
+        }
+    }
+    Ok(inodes)
+}
+
+/// Drops of the UDP sockets in `inodes`, from `/proc/net/udp` text:
+/// (sockets found, drops summed).
+pub fn parse_udp_drops(text: &str, inodes: &HashSet<u64>) -> (u64, u64) {
+    let mut found = 0;
+    let mut drops = 0;
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref ptr drops
+        let (Some(inode), Some(d)) = (f.get(9), f.get(12)) else {
+            continue;
+        };
+        let Ok(inode) = inode.parse::<u64>() else {
+            continue;
+        };
+        if inodes.contains(&inode) {
+            found += 1;
+            drops += d.parse::<u64>().unwrap_or(0);
+        }
+    }
+    (found, drops)
+}
+
+/// (sockets, drops) of the UDP sockets `pid` (or this process) holds.
+pub fn udp_socket_drops(pid: Option<u32>) -> io::Result<(u64, u64)> {
+    let inodes = socket_inodes(pid)?;
+    let text = fs::read_to_string("/proc/net/udp")?;
+    Ok(parse_udp_drops(&text, &inodes))
+}
+
+/// The 1-minute load average.
+pub fn load_average() -> Option<f64> {
+    fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_survive_spaces_in_the_name() {
+        let stat = "4242 (tokio runtime) S 1 4242 4242 0 -1 4194304 1000 0 0 0 \
+                    250 75 0 0 20 0 9 0 12345 1000000 2000 18446744073709551615";
+        assert_eq!(parse_cpu_ticks(stat), Some(325));
+        assert_eq!(parse_cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn status_kb_lines() {
+        let status = "Name:\thibiki\nVmHWM:\t  20480 kB\nVmRSS:\t  10240 kB\n";
+        assert_eq!(parse_status_kb(status, "VmRSS"), Some(10240));
+        assert_eq!(parse_status_kb(status, "VmHWM"), Some(20480));
+        assert_eq!(parse_status_kb(status, "VmSwap"), None);
+    }
+
+    #[test]
+    fn snmp_udp_counters_by_name() {
+        let text = "Ip: Forwarding DefaultTTL\nIp: 1 64\n\
+                    Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors\n\
+                    Udp: 1000 2 7 990 5 1 0\n\
+                    UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors\n\
+                    UdpLite: 0 0 0 0 0 0 0\n";
+        let c = parse_snmp(text).expect("parses");
+        assert_eq!(
+            c,
+            UdpCounters {
+                in_datagrams: 1000,
+                in_errors: 7,
+                rcvbuf_errors: 5,
+                sndbuf_errors: 1
+            }
+        );
+    }
+
+    #[test]
+    fn softnet_drops_are_summed_over_cpus() {
+        let text = "000000dd 00000002 00000000\n000020f0 00000010 00000000\n";
+        assert_eq!(parse_softnet_dropped(text), 18);
+    }
+
+    #[test]
+    fn udp_drops_of_chosen_inodes() {
+        let text = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+            1: 0100007F:13C4 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 111 2 0000000000000000 3\n\
+            2: 0100007F:4E20 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 222 2 0000000000000000 40\n\
+            3: 0100007F:4E22 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 333 2 0000000000000000 0\n";
+        let inodes: HashSet<u64> = [222, 333, 999].into_iter().collect();
+        assert_eq!(parse_udp_drops(text, &inodes), (2, 40));
+    }
+}
