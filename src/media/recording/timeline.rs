@@ -15,7 +15,7 @@
 //! packets and prompts all work), then drain [`Timeline::poll_frame`] until
 //! it returns `None`; do the same on every 20 ms tick even when no packet
 //! came, so silence is written in real time. A 20 ms slot is read out once
-//! `now` passes its end by the jitter allowance (default 60 ms): a frame
+//! `now` passes its end by the jitter allowance (default 120 ms): a frame
 //! arriving up to that late still lands in its slot; a later one is
 //! dropped and counted. At hang-up, [`Timeline::close`] lets the remaining
 //! slots out at once.
@@ -43,7 +43,9 @@ pub const FRAME_US: u64 = 20_000;
 /// Microseconds per sample at 8 kHz (exact).
 pub const SAMPLE_US: u64 = 125;
 /// Default jitter allowance: how late a frame may arrive and still land.
-pub const DEFAULT_JITTER_US: u64 = 60_000;
+/// Generous (the recording is not live): a host stalled for up to this
+/// long (a busy machine, a GC'd neighbour) loses no audio.
+pub const DEFAULT_JITTER_US: u64 = 120_000;
 /// Slots held in the ring (240 ms): the jitter allowance, the slot being
 /// read out, and room for frames that arrive ahead of the clock.
 pub const SLOTS: usize = 12;
@@ -128,7 +130,7 @@ pub struct Timeline {
 
 impl Timeline {
     /// A timeline whose sample 0 is at media time `start_us`, with the
-    /// default 60 ms jitter allowance.
+    /// default jitter allowance ([`DEFAULT_JITTER_US`]).
     pub fn new(start_us: u64) -> Self {
         Self::with_jitter(start_us, DEFAULT_JITTER_US)
     }
@@ -394,7 +396,7 @@ fn write_channel(ring: &mut [i16], at: usize, ch: usize, src: &[i16]) {
 /// the whole stream shifted by that constant delay, never cut in pieces.
 /// Only a packet outside that window re-anchors the stream on its arrival
 /// (a timestamp jump, a new stream, or a sender clock that drifted by
-/// `max_skew_us`, i.e. every ~400 s at 100 ppm): one short overlap or gap
+/// `max_skew_us`, i.e. every ~1000 s at 100 ppm): one short overlap or gap
 /// instead of drift. Frames placed ahead of the wall clock fit the
 /// timeline's ring (see [`SLOTS`]).
 #[derive(Clone, Copy, Debug)]
@@ -404,8 +406,10 @@ pub struct StreamClock {
 }
 
 impl StreamClock {
-    /// Default `max_skew_us`: within the default jitter allowance.
-    pub const DEFAULT_MAX_SKEW_US: u64 = 40_000;
+    /// Default `max_skew_us`: inside the default jitter allowance, so a
+    /// packet late by up to this much keeps its place and still lands, and
+    /// one early by as much fits the ring ahead of the clock.
+    pub const DEFAULT_MAX_SKEW_US: u64 = 100_000;
 
     /// A clock that re-anchors when drift exceeds `max_skew_us`.
     pub const fn new(max_skew_us: u64) -> Self {

@@ -270,7 +270,7 @@ fn a_pause_is_silence_on_both_sides_and_a_marker() {
 
 #[test]
 fn closing_while_paused_ends_the_pause_at_the_end() {
-    let mut t = Timeline::new(T0);
+    let mut t = Timeline::with_jitter(T0, 60_000);
     let (mut l, mut r) = (vec![], vec![]);
     for k in 0..10u64 {
         t.push(Side::Caller, slot_at(k), &[1; 160]);
@@ -332,7 +332,7 @@ fn stream_clock_keeps_its_anchor_through_a_late_first_packet() {
     assert_eq!(c.media_time(0, 100_000), 100_000);
     assert_eq!(c.media_time(160, 110_000), 120_000);
     assert_eq!(c.media_time(320, 130_000), 140_000);
-    // Bursts after a stall: late and early within 40 ms, all in place.
+    // Bursts after a stall: late and early within 100 ms, all in place.
     assert_eq!(c.media_time(480, 195_000), 160_000);
     assert_eq!(c.media_time(640, 195_100), 180_000);
     assert_eq!(c.media_time(800, 195_200), 200_000);
@@ -345,10 +345,10 @@ fn stream_clock_reanchors_outside_its_window() {
     // A timestamp jump far ahead of the arrival time re-anchors.
     assert_eq!(c.media_time(80_000, 150_000), 150_000);
     assert_eq!(c.media_time(80_160, 171_000), 170_000);
-    // Arriving more than 40 ms after the prediction re-anchors too.
-    assert_eq!(c.media_time(80_320, 250_000), 250_000);
-    // And more than 40 ms before it (a sender clock running fast).
-    assert_eq!(c.media_time(80_480, 224_000), 224_000);
+    // Arriving more than 100 ms after the prediction re-anchors too.
+    assert_eq!(c.media_time(80_320, 300_000), 300_000);
+    // And more than 100 ms before it (a sender clock running fast).
+    assert_eq!(c.media_time(80_480, 214_000), 214_000);
     c.reset();
     assert_eq!(c.media_time(7, 300_000), 300_000);
 }
