@@ -142,17 +142,7 @@ async fn an_ack_without_an_answer_ends_the_call() {
             break String::from_utf8_lossy(&msg).into_owned();
         }
     };
-    let mut ok = String::from("SIP/2.0 200 OK\r\n");
-    for l in bye.lines().filter(|l| {
-        ["Via:", "From:", "To:", "Call-ID:", "CSeq:"]
-            .iter()
-            .any(|h| l.starts_with(h))
-    }) {
-        ok.push_str(l);
-        ok.push_str("\r\n");
-    }
-    ok.push_str("Content-Length: 0\r\n\r\n");
-    peer.send(ok.as_bytes()).await;
+    peer.send(common::ok_for(&bye).as_bytes()).await;
     let rows = server
         .wait_for_calls(Calls::SipCallId(&call_id), Duration::from_secs(15))
         .await;

@@ -805,6 +805,22 @@ impl SippResult {
 
 // ---------------------------------------------------------- raw peers ---
 
+/// A `200 OK` answering `request` (its Via, From, To, Call-ID and CSeq
+/// copied), for a test peer that must answer Hibiki's BYE.
+pub fn ok_for(request: &str) -> String {
+    let mut ok = String::from("SIP/2.0 200 OK\r\n");
+    for l in request.lines().filter(|l| {
+        ["Via:", "From:", "To:", "Call-ID:", "CSeq:"]
+            .iter()
+            .any(|h| l.starts_with(h))
+    }) {
+        ok.push_str(l);
+        ok.push_str("\r\n");
+    }
+    ok.push_str("Content-Length: 0\r\n\r\n");
+    ok
+}
+
 /// The status code of a SIP response (`SIP/2.0 NNN ...`), `None` for
 /// anything else.
 pub fn status_code(msg: &[u8]) -> Option<u16> {

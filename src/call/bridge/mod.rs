@@ -309,8 +309,7 @@ impl Actor {
                     }
                     Some(CallInput::Request { tx, request }) if request.headers.call_id == out.call_id => {
                         // Nothing but an early BYE can come from the far end now.
-                        let status = if request.method == Method::Bye { 200 } else { 481 };
-                        self.respond_on(tx, &request, status, build_reason(status), None).await;
+                        self.answer_while_ending(tx, &request).await;
                     }
                     Some(other) => self.unexpected(other).await,
                 },
@@ -411,8 +410,7 @@ impl Actor {
                         }
                     }
                     Some(CallInput::Request { tx, request }) => {
-                        let status = if request.method == Method::Bye { 200 } else { 481 };
-                        self.respond_on(tx, &request, status, build_reason(status), None).await;
+                        self.answer_while_ending(tx, &request).await;
                     }
                     Some(_) => {}
                 }
@@ -459,8 +457,7 @@ impl Actor {
                             && response.headers.cseq.method == Method::Bye
                             && response.status >= 200 => return,
                     Some(CallInput::Request { tx, request }) => {
-                        let status = if request.method == Method::Bye { 200 } else { 481 };
-                        self.respond_on(tx, &request, status, build_reason(status), None).await;
+                        self.answer_while_ending(tx, &request).await;
                         if request.method == Method::Bye && request.headers.call_id == call_id {
                             return;
                         }
@@ -469,6 +466,24 @@ impl Actor {
                 }
             }
         }
+    }
+}
+
+impl Actor {
+    /// Answers a request that arrives while a leg is being ended: a BYE
+    /// gets 200 (both hung up at once), anything else 481.
+    async fn answer_while_ending(
+        &mut self,
+        tx: hibiki_sip::endpoint::ServerTxId,
+        request: &Request,
+    ) {
+        let status = if request.method == Method::Bye {
+            200
+        } else {
+            481
+        };
+        self.respond_on(tx, request, status, build_reason(status), None)
+            .await;
     }
 }
 

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use super::{build_reason, OutLeg};
 use crate::call::actor::{now_ms, Actor, End};
 use crate::call::outcome::HangupCause;
+use crate::call::recording::Recording;
 use crate::call::{CallInput, SipCommand};
 use crate::media::leg::{Received, RtpLeg};
 use crate::media::recording::Side;
@@ -39,6 +40,37 @@ fn reanswer(
     let offer = SessionDescription::parse(&request.body).ok()?;
     let answer = sdp::answer(&offer, local).ok()?;
     Some((answer.negotiated, answer.sdp.versioned_after(last)))
+}
+
+/// What to do with a datagram `from` received: record its audio on the
+/// party's channel, relay it (audio or event) onto `to`, report digits.
+async fn pass_on(
+    received: std::io::Result<Received>,
+    from: &mut RtpLeg,
+    to: &mut RtpLeg,
+    recording: Option<&mut Recording>,
+    party: Party,
+) {
+    let now = Instant::now();
+    let (side, name) = match party {
+        Party::Caller => (Side::Caller, "caller"),
+        Party::Callee => (Side::Other, "callee"),
+    };
+    match received {
+        Ok(Received::Audio { at_us, len }) => {
+            if let Some(r) = recording {
+                r.recorder.push(side, at_us, from.decoded(len));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "RTP receive failed"),
+    }
+    if let Some((packet, payload)) = from.last_packet() {
+        to.relay(packet, payload, now).await;
+    }
+    while let Some((digit, via)) = from.poll_digit(now) {
+        info!(%digit, via, party = name, "dtmf digit");
+    }
 }
 
 impl Actor {
@@ -203,40 +235,10 @@ impl Actor {
                     }
                 }
                 received = leg_a.recv() => {
-                    let now = Instant::now();
-                    match received {
-                        Ok(Received::Audio { at_us, len }) => {
-                            if let Some(r) = recording.as_mut() {
-                                r.recorder.push(Side::Caller, at_us, leg_a.decoded(len));
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => warn!(error = %e, "RTP receive failed"),
-                    }
-                    if let Some((packet, payload)) = leg_a.last_packet() {
-                        leg_b.relay(packet, payload, now).await;
-                    }
-                    while let Some((digit, via)) = leg_a.poll_digit(now) {
-                        info!(%digit, via, party = "caller", "dtmf digit");
-                    }
+                    pass_on(received, &mut leg_a, &mut leg_b, recording.as_mut(), Party::Caller).await;
                 }
                 received = leg_b.recv() => {
-                    let now = Instant::now();
-                    match received {
-                        Ok(Received::Audio { at_us, len }) => {
-                            if let Some(r) = recording.as_mut() {
-                                r.recorder.push(Side::Other, at_us, leg_b.decoded(len));
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => warn!(error = %e, "RTP receive failed"),
-                    }
-                    if let Some((packet, payload)) = leg_b.last_packet() {
-                        leg_a.relay(packet, payload, now).await;
-                    }
-                    while let Some((digit, via)) = leg_b.poll_digit(now) {
-                        info!(%digit, via, party = "callee", "dtmf digit");
-                    }
+                    pass_on(received, &mut leg_b, &mut leg_a, recording.as_mut(), Party::Callee).await;
                 }
                 _ = tick.tick() => {
                     let now = Instant::now();
