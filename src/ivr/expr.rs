@@ -139,6 +139,12 @@ mod tests {
         let c = Expr::parse(r#"caller == "+81901234567" && attempts < 3"#).unwrap();
         assert!(c.eval_bool(&vars()).unwrap());
         assert_eq!(c.variables().collect::<Vec<_>>(), ["caller", "attempts"]);
+        // The example in docs/ivr.md.
+        let mut v = vars();
+        v.insert("account".into(), Value::String("12345678".into()));
+        v.insert("tier".into(), Value::String("gold".into()));
+        let doc = Expr::parse(r#"len(account) == 8 && tier == "gold""#).unwrap();
+        assert!(doc.eval_bool(&v).unwrap());
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub mod load;
 pub mod schedule;
 pub mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
