@@ -13,6 +13,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("bad-expression.toml", "8: step `check`: bad expression `dialled == (`: Found an unmatched opening parenthesis '('."),
     ("bad-option-key.toml", "7: step `menu`: option \"12\" is not a key (0-9, *, #, A-D)"),
     ("bad-pattern.toml", "9: step `account`: bad pattern `[0-9{8}`: regex parse error: ^(?:[0-9{8})$ ^ error: unclosed character class"),
+    ("bad-say-item.toml", "8: step `hello`: unknown variant `digit`, expected one of `digits`, `number`, `amount`, `time`, `date`, `prompt`"),
     ("bad-start.toml", "2: start step `greeting` does not exist"),
     ("bad-time-range.toml", "9: key `schedules.office.weekly.tue[0]`: bad time range `9-18` (expected HH:MM-HH:MM, like 09:00-18:00)"),
     ("bad-time-zone.toml", "8: key `schedules.office.time_zone`: unknown time zone `Asia/Tokio` (expected an IANA name like Asia/Tokyo)"),

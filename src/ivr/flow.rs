@@ -184,14 +184,41 @@ impl Step {
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
+// Deserialised by hand rather than `untagged`, so a bad say-item gets its
+// own error ("unknown variant `digit`…") instead of "did not match".
 /// One item of a prompt list: a prompt file's name, or a value read out.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, JsonSchema)]
 #[serde(untagged)]
 pub enum PromptItem {
     /// `<prompts_dir>/<language>/<name>.wav`.
     Name(String),
     /// A variable read out from the prompt set.
     Say(Say),
+}
+
+impl<'de> Deserialize<'de> for PromptItem {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = PromptItem;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a prompt name or a say-item like { say = \"digits\", var = \"account\" }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PromptItem, E> {
+                Ok(PromptItem::Name(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<PromptItem, A::Error> {
+                Say::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(PromptItem::Say)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// `{ say = "digits", var = "account" }`.

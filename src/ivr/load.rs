@@ -119,10 +119,17 @@ fn step_of_key(key: &str) -> Option<&str> {
 /// A more precise line for an error under `key`: the unknown field it
 /// names, else the first value under `key` whose text it quotes.
 fn refine(text: &str, key: &str, message: &str) -> Option<usize> {
-    if let Some(field) = quoted(message, "unknown field `") {
-        return exact_line_of_key(text, &format!("{key}.{field}"));
-    }
-    let value = quoted(message, "`")?;
+    // An unknown field directly under `key`, or in a table inside it (a
+    // say-item); else the first value the message quotes.
+    let value = match quoted(message, "unknown field `") {
+        Some(field) => {
+            if let Some(line) = exact_line_of_key(text, &format!("{key}.{field}")) {
+                return Some(line);
+            }
+            field
+        }
+        None => quoted(message, "`")?,
+    };
     let node = node_at(text, key)?;
     find_value(&node, value).map(|offset| line_at(text, offset))
 }

@@ -263,3 +263,17 @@ fn a_missing_required_key_names_the_step() {
     let missing = errors("[steps.a]\ntype = \"play\"\nprompts = []\n");
     assert_eq!(missing, ["t.toml:4: step `a`: missing field `next`"]);
 }
+
+#[test]
+fn say_items_get_their_own_errors_at_their_line() {
+    let kind = errors("[steps.a]\ntype = \"play\"\nprompts = [\n  \"goodbye\",\n  { say = \"digit\", var = \"x\" },\n]\nnext = \"a\"\n");
+    assert_eq!(
+        kind,
+        ["t.toml:8: step `a`: unknown variant `digit`, expected one of `digits`, `number`, `amount`, `time`, `date`, `prompt`"]
+    );
+    let key = errors("[steps.a]\ntype = \"play\"\nprompts = [\n  \"goodbye\",\n  { say = \"digits\", var = \"x\", loud = true },\n]\nnext = \"a\"\n");
+    assert_eq!(
+        key,
+        ["t.toml:8: step `a`: unknown field `loud`, expected `say` or `var`"]
+    );
+}
