@@ -277,3 +277,26 @@ fn say_items_get_their_own_errors_at_their_line() {
         ["t.toml:8: step `a`: unknown field `loud`, expected `say` or `var`"]
     );
 }
+
+#[test]
+fn no_truncation_or_corruption_of_the_demo_flow_panics() {
+    let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/ivr-flows/demo.toml"))
+        .unwrap();
+    let path = Path::new("demo.toml");
+    load_text(path, &demo, &context()).unwrap();
+    let mut refused = 0;
+    for (at, _) in demo.char_indices().step_by(7) {
+        let truncated = demo.get(..at).unwrap_or_default();
+        if load_text(path, truncated, &context()).is_err() {
+            refused += 1;
+        }
+        // A quote, bracket or equals sign dropped in: every error has a line.
+        for junk in ["\"", "]", "=", "\n[steps.x]\n"] {
+            let corrupt = format!("{truncated}{junk}{}", demo.get(at..).unwrap_or_default());
+            if let Err(errors) = load_text(path, &corrupt, &context()) {
+                assert!(errors.iter().all(|e| e.line().is_some()), "{errors:?}");
+            }
+        }
+    }
+    assert!(refused > 0);
+}
