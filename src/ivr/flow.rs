@@ -43,6 +43,10 @@ pub struct FlowHeader {
     /// The prompt set: `<prompts_dir>/<language>/` (default `en`).
     #[serde(default = "default_language")]
     pub language: String,
+    /// Variables this flow reads without setting them: those a calling
+    /// flow sets before a `goto` into it.
+    #[serde(default)]
+    pub inputs: Vec<String>,
 }
 
 fn default_language() -> String {
@@ -159,6 +163,60 @@ impl Step {
                 }
             }
             Step::Return(_) | Step::Hangup(_) => {}
+        }
+        out
+    }
+
+    /// The variables the step stores into, with their keys.
+    pub fn stores(&self) -> Vec<(String, &str)> {
+        match self {
+            Step::Set(s) => s
+                .vars
+                .keys()
+                .map(|v| (format!("vars.{v}"), v.as_str()))
+                .collect(),
+            Step::Gather(g) => vec![("var".into(), g.var.as_str())],
+            Step::Lookup(l) => l
+                .map
+                .iter()
+                .map(|(from, v)| (format!("map.{from}"), v.as_str()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The variables the step reads (expressions and say-items), with
+    /// the key that reads each.
+    pub fn reads(&self) -> Vec<(String, &str)> {
+        let mut out: Vec<(String, &str)> = Vec::new();
+        for (key, items) in self.prompt_lists() {
+            for (i, item) in items.iter().enumerate() {
+                if let PromptItem::Say(say) = item {
+                    out.push((format!("{key}[{i}]"), say.var.as_str()));
+                }
+            }
+        }
+        match self {
+            Step::Set(s) => {
+                for (var, expr) in &s.vars {
+                    out.extend(expr.variables().map(|v| (format!("vars.{var}"), v)));
+                }
+            }
+            Step::Branch(b) => {
+                for (i, case) in b.cases.iter().enumerate() {
+                    out.extend(
+                        case.when
+                            .variables()
+                            .map(|v| (format!("cases[{i}].when"), v)),
+                    );
+                }
+            }
+            Step::Transfer(t) => {
+                if let Destination::Expr(e) = &t.to {
+                    out.extend(e.variables().map(|v| ("to".to_owned(), v)));
+                }
+            }
+            _ => {}
         }
         out
     }

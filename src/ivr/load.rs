@@ -52,6 +52,7 @@ pub fn load_text(path: &Path, text: &str, context: &Context) -> Result<Flow, Vec
         path: path.to_owned(),
         start: file.flow.start,
         language: file.flow.language,
+        inputs: file.flow.inputs,
         steps: file.steps,
         schedules: file.schedules,
     };

@@ -40,6 +40,8 @@ pub struct Flow {
     pub start: String,
     /// The prompt language (`en`, `ja`).
     pub language: String,
+    /// Variables a calling flow provides (`[flow] inputs`).
+    pub inputs: Vec<String>,
     /// The steps by name; every name a step uses is a key here.
     pub steps: BTreeMap<String, Step>,
     /// The schedules by name; every `hours` step's schedule is a key here.

@@ -300,3 +300,27 @@ fn no_truncation_or_corruption_of_the_demo_flow_panics() {
     }
     assert!(refused > 0);
 }
+
+#[test]
+fn variables_read_must_be_set_somewhere_or_declared_inputs() {
+    let body = format!(
+        "[steps.a]\ntype = \"branch\"\ncases = [{{ when = \"acount == \\\"1\\\"\", goto = \"bye\" }}]\nelse = \"bye\"\n\n{BYE}"
+    );
+    assert_eq!(
+        errors(&body),
+        ["t.toml:6: step `a`: `cases[0].when` reads unknown variable `acount` (not set by any step, not caller, dialled or one of [flow] inputs)"]
+    );
+    let text = format!("[flow]\nstart = \"a\"\ninputs = [\"acount\"]\n\n{body}");
+    let flow = load_text(Path::new("t.toml"), &text, &context()).unwrap();
+    assert_eq!(flow.inputs, ["acount"]);
+    let bad_input = load_text(
+        Path::new("t.toml"),
+        &format!("[flow]\nstart = \"bye\"\ninputs = [\"caller\"]\n\n{BYE}"),
+        &context(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        bad_input[0].to_string(),
+        "t.toml:3: bad input variable `caller`"
+    );
+}

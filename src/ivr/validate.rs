@@ -251,6 +251,35 @@ pub fn check(flow: &Flow, prompts_dir: &Path, known_flows: Option<&[String]>) ->
             _ => {}
         }
     }
+    // Every variable read is a built-in, an input, or stored by some step
+    // (a typo check; whether it is set before it is read is the
+    // interpreter's to report).
+    let mut known: BTreeSet<&str> = BUILTIN_VARS.iter().copied().collect();
+    known.extend(flow.inputs.iter().map(String::as_str));
+    for (i, input) in flow.inputs.iter().enumerate() {
+        if !is_identifier(input) || BUILTIN_VARS.contains(&input.as_str()) {
+            problem(
+                format!("flow.inputs[{i}]"),
+                format!("bad input variable `{input}`"),
+            );
+        }
+    }
+    for step in flow.steps.values() {
+        known.extend(step.stores().into_iter().map(|(_, v)| v));
+    }
+    for (name, step) in &flow.steps {
+        for (key, var) in step.reads() {
+            if !known.contains(var) {
+                problem(
+                    format!("steps.{name}.{key}"),
+                    format!(
+                        "step `{name}`: `{key}` reads unknown variable `{var}` (not set by any \
+                         step, not caller, dialled or one of [flow] inputs)"
+                    ),
+                );
+            }
+        }
+    }
     if flow.steps.contains_key(&flow.start) {
         let reachable = reachable(flow);
         for name in flow
