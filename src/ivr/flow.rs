@@ -497,6 +497,17 @@ pub struct Hours {
     pub holiday: Option<String>,
 }
 
+impl Hours {
+    /// The step for `state` (`holiday` defaults to `closed`).
+    pub fn target(&self, state: super::HoursState) -> &str {
+        match state {
+            super::HoursState::Open => &self.open,
+            super::HoursState::Closed => &self.closed,
+            super::HoursState::Holiday => self.holiday.as_deref().unwrap_or(&self.closed),
+        }
+    }
+}
+
 /// `type = "lookup"`.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -527,6 +538,13 @@ pub struct Lookup {
     pub not_found: Option<String>,
     /// The step on error or timeout.
     pub error: String,
+}
+
+impl Lookup {
+    /// The step when nothing was found (`not_found`, else `next`).
+    pub fn not_found_step(&self) -> &str {
+        self.not_found.as_deref().unwrap_or(&self.next)
+    }
 }
 
 fn default_lookup_timeout() -> u32 {

@@ -48,6 +48,13 @@ pub struct Flow {
     pub schedules: BTreeMap<String, Schedule>,
 }
 
+impl Flow {
+    /// The step called `name` (every name a validated flow uses exists).
+    pub fn step(&self, name: &str) -> Option<&Step> {
+        self.steps.get(name)
+    }
+}
+
 /// A flow file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {

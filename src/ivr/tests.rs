@@ -122,6 +122,19 @@ weekly = { mon = ["09:00-18:00"] }
     let pattern = e.pattern.as_ref().unwrap();
     assert!(pattern.matches("12345678") && !pattern.matches("123456789"));
     assert_eq!(e.terminator, "#");
+    let Some(Step::Hours(h)) = flow.step("h") else {
+        panic!()
+    };
+    assert_eq!(
+        h.target(HoursState::Holiday),
+        "v",
+        "holiday defaults to closed"
+    );
+    assert_eq!(h.target(HoursState::Open), "q");
+    let Some(Step::Lookup(a)) = flow.step("a") else {
+        panic!()
+    };
+    assert_eq!(a.not_found_step(), "b", "not_found defaults to next");
     let office = flow.schedules.get("office").unwrap();
     let monday_10_tokyo =
         chrono::DateTime::parse_from_rfc3339("2026-11-30T10:00:00+09:00").unwrap();
