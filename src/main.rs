@@ -1,5 +1,6 @@
-//! The `hibiki` command: `serve`, `migrate`, `config check`, and `user
-//! add|passwd|list` (API users, in the database the server uses).
+//! The `hibiki` command: `serve`, `migrate`, `config check`, `user
+//! add|passwd|list` (API users, in the database the server uses), and
+//! `ivr validate|schema` (IVR flow files).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -37,6 +38,11 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// IVR flow files.
+    Ivr {
+        #[command(subcommand)]
+        command: IvrCommand,
     },
     /// API users (in the database of the config, migrated first).
     User {
@@ -77,6 +83,21 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum IvrCommand {
+    /// Check flow files: prints `OK <file>` or every error with its line;
+    /// exits non-zero when any file has an error.
+    Validate {
+        /// The files (default: every ivr-flows/*.toml).
+        files: Vec<PathBuf>,
+        /// The prompt folder (default: `prompts/` next to each flow file).
+        #[arg(long)]
+        prompts_dir: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of flow files.
+    Schema,
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Check a configuration file (and HIBIKI_* overrides) without starting.
     Check {
@@ -112,6 +133,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Ivr { command } => ivr_command(command),
         Command::Serve => {
             // No config file: the embedded default, which brings demo users.
             let options = ServeOptions {
@@ -135,6 +157,50 @@ fn main() -> ExitCode {
             );
             Ok(())
         }),
+    }
+}
+
+/// `hibiki ivr validate|schema`.
+fn ivr_command(command: IvrCommand) -> ExitCode {
+    match command {
+        IvrCommand::Schema => {
+            print!("{}", hibiki::ivr::json_schema());
+            ExitCode::SUCCESS
+        }
+        IvrCommand::Validate { files, prompts_dir } => {
+            let files = if files.is_empty() {
+                match hibiki::ivr::load::flow_files(std::path::Path::new("ivr-flows")) {
+                    Ok(files) if !files.is_empty() => files,
+                    Ok(_) => {
+                        eprintln!("error: no flow files in ivr-flows/");
+                        return ExitCode::FAILURE;
+                    }
+                    Err(e) => {
+                        eprintln!("error: cannot list ivr-flows/: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                files
+            };
+            let mut ok = true;
+            for (path, result) in hibiki::ivr::load_files(&files, prompts_dir.as_deref()) {
+                match result {
+                    Ok(_) => println!("OK {}", path.display()),
+                    Err(errors) => {
+                        ok = false;
+                        for error in errors {
+                            eprintln!("error: {error}");
+                        }
+                    }
+                }
+            }
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
     }
 }
 
