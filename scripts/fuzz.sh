@@ -4,7 +4,7 @@
 #   scripts/fuzz.sh                 # every target, 60 s each
 #   FUZZ_SECONDS=300 scripts/fuzz.sh parse_message
 #
-# Targets live in sip/fuzz/fuzz_targets/ (parse_message, frame). The seed
+# Targets live in sip/fuzz/fuzz_targets/ (parse_message, frame, sdp). The seed
 # corpus is the RFC 4475/5118 torture corpus plus sip/tests/malformed/.
 # Crashes land in sip/fuzz/artifacts/<target>/; reproduce one with
 #   (cd sip/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run <target> <file>)
@@ -34,7 +34,7 @@ done
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(parse_message frame)
+    targets=(parse_message frame sdp)
 fi
 
 cd "$root/sip/fuzz"
@@ -46,6 +46,12 @@ for t in "${targets[@]}"; do
             -exec cp -n {} "$seeds/" \; 2>/dev/null || true
     fi
     cp -n "$root"/sip/tests/malformed/*.sip "$seeds/" 2>/dev/null || true
+    if [ "$t" = sdp ]; then
+        # SDP seeds: a typical offer, a hold, and a two-stream offer.
+        printf 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n' > "$seeds/offer.sdp"
+        printf 'v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\na=sendonly\r\n' > "$seeds/hold.sdp"
+        printf 'v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\nc=IN IP6 ::1\r\na=rtpmap:96 H264/90000\r\nm=audio 4002 RTP/SAVP 0\r\nm=audio 4004 RTP/AVP 18 0\r\nc=IN IP6 ::1\r\na=rtpmap:18 G729/8000\r\n' > "$seeds/two-streams.sdp"
+    fi
     echo "fuzz.sh: $t for ${FUZZ_SECONDS}s" >&2
     cargo fuzz run "$t" "$seeds" -- \
         -max_total_time="$FUZZ_SECONDS" -max_len=16384 -timeout=10 -print_final_stats=1
