@@ -82,8 +82,9 @@ fn parse_file(path: &Path, text: &str) -> Result<Config, ConfigError> {
     })
 }
 
-/// The 1-based line holding byte `offset`.
-fn line_at(text: &str, offset: usize) -> usize {
+/// The 1-based line holding byte `offset` (also used by the IVR flow
+/// loader, whose files are TOML too).
+pub(crate) fn line_at(text: &str, offset: usize) -> usize {
     text.as_bytes()
         .iter()
         .take(offset)

@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, Location};
+pub(crate) use load::line_at;
 
 /// `HIBIKI_` variables that are not configuration keys and are ignored by
 /// the override check: the config file path read by the CLI.

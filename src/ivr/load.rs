@@ -164,14 +164,7 @@ fn find_value(node: &toml::de::DeValue<'_>, wanted: &str) -> Option<usize> {
 }
 
 /// The 1-based line holding byte `offset`.
-pub(super) fn line_at(text: &str, offset: usize) -> usize {
-    text.as_bytes()
-        .iter()
-        .take(offset)
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
-}
+pub(super) use crate::config::line_at;
 
 /// The line of the deepest part of `key` the file has.
 fn line_of_key(text: &str, key: &str) -> Option<usize> {
