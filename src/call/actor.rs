@@ -322,6 +322,42 @@ impl Actor {
         .await;
     }
 
+    /// Refuses the INVITE before answer.
+    pub(super) async fn refuse(&mut self, status: u16, reason: &str, cause: HangupCause) -> End {
+        self.respond(status, reason, false).await;
+        End {
+            outcome: outcome_for_final_status(status),
+            code: Some(status),
+            cause,
+        }
+    }
+
+    /// Answers the INVITE's SDP offer with `local` (a media route's first
+    /// step), or refuses the call: 488 when there is no usable offer, the
+    /// negotiation's own status when nothing is in common.
+    pub(super) async fn answer_offer(
+        &mut self,
+        local: &hibiki_sip::sdp::LocalMedia,
+    ) -> Result<hibiki_sip::sdp::Answer, End> {
+        let answered = hibiki_sip::sdp::SessionDescription::parse(&self.call.invite.body)
+            .map_err(|e| {
+                info!(error = %e, "no usable SDP offer");
+                488
+            })
+            .and_then(|offer| {
+                hibiki_sip::sdp::answer(&offer, local).map_err(|e| {
+                    info!(error = %e, "offer refused");
+                    e.sip_status()
+                })
+            });
+        match answered {
+            Ok(a) => Ok(a),
+            Err(status) => Err(self
+                .refuse(status, "Not Acceptable Here", HangupCause::UnsupportedMedia)
+                .await),
+        }
+    }
+
     /// Answers an in-dialog request.
     pub(super) async fn respond_on(
         &mut self,

@@ -173,24 +173,9 @@ impl Actor {
                 Err(end) => return end,
             }
         } else {
-            let offer = match SessionDescription::parse(&self.call.invite.body) {
-                Ok(o) => o,
-                Err(e) => {
-                    info!(error = %e, "no usable SDP offer");
-                    return self
-                        .refuse(488, "Not Acceptable Here", HangupCause::UnsupportedMedia)
-                        .await;
-                }
-            };
-            match sdp::answer(&offer, &local) {
+            match self.answer_offer(&local).await {
                 Ok(a) => (a.negotiated, a.sdp),
-                Err(e) => {
-                    info!(error = %e, "offer refused");
-                    let status = e.sip_status();
-                    return self
-                        .refuse(status, "Not Acceptable Here", HangupCause::UnsupportedMedia)
-                        .await;
-                }
+                Err(end) => return end,
             }
         };
         let mut leg = match RtpLeg::bind(lease, media.bind_ip, negotiated, t0).await {

@@ -1,13 +1,12 @@
 //! A call's recording as the call actor sees it: the WAV being written
 //! (through [`Recorder`]) and its row in the `recordings` table, opened at
 //! answer and closed (with duration, size and sha256) when the call ends.
-//! Every media route uses these; so does refusing a call before answer.
+//! Every media route uses these.
 
 use tracing::{info, warn};
 
-use super::actor::{now_ms, Actor, End};
+use super::actor::{now_ms, Actor};
 use super::demo::MediaContext;
-use super::outcome::HangupCause;
 use super::{Control, ControlCommand, ControlError, RecordingState};
 use crate::media::recording::{recording_path, Recorder, RecordingFile, Timeline};
 use crate::store::{Pause, RecordEvent, RecordingRecord, RecordingStatus};
@@ -19,16 +18,6 @@ pub(super) struct Recording {
 }
 
 impl Actor {
-    /// Refuses the INVITE before answer.
-    pub(super) async fn refuse(&mut self, status: u16, reason: &str, cause: HangupCause) -> End {
-        self.respond(status, reason, false).await;
-        End {
-            outcome: super::outcome::outcome_for_final_status(status),
-            code: Some(status),
-            cause,
-        }
-    }
-
     /// Opens the call's WAV and announces its row; `None` when recording is
     /// off or the file cannot be created (the call goes on, logged).
     pub(super) fn start_recording(&self, media: &MediaContext, now_us: u64) -> Option<Recording> {

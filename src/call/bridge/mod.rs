@@ -142,15 +142,6 @@ impl Actor {
     ) -> End {
         let media = Arc::clone(&self.ctx.media);
         let t0 = Instant::now();
-        let offer = match SessionDescription::parse(&self.call.invite.body) {
-            Ok(o) => o,
-            Err(e) => {
-                info!(error = %e, "no usable SDP offer");
-                return self
-                    .refuse(488, "Not Acceptable Here", HangupCause::UnsupportedMedia)
-                    .await;
-            }
-        };
         let Some(outbound) = self.ctx.trunks.get(trunk).cloned() else {
             warn!(trunk, "the route names a trunk with no outbound side");
             return self
@@ -174,18 +165,9 @@ impl Actor {
         };
         let session = now_ms().unsigned_abs();
         let local_a = LocalMedia::new(media.announce_ip, lease_a.port(), session);
-        let answer_a = match sdp::answer(&offer, &local_a) {
+        let answer_a = match self.answer_offer(&local_a).await {
             Ok(a) => a,
-            Err(e) => {
-                info!(error = %e, "offer refused");
-                return self
-                    .refuse(
-                        e.sip_status(),
-                        "Not Acceptable Here",
-                        HangupCause::UnsupportedMedia,
-                    )
-                    .await;
-            }
+            Err(end) => return end,
         };
         let leg_a = match RtpLeg::bind(lease_a, media.bind_ip, answer_a.negotiated, t0).await {
             Ok(l) => l,
@@ -386,34 +368,17 @@ impl Actor {
             leg_call_id: out.call_id.clone(),
         })
         .await;
-        let wait = tokio::time::sleep(FINAL_WAIT);
-        tokio::pin!(wait);
-        loop {
-            tokio::select! {
-                () = &mut wait => return,
-                input = self.input.recv() => match input {
-                    None => return,
-                    Some(CallInput::Response { response, .. }) if outbound::is_invite_response(&response, &out.call_id) => {
-                        match response.status {
-                            0..=199 => {}
-                            200..=299 => {
-                                info!("the far end answered as we cancelled: hanging it up");
-                                if let Ok(mut dialog) = Dialog::uac(&out.invite, &response) {
-                                    let ack = dialog.ack_for_2xx(out.invite.headers.cseq.seq);
-                                    self.send_ack(out, ack).await;
-                                    let bye = dialog.request(Method::Bye);
-                                    self.send_out(out, bye).await;
-                                }
-                                return;
-                            }
-                            _ => return,
-                        }
-                    }
-                    Some(CallInput::Request { tx, request }) => {
-                        self.answer_while_ending(tx, &request).await;
-                    }
-                    Some(_) => {}
-                }
+        let answered = self
+            .await_final(&out.call_id, &Method::Invite)
+            .await
+            .filter(|r| (200..300).contains(&r.status));
+        if let Some(response) = answered {
+            info!("the far end answered as we cancelled: hanging it up");
+            if let Ok(mut dialog) = Dialog::uac(&out.invite, &response) {
+                let ack = dialog.ack_for_2xx(out.invite.headers.cseq.seq);
+                self.send_ack(out, ack).await;
+                let bye = dialog.request(Method::Bye);
+                self.send_out(out, bye).await;
             }
         }
     }
@@ -445,24 +410,31 @@ impl Actor {
             transport,
         })
         .await;
+        let _ = self.await_final(&call_id, &Method::Bye).await;
+    }
+
+    /// Waits (at most [`FINAL_WAIT`]) for the final response to our
+    /// `method` request on the leg whose Call-ID is `call_id`, answering
+    /// whatever requests arrive meanwhile. `None` on timeout, when the
+    /// engine is gone, or when that leg's peer sends BYE itself (glare).
+    async fn await_final(&mut self, call_id: &str, method: &Method) -> Option<Response> {
         let wait = tokio::time::sleep(FINAL_WAIT);
         tokio::pin!(wait);
         loop {
             tokio::select! {
-                () = &mut wait => return,
-                input = self.input.recv() => match input {
-                    None => return,
-                    Some(CallInput::Response { response, .. })
+                () = &mut wait => return None,
+                input = self.input.recv() => match input? {
+                    CallInput::Response { response, .. }
                         if response.headers.call_id == call_id
-                            && response.headers.cseq.method == Method::Bye
-                            && response.status >= 200 => return,
-                    Some(CallInput::Request { tx, request }) => {
+                            && &response.headers.cseq.method == method
+                            && response.status >= 200 => return Some(response),
+                    CallInput::Request { tx, request } => {
                         self.answer_while_ending(tx, &request).await;
                         if request.method == Method::Bye && request.headers.call_id == call_id {
-                            return;
+                            return None;
                         }
                     }
-                    Some(_) => {}
+                    _ => {}
                 }
             }
         }
