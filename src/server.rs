@@ -26,7 +26,7 @@ use tracing::{info, warn};
 use crate::api::{self, ApiState};
 use crate::auth::{accounts, Authenticator, Hasher};
 use crate::call::actor::{now_ms, CallContext};
-use crate::call::demo::MediaContext;
+use crate::call::media::MediaContext;
 use crate::call::outcome::HangupCause;
 use crate::config::Config;
 use crate::media::ports::PortPool;

@@ -42,7 +42,7 @@ pub struct CallContext {
     /// The IP written in the SDP we answer with.
     pub media_ip: String,
     /// Media: ports, prompts, recordings.
-    pub media: std::sync::Arc<super::demo::MediaContext>,
+    pub media: std::sync::Arc<super::media::MediaContext>,
     /// The outbound side of each trunk that has one, by trunk name.
     pub trunks: std::sync::Arc<std::collections::HashMap<String, crate::config::TrunkOutbound>>,
 }

@@ -14,6 +14,7 @@
 pub mod actor;
 pub mod bridge;
 pub mod demo;
+pub mod media;
 pub mod outbound;
 pub mod outcome;
 pub mod recording;

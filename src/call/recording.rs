@@ -6,7 +6,7 @@
 use tracing::{info, warn};
 
 use super::actor::{now_ms, Actor};
-use super::demo::MediaContext;
+use super::media::MediaContext;
 use super::{Control, ControlCommand, ControlError, RecordingState};
 use crate::media::recording::{recording_path, Recorder, RecordingFile, Timeline};
 use crate::store::{Pause, RecordEvent, RecordingRecord, RecordingStatus};
