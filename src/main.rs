@@ -13,6 +13,8 @@ use hibiki::config::{Config, LogFormat};
 use hibiki::server::ServeOptions;
 use hibiki::telemetry::{init_logging, LogStyle};
 
+mod cli_ivr;
+
 #[derive(Parser)]
 #[command(
     name = "hibiki",
@@ -95,6 +97,39 @@ enum IvrCommand {
     },
     /// Print the JSON Schema of flow files.
     Schema,
+    /// Run a flow without a phone: prints what the caller would hear and
+    /// the path the call would take. Exits non-zero when the flow fails.
+    Simulate {
+        /// A flow name (in --flows-dir) or a flow file.
+        flow: String,
+        /// The caller's number.
+        #[arg(long)]
+        from: String,
+        /// The dialled number.
+        #[arg(long, default_value = "100")]
+        to: String,
+        /// Keys, one group each time the flow listens: `1,2`, `1234#,1`;
+        /// `_` lets that wait time out.
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+        digits: Vec<String>,
+        /// When the call starts (RFC 3339, seconds optional:
+        /// 2026-11-23T09:00+09:00); default now.
+        #[arg(long)]
+        at: Option<String>,
+        /// A scripted outcome for a step: STEP=not_found|error|timeout|failed|answered|JSON.
+        /// Lookups without one are asked of the real database / HTTP service.
+        #[arg(long = "result", value_name = "STEP=OUTCOME")]
+        results: Vec<String>,
+        /// The flows folder (default: the config's, else ivr-flows).
+        #[arg(long)]
+        flows_dir: Option<PathBuf>,
+        /// The prompt folder (default: `prompts/` in the flows folder).
+        #[arg(long)]
+        prompts_dir: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,7 +168,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Ivr { command } => ivr_command(command),
+        Command::Ivr { command } => ivr_command(command, cli.config),
         Command::Serve => {
             // No config file: the embedded default, which brings demo users.
             let options = ServeOptions {
@@ -160,9 +195,39 @@ fn main() -> ExitCode {
     }
 }
 
-/// `hibiki ivr validate|schema`.
-fn ivr_command(command: IvrCommand) -> ExitCode {
+/// `hibiki ivr validate|schema|simulate`.
+fn ivr_command(command: IvrCommand, config: Option<PathBuf>) -> ExitCode {
     match command {
+        IvrCommand::Simulate {
+            flow,
+            from,
+            to,
+            digits,
+            at,
+            results,
+            flows_dir,
+            prompts_dir,
+            json,
+        } => {
+            let request = cli_ivr::SimulateRequest {
+                flow,
+                from,
+                to,
+                digits,
+                at,
+                results,
+                flows_dir,
+                prompts_dir,
+                json,
+            };
+            match cli_ivr::simulate(request, config) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         IvrCommand::Schema => {
             print!("{}", hibiki::ivr::json_schema());
             ExitCode::SUCCESS

@@ -162,12 +162,13 @@ pub async fn run(
         (config.media.timeout_seconds > 0)
             .then(|| Duration::from_secs(config.media.timeout_seconds)),
         config.recording.enabled.then(|| config.recording_dir()),
+        config.recording_dir().join("voicemail"),
         config.node.id.clone(),
+        &config.media.prompts_dir,
         config
             .routes
             .iter()
-            .any(|r| r.action == crate::config::RouteAction::Demo)
-            .then_some(config.media.prompts_dir.as_path()),
+            .any(|r| r.action == crate::config::RouteAction::Demo),
     )
     .with_context(|| {
         format!(
@@ -199,6 +200,8 @@ pub async fn run(
                 .filter_map(|t| Some((t.name.clone(), t.outbound.clone()?)))
                 .collect(),
         ),
+        dipper: crate::ivr::dip::Dipper::new(),
+        customers: crate::call::directory::Directory::default(),
     };
     let door = Door::new(
         config.trunks.clone(),

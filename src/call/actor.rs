@@ -45,6 +45,10 @@ pub struct CallContext {
     pub media: std::sync::Arc<super::media::MediaContext>,
     /// The outbound side of each trunk that has one, by trunk name.
     pub trunks: std::sync::Arc<std::collections::HashMap<String, crate::config::TrunkOutbound>>,
+    /// HTTP data dips of IVR `lookup` steps.
+    pub dipper: crate::ivr::dip::Dipper,
+    /// Customer lookups and callback requests of IVR flows.
+    pub customers: super::directory::Directory,
 }
 
 /// One inbound call, as the door handed it over.

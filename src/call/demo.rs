@@ -25,6 +25,17 @@ use crate::media::prompt::player::{Player, PlayerEvent};
 use crate::media::recording::Side;
 use crate::store::Outcome;
 
+/// A call answered with media by [`Actor::answer_media`].
+pub(super) struct AnsweredMedia {
+    pub(super) leg: RtpLeg,
+    /// Our side of the session (for re-INVITE answers).
+    pub(super) local: LocalMedia,
+    /// The SDP we sent last.
+    pub(super) last_sdp: SessionDescription,
+    /// Whether the INVITE had no offer (the ACK brings the answer).
+    pub(super) late: bool,
+}
+
 /// The prompt that names `digit`.
 fn digit_prompt(digit: char) -> String {
     match digit {
@@ -48,7 +59,7 @@ fn read_back(media: &MediaContext, digit: char, now_us: u64) -> (Player, bool) {
 
 /// The digit of a SIP INFO: `application/dtmf-relay` (`Signal=5`) or
 /// `application/dtmf` (the digit itself).
-fn info_digit(request: &hibiki_sip::Request) -> Option<char> {
+pub(super) fn info_digit(request: &hibiki_sip::Request) -> Option<char> {
     let media = request
         .headers
         .content_type
@@ -84,54 +95,15 @@ impl Actor {
     pub(super) async fn run_demo(&mut self) -> End {
         let media = Arc::clone(&self.ctx.media);
         let t0 = Instant::now();
-        let Some(lease) = media.ports.lease() else {
-            warn!("no RTP port free: refusing the call");
-            return self
-                .refuse(503, "Service Unavailable", HangupCause::NoMediaPorts)
-                .await;
+        let AnsweredMedia {
+            mut leg,
+            local,
+            mut last_sdp,
+            late,
+        } = match self.answer_media(&media, t0).await {
+            Ok(a) => a,
+            Err(end) => return end,
         };
-        let local = LocalMedia::new(media.announce_ip, lease.port(), now_ms().unsigned_abs());
-        let late = self.call.invite.body.is_empty();
-        let (negotiated, mut last_sdp) = if late {
-            // Late offer: our 200 carried the offer, the ACK the answer.
-            match self.late_offer(&local).await {
-                Ok(agreed) => agreed,
-                Err(end) => return end,
-            }
-        } else {
-            match self.answer_offer(&local).await {
-                Ok(a) => (a.negotiated, a.sdp),
-                Err(end) => return end,
-            }
-        };
-        let mut leg = match RtpLeg::bind(lease, media.bind_ip, negotiated, t0).await {
-            Ok(l) => l,
-            Err(e) if late => {
-                warn!(error = %e, "cannot bind RTP; hanging up");
-                self.hang_up().await;
-                return End {
-                    outcome: Outcome::Answered,
-                    code: Some(200),
-                    cause: HangupCause::NoMediaPorts,
-                };
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot bind RTP");
-                return self
-                    .refuse(503, "Service Unavailable", HangupCause::NoMediaPorts)
-                    .await;
-            }
-        };
-        if !late {
-            self.answer_with(&last_sdp).await;
-        }
-        info!(
-            codec = ?negotiated.codec,
-            rtp = %leg.local_addr(),
-            remote = %negotiated.remote,
-            late_offer = late,
-            "answered with media"
-        );
 
         let mut recording = self.start_recording(&media, leg.media_us(Instant::now()));
         let mut player = Player::new(media.prompt("welcome"), leg.media_us(Instant::now()));
@@ -178,23 +150,8 @@ impl Actor {
                         }
                     }
                     Some(CallInput::Request { tx, request }) if request.method == Method::Invite => {
-                        // A re-INVITE (hold, resume, new address): answer from
-                        // the same port, and follow what it negotiated.
-                        let renegotiated = SessionDescription::parse(&request.body)
-                            .ok()
-                            .and_then(|o| sdp::answer(&o, &local).ok());
-                        match renegotiated {
-                            Some(a) => {
-                                let sdp = a.sdp.versioned_after(&last_sdp);
-                                info!(direction = ?a.negotiated.direction, "re-INVITE");
-                                leg.renegotiate(a.negotiated);
-                                media_since = Instant::now();
-                                let body = sdp.to_bytes();
-                                last_sdp = sdp;
-                                self.respond_on(tx, &request, 200, "OK", Some(body)).await;
-                            }
-                            None => self.respond_on(tx, &request, 488, "Not Acceptable Here", None).await,
-                        }
+                        self.reinvite(tx, &request, &mut leg, &local, &mut last_sdp).await;
+                        media_since = Instant::now();
                     }
                     Some(CallInput::Control(control)) => {
                         let now_us = leg.media_us(Instant::now());
@@ -276,6 +233,96 @@ impl Actor {
             self.finish_recording(r, leg.media_us(Instant::now())).await;
         }
         end
+    }
+
+    /// Answers the call with media: a port from the pool, our answer to
+    /// the INVITE's offer (or our offer in the 200 when the INVITE had
+    /// none: late offer), the RTP leg bound. Refuses the call (503, 488)
+    /// when that cannot be done.
+    pub(super) async fn answer_media(
+        &mut self,
+        media: &MediaContext,
+        t0: Instant,
+    ) -> Result<AnsweredMedia, End> {
+        let Some(lease) = media.ports.lease() else {
+            warn!("no RTP port free: refusing the call");
+            return Err(self
+                .refuse(503, "Service Unavailable", HangupCause::NoMediaPorts)
+                .await);
+        };
+        let local = LocalMedia::new(media.announce_ip, lease.port(), now_ms().unsigned_abs());
+        let late = self.call.invite.body.is_empty();
+        let (negotiated, last_sdp) = if late {
+            // Late offer: our 200 carried the offer, the ACK the answer.
+            self.late_offer(&local).await?
+        } else {
+            let a = self.answer_offer(&local).await?;
+            (a.negotiated, a.sdp)
+        };
+        let leg = match RtpLeg::bind(lease, media.bind_ip, negotiated, t0).await {
+            Ok(l) => l,
+            Err(e) if late => {
+                warn!(error = %e, "cannot bind RTP; hanging up");
+                self.hang_up().await;
+                return Err(End {
+                    outcome: Outcome::Answered,
+                    code: Some(200),
+                    cause: HangupCause::NoMediaPorts,
+                });
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot bind RTP");
+                return Err(self
+                    .refuse(503, "Service Unavailable", HangupCause::NoMediaPorts)
+                    .await);
+            }
+        };
+        if !late {
+            self.answer_with(&last_sdp).await;
+        }
+        info!(
+            codec = ?negotiated.codec,
+            rtp = %leg.local_addr(),
+            remote = %negotiated.remote,
+            late_offer = late,
+            "answered with media"
+        );
+        Ok(AnsweredMedia {
+            leg,
+            local,
+            last_sdp,
+            late,
+        })
+    }
+
+    /// Answers a re-INVITE (hold, resume, a new address) from the leg's
+    /// own port, and makes the leg follow what it negotiated; 488 when
+    /// its offer is unusable.
+    pub(super) async fn reinvite(
+        &mut self,
+        tx: hibiki_sip::endpoint::ServerTxId,
+        request: &hibiki_sip::Request,
+        leg: &mut RtpLeg,
+        local: &LocalMedia,
+        last_sdp: &mut SessionDescription,
+    ) {
+        let renegotiated = SessionDescription::parse(&request.body)
+            .ok()
+            .and_then(|o| sdp::answer(&o, local).ok());
+        match renegotiated {
+            Some(a) => {
+                let sdp = a.sdp.versioned_after(last_sdp);
+                info!(direction = ?a.negotiated.direction, "re-INVITE");
+                leg.renegotiate(a.negotiated);
+                let body = sdp.to_bytes();
+                *last_sdp = sdp;
+                self.respond_on(tx, request, 200, "OK", Some(body)).await;
+            }
+            None => {
+                self.respond_on(tx, request, 488, "Not Acceptable Here", None)
+                    .await;
+            }
+        }
     }
 
     /// Sends the 200 with `sdp` (an answer, or our offer) and forms the

@@ -1,7 +1,8 @@
 //! What every media route shares, built once at start: the RTP port
 //! pool, the addresses RTP binds to and announces, the media timeout, the
-//! recordings directory, and the prompts (loaded and converted at start;
-//! today the demo's set, the IVR's prompt sets next).
+//! recordings and voicemail directories, and the prompts (converted to
+//! 8 kHz once and cached: the demo's set at start, a flow's prompts by
+//! language and name, preloaded when the flows load).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -41,28 +42,46 @@ pub struct MediaContext {
     pub announce_ip: std::net::IpAddr,
     pub timeout: Option<Duration>,
     pub recording_dir: Option<PathBuf>,
+    /// Where voicemail messages go (kept even when calls are not
+    /// recorded: a message is what the caller asked us to keep).
+    pub voicemail_dir: PathBuf,
     pub node_id: String,
     prompts: HashMap<&'static str, Arc<Prompt>>,
+    /// `<dir>/<language>/<name>.wav`, for flows.
+    prompts_dir: PathBuf,
+    cache: PromptCache,
+}
+
+/// Whether `name` can be a prompt's file name: letters, digits, `-`,
+/// `_` (a name from a variable must not walk out of the prompt folder).
+pub fn is_prompt_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl MediaContext {
-    /// Loads the demo's prompts from `<prompts_dir>/en/` when `prompts_dir`
-    /// is given (refusing to start when one is missing or unreadable); a
-    /// server without a media route needs none.
+    /// Prompts come from `prompts_dir`; with `demo`, the demo's set is
+    /// loaded from `<prompts_dir>/en/` now (refusing to start when one is
+    /// missing or unreadable).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ports: PortPool,
         bind_ip: std::net::IpAddr,
         announce_ip: std::net::IpAddr,
         timeout: Option<Duration>,
         recording_dir: Option<PathBuf>,
+        voicemail_dir: PathBuf,
         node_id: String,
-        prompts_dir: Option<&Path>,
+        prompts_dir: &Path,
+        demo: bool,
     ) -> Result<MediaContext, PromptError> {
         let cache = PromptCache::new();
         let mut prompts = HashMap::new();
-        if let Some(dir) = prompts_dir {
+        if demo {
             for name in PROMPTS {
-                let path = dir.join("en").join(format!("{name}.wav"));
+                let path = prompts_dir.join("en").join(format!("{name}.wav"));
                 prompts.insert(*name, cache.get(&path)?);
             }
         }
@@ -72,9 +91,38 @@ impl MediaContext {
             announce_ip,
             timeout,
             recording_dir,
+            voicemail_dir,
             node_id,
             prompts,
+            prompts_dir: prompts_dir.to_owned(),
+            cache,
         })
+    }
+
+    /// A flow's prompt, loaded and converted on first use (blocking file
+    /// IO: [`MediaContext::preload`] the flows' prompts at start so calls
+    /// find them cached).
+    pub fn flow_prompt(&self, language: &str, name: &str) -> Result<Arc<Prompt>, PromptError> {
+        if !is_prompt_name(language) || !is_prompt_name(name) {
+            return Err(PromptError::BadName(format!("{language}/{name}")));
+        }
+        let path = self.prompts_dir.join(language).join(format!("{name}.wav"));
+        self.cache.get(&path)
+    }
+
+    /// Loads every prompt `flows` name and every say-item prompt of
+    /// their languages into the cache; returns how many failed (logged).
+    pub fn preload<'a>(&self, flows: impl IntoIterator<Item = &'a crate::ivr::Flow>) -> usize {
+        let mut failed = 0;
+        for flow in flows {
+            for (language, name) in flow.prompt_files() {
+                if let Err(e) = self.flow_prompt(&language, &name) {
+                    tracing::warn!(flow = %flow.name, error = %e, "prompt not loaded");
+                    failed += 1;
+                }
+            }
+        }
+        failed
     }
 
     pub(super) fn prompt(&self, name: &str) -> Vec<Arc<Prompt>> {

@@ -14,6 +14,8 @@
 pub mod actor;
 pub mod bridge;
 pub mod demo;
+pub mod directory;
+pub mod ivr;
 pub mod media;
 pub mod outbound;
 pub mod outcome;

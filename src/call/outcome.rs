@@ -48,6 +48,11 @@ pub enum HangupCause {
     /// A bridged call: the trunk could not be reached, did not answer,
     /// or refused our credentials.
     TrunkFailed,
+    /// An IVR flow ended the call (a `hangup` step, or a top flow's
+    /// `return`).
+    FlowEnded,
+    /// An IVR flow could not go on (see the call's IVR path).
+    FlowFailed,
 }
 
 impl HangupCause {
@@ -71,6 +76,8 @@ impl HangupCause {
             HangupCause::CalleeRejected => "callee_rejected",
             HangupCause::RingTimeout => "ring_timeout",
             HangupCause::TrunkFailed => "trunk_failed",
+            HangupCause::FlowEnded => "flow_ended",
+            HangupCause::FlowFailed => "flow_failed",
         }
     }
 }

@@ -16,9 +16,14 @@
 pub mod expr;
 pub mod flow;
 pub mod load;
+pub mod run;
 pub mod schedule;
+pub mod simulate;
+pub mod dip;
 pub mod validate;
 
+#[cfg(test)]
+mod run_tests;
 #[cfg(test)]
 mod tests;
 
@@ -52,6 +57,35 @@ impl Flow {
     /// The step called `name` (every name a validated flow uses exists).
     pub fn step(&self, name: &str) -> Option<&Step> {
         self.steps.get(name)
+    }
+
+    /// Every prompt the flow can play, as (language, name): the names its
+    /// steps list, `beep` when it takes voicemail, and the whole prompt
+    /// set of each say-item kind it uses. (Say-items of kind `prompt`
+    /// name theirs at run time.)
+    pub fn prompt_files(&self) -> std::collections::BTreeSet<(String, String)> {
+        let mut out = std::collections::BTreeSet::new();
+        let language = &self.language;
+        for step in self.steps.values() {
+            if matches!(step, Step::Voicemail(_)) {
+                out.insert((language.clone(), "beep".to_owned()));
+            }
+            for (_, items) in step.prompt_lists() {
+                for item in items {
+                    match item {
+                        flow::PromptItem::Name(name) => {
+                            out.insert((language.clone(), name.clone()));
+                        }
+                        flow::PromptItem::Say(say) => {
+                            for name in validate::say_prompts(say.say) {
+                                out.insert((language.clone(), name));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
     }
 }
 

@@ -98,6 +98,9 @@ pub enum PromptError {
         /// The file.
         path: PathBuf,
     },
+    /// A prompt name that is not a plain file name (`[A-Za-z0-9_-]+`).
+    #[error("prompt `{0}`: not a valid prompt name")]
+    BadName(String),
 }
 
 /// A prompt ready to play: 8 kHz mono 16-bit PCM.

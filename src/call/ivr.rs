@@ -1,0 +1,421 @@
+//! The IVR route (`action = "ivr"`): the call runs a flow from
+//! `ivr-flows/`. The interpreter ([`crate::ivr::run::Session`]) decides;
+//! this module does what it asks with the call's real media and the
+//! outside world, and tells it what happened:
+//!
+//! - prompts: looked up in the [`MediaContext`] cache by language and
+//!   name, played paced at 20 ms by a [`Player`], stopped when a key
+//!   barges in;
+//! - keys: RFC 4733 events, in-band tones (both through the leg) and SIP
+//!   INFO, each reported once;
+//! - lookups: the customer by the caller's number (the database), HTTP
+//!   dips ([`crate::ivr::dip::Dipper`]), each in a task of the call's own [`JoinSet`] so
+//!   they die with the call;
+//! - voicemail: the caller's audio into its own WAV under the voicemail
+//!   folder (the recorder's format and crash-safe header), then a
+//!   callback request through the record writer;
+//! - queues: none serve calls yet (the ACD is issue 5's), so a queue step
+//!   is left at once for its fallback;
+//! - the whole call is recorded as every media route's is, and the path
+//!   the caller took is stored with the call record.
+//!
+//! Time for the interpreter is milliseconds since the answer, read from
+//! the leg's media clock.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hibiki_sip::Method;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use super::actor::{now_ms, Actor, End};
+use super::demo::{info_digit, AnsweredMedia};
+use super::media::MediaContext;
+use super::outcome::HangupCause;
+use super::recording::Recording;
+use super::CallInput;
+use crate::ivr::run::{Action, Ending, Flows, Input, LookupRequest, LookupResult, Session};
+use crate::ivr::Flow;
+use crate::media::leg::{Received, RtpLeg};
+use crate::media::prompt::player::{Player, PlayerEvent};
+use crate::media::recording::{recording_path, Recorder, RecordingFile, Side, Timeline};
+use crate::store::Outcome;
+
+/// A voicemail message being recorded.
+struct Message {
+    op: u64,
+    recorder: Recorder,
+    started_ms: i64,
+}
+
+/// The media and outside-world side of one call's flow.
+struct Io {
+    media: Arc<MediaContext>,
+    player: Player,
+    /// The `op` of the prompts playing, until they end or are stopped.
+    playing: Option<u64>,
+    /// Bumped per prompt list (a new talk spurt: marker bit).
+    source: u32,
+    message: Option<Message>,
+    lookups: JoinSet<(u64, LookupResult)>,
+    /// Inputs produced while carrying out actions, handed to the session
+    /// before the next wait.
+    feedback: VecDeque<Input>,
+}
+
+impl Actor {
+    /// Runs `flow` on this call to its end.
+    pub(super) async fn run_ivr(&mut self, flows: Arc<dyn Flows>, flow: Arc<Flow>) -> End {
+        let media = Arc::clone(&self.ctx.media);
+        let t0 = Instant::now();
+        let AnsweredMedia {
+            mut leg,
+            local,
+            mut last_sdp,
+            late,
+        } = match self.answer_media(&media, t0).await {
+            Ok(a) => a,
+            Err(end) => return end,
+        };
+        let clock = |leg: &RtpLeg| leg.media_us(Instant::now()) / 1000;
+        let mut recording = self.start_recording(&media, leg.media_us(Instant::now()));
+        info!(flow = %flow.name, "running the flow");
+        let mut session = Session::new(
+            flows,
+            flow,
+            &self.call.record.from_number,
+            &self.call.record.to_number,
+            chrono::Utc::now(),
+        );
+        let mut io = Io {
+            media: Arc::clone(&media),
+            player: Player::new(Vec::new(), leg.media_us(Instant::now())),
+            playing: None,
+            source: 1,
+            message: None,
+            lookups: JoinSet::new(),
+            feedback: VecDeque::new(),
+        };
+        session.start(clock(&leg));
+
+        let mut acked = late;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut media_since = Instant::now();
+        let stopping = self.ctx.hard_stop.clone().cancelled_owned();
+        tokio::pin!(stopping);
+        let mut end: Option<End> = None;
+        let answered = |cause| End {
+            outcome: Outcome::Answered,
+            code: Some(200),
+            cause,
+        };
+        loop {
+            // Carry out what the session asks, feeding back what that
+            // caused, until it waits.
+            loop {
+                if let Some(input) = io.feedback.pop_front() {
+                    session.handle(input, clock(&leg));
+                    continue;
+                }
+                let Some(action) = session.poll_action() else {
+                    break;
+                };
+                if let Some(e) = self
+                    .carry_out(action, &mut io, &mut leg, &mut recording)
+                    .await
+                {
+                    end.get_or_insert(e);
+                }
+            }
+            if end.is_none() {
+                if let Some(ending) = session.ending() {
+                    // Hangup actions have been carried out; this covers an
+                    // ending without one (a transfer answered elsewhere).
+                    end = Some(match ending {
+                        Ending::Failed { .. } => answered(HangupCause::FlowFailed),
+                        Ending::CallerHungUp => answered(HangupCause::Normal),
+                        _ => answered(HangupCause::FlowEnded),
+                    });
+                }
+            }
+            if end.is_some() {
+                break;
+            }
+            tokio::select! {
+                () = &mut stopping => {
+                    self.hang_up().await;
+                    session.handle(Input::Hangup, clock(&leg));
+                    end = Some(answered(HangupCause::Shutdown));
+                }
+                input = self.input.recv() => match input {
+                    Some(CallInput::Ack { .. }) => acked = true,
+                    Some(CallInput::AckTimeout) if !acked => {
+                        self.hang_up().await;
+                        session.handle(Input::Hangup, clock(&leg));
+                        end = Some(answered(HangupCause::AckTimeout));
+                    }
+                    Some(CallInput::Request { tx, request }) if request.method == Method::Bye => {
+                        self.respond_on(tx, &request, 200, "OK", None).await;
+                        info!("caller hung up");
+                        session.handle(Input::Hangup, clock(&leg));
+                        end = Some(answered(HangupCause::Normal));
+                    }
+                    Some(CallInput::Request { tx, request }) if request.method == Method::Info => {
+                        let digit = info_digit(&request);
+                        self.respond_on(tx, &request, 200, "OK", None).await;
+                        if let Some(digit) = digit {
+                            info!(%digit, via = "sip-info", "dtmf digit");
+                            session.handle(Input::Digit(digit), clock(&leg));
+                        }
+                    }
+                    Some(CallInput::Request { tx, request }) if request.method == Method::Invite => {
+                        self.reinvite(tx, &request, &mut leg, &local, &mut last_sdp).await;
+                        media_since = Instant::now();
+                    }
+                    Some(CallInput::Control(control)) => {
+                        let now_us = leg.media_us(Instant::now());
+                        super::recording::control(recording.as_mut(), control, now_us);
+                    }
+                    Some(other) => self.unexpected(other).await,
+                    None => {
+                        session.handle(Input::Hangup, clock(&leg));
+                        end = Some(self.engine_gone());
+                    }
+                },
+                received = leg.recv() => {
+                    let now = Instant::now();
+                    match received {
+                        Ok(Received::Audio { at_us, len }) => {
+                            let pcm = leg.decoded(len);
+                            if let Some(r) = recording.as_mut() {
+                                r.recorder.push(Side::Caller, at_us, pcm);
+                            }
+                            if let Some(m) = io.message.as_mut() {
+                                m.recorder.push(Side::Caller, at_us, pcm);
+                            }
+                        }
+                        Ok(Received::Event | Received::Ignored) => {}
+                        Err(e) => warn!(error = %e, "RTP receive failed"),
+                    }
+                    while let Some((digit, via)) = leg.poll_digit(now) {
+                        info!(%digit, via, "dtmf digit");
+                        session.handle(Input::Digit(digit), leg.media_us(now) / 1000);
+                    }
+                }
+                Some(done) = io.lookups.join_next(), if !io.lookups.is_empty() => {
+                    match done {
+                        Ok((op, result)) => {
+                            debug!(op, ?result, "lookup answered");
+                            session.handle(Input::LookupDone { op, result }, clock(&leg));
+                        }
+                        Err(e) => warn!(error = %e, "lookup task failed"),
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    let now_us = leg.media_us(now);
+                    while let Some(event) = io.player.poll(now_us) {
+                        match event {
+                            PlayerEvent::Frame(frame) => {
+                                leg.send_pcm(io.source, &frame.samples, now).await;
+                                if let Some(r) = recording.as_mut() {
+                                    r.recorder.push(Side::Other, frame.deadline_us, &frame.samples);
+                                }
+                            }
+                            PlayerEvent::Finished(_) => {}
+                        }
+                    }
+                    if io.player.finished().is_some() {
+                        if let Some(op) = io.playing.take() {
+                            session.handle(Input::PlayDone { op }, now_us / 1000);
+                        }
+                    }
+                    if let Some(r) = recording.as_mut() {
+                        if let Err(e) = r.recorder.tick(now_us) {
+                            warn!(error = %e, "recording failed; the call goes on unrecorded");
+                            recording = None;
+                        }
+                    }
+                    if let Some(m) = io.message.as_mut() {
+                        if let Err(e) = m.recorder.tick(now_us) {
+                            warn!(error = %e, "voicemail recording failed");
+                        }
+                    }
+                    while let Some((digit, via)) = leg.poll_digit(now) {
+                        info!(%digit, via, "dtmf digit");
+                        session.handle(Input::Digit(digit), now_us / 1000);
+                    }
+                    if session.poll_timeout().is_some_and(|at| at <= now_us / 1000) {
+                        session.handle_timeout(now_us / 1000);
+                    }
+                    if let Some(limit) = media.timeout.filter(|_| leg.expects_media()) {
+                        let last = leg.last_received().unwrap_or(media_since).max(media_since);
+                        if now.saturating_duration_since(last) > limit {
+                            warn!(?limit, "no RTP from the caller: hanging up");
+                            self.hang_up().await;
+                            session.handle(Input::Hangup, now_us / 1000);
+                            end = Some(answered(HangupCause::MediaTimeout));
+                        }
+                    }
+                }
+            }
+        }
+        // A message the caller was leaving when the call ended is kept.
+        if let Some(message) = io.message.take() {
+            self.save_message(message, leg.media_us(Instant::now()))
+                .await;
+        }
+        let stats = leg.stats();
+        info!(
+            received = stats.received,
+            sent = stats.sent,
+            rejected_source = stats.rejected_source,
+            steps = session.path().len(),
+            "flow ended"
+        );
+        // TODO(lead): self.call.record.ivr_path = serde_json::to_value(session.path()).ok();
+        if let Some(r) = recording {
+            self.finish_recording(r, leg.media_us(Instant::now())).await;
+        }
+        end.unwrap_or_else(|| answered(HangupCause::FlowEnded))
+    }
+
+    /// Does what the session asked; `Some` when the call ends.
+    async fn carry_out(
+        &mut self,
+        action: Action,
+        io: &mut Io,
+        leg: &mut RtpLeg,
+        recording: &mut Option<Recording>,
+    ) -> Option<End> {
+        let now_us = leg.media_us(Instant::now());
+        match action {
+            Action::Play { op, prompts } => {
+                let mut loaded = Vec::with_capacity(prompts.len());
+                for p in &prompts {
+                    match io.media.flow_prompt(&p.language, &p.name) {
+                        Ok(prompt) => loaded.push(prompt),
+                        Err(e) => warn!(error = %e, "prompt skipped"),
+                    }
+                }
+                debug!(op, prompts = ?prompts.iter().map(ToString::to_string).collect::<Vec<_>>(), "play");
+                io.player = Player::new(loaded, now_us);
+                io.playing = Some(op);
+                io.source = io.source.wrapping_add(1);
+            }
+            Action::StopPlay => {
+                io.player.stop();
+                io.playing = None;
+            }
+            Action::Lookup { op, request } => {
+                let lookup = self.lookup_task(request);
+                io.lookups.spawn(async move { (op, lookup.await) });
+            }
+            Action::Queue { op, queue, .. } => {
+                info!(%queue, "queue step: no agents serve queues yet; taking the fallback");
+                io.feedback.push_back(Input::QueueLeft {
+                    op,
+                    reason: "no agents serve queues yet".into(),
+                });
+            }
+            Action::Record { op, max_ms } => {
+                let started_ms = now_ms();
+                let name = format!("{}-{op}", self.call.record.id);
+                let path = recording_path(&io.media.voicemail_dir, &name, started_ms);
+                match RecordingFile::create(&path, &self.call.record.id) {
+                    Ok(file) => {
+                        info!(path = %path.display(), max_ms, "recording a message");
+                        io.message = Some(Message {
+                            op,
+                            recorder: Recorder::new(Timeline::new(now_us), file),
+                            started_ms,
+                        });
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "cannot record the message");
+                        io.feedback.push_back(Input::RecordDone { op, duration_ms: 0 });
+                    }
+                }
+            }
+            Action::StopRecord { op } => {
+                if let Some(message) = io.message.take_if(|m| m.op == op) {
+                    let duration_ms = self.save_message(message, now_us).await;
+                    io.feedback.push_back(Input::RecordDone { op, duration_ms });
+                }
+            }
+            Action::Transfer { op, trunk, to, .. } => {
+                warn!(%trunk, %to, "transfers from a flow are not available yet");
+                io.feedback.push_back(Input::TransferDone {
+                    op,
+                    result: Err("transfers from a flow are not available yet".into()),
+                });
+            }
+            Action::Hangup => {
+                io.player.stop();
+                self.hang_up().await;
+                let _ = recording;
+                return Some(End {
+                    outcome: Outcome::Answered,
+                    code: Some(200),
+                    cause: HangupCause::FlowEnded,
+                });
+            }
+        }
+        None
+    }
+
+    /// The future answering a lookup: the customer from the database, or
+    /// an HTTP dip.
+    fn lookup_task(
+        &self,
+        request: LookupRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = LookupResult> + Send>> {
+        match request {
+            LookupRequest::Http { .. } => {
+                let dipper = self.ctx.dipper.clone();
+                Box::pin(async move { dipper.dip(&request).await })
+            }
+            LookupRequest::Customer { caller } => {
+                let customers = self.ctx.customers.clone();
+                Box::pin(async move { customers.find(&caller).await })
+            }
+        }
+    }
+
+    /// Closes a voicemail message's WAV and files the callback request;
+    /// returns the message's length.
+    async fn save_message(&self, message: Message, end_us: u64) -> u64 {
+        let Message {
+            recorder,
+            started_ms,
+            ..
+        } = message;
+        let summary = tokio::task::spawn_blocking(move || recorder.finish(end_us)).await;
+        let summary = match summary {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                warn!(error = %e, "closing the message failed");
+                return 0;
+            }
+            Err(e) => {
+                warn!(error = %e, "closing the message failed");
+                return 0;
+            }
+        };
+        info!(
+            duration_ms = summary.duration_ms,
+            path = %summary.path.display(),
+            "message saved"
+        );
+        self.ctx.customers.callback_requested(
+            &self.call.record,
+            &self.ctx.media.voicemail_dir,
+            started_ms,
+            &summary,
+        );
+        summary.duration_ms
+    }
+}
