@@ -9,6 +9,7 @@
 //! - [`schedule`]: schedules and instant → open / closed / holiday.
 //! - [`load`]: file → [`Flow`] or every [`FlowError`].
 //! - [`validate`]: the checks types cannot express.
+//! - [`say`]: values read out (say-items) → prompt names, per language.
 //!
 //! `docs/ivr.md` documents the format; `docs/ivr.schema.json` is
 //! [`json_schema`]'s output, kept in step by a test.
@@ -16,6 +17,7 @@
 pub mod expr;
 pub mod flow;
 pub mod load;
+pub mod say;
 pub mod schedule;
 pub mod validate;
 
