@@ -22,7 +22,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("missing-prompt.toml", "6: step `hello`: missing prompt `no-such-prompt` (no ivr-flows/prompts/en/no-such-prompt.wav)"),
     ("name-mismatch.toml", "2: flow name `other` must match the file name `name-mismatch.toml`"),
     ("range-crosses-midnight.toml", "9: key `schedules.night.weekly.fri[0]`: time range `22:00-06:00` ends before it starts (ranges may not cross midnight: split it at 24:00)"),
-    ("say-number.toml", "6: step `hello`: say = \"amount\" needs prompt `number-0` (30 missing in ivr-flows/prompts/en)"),
+    ("say-number.toml", "7: step `hello`: say = \"amount\" has no prompt set for language `de` (sets: en, ja)"),
     ("toml-syntax.toml", "5: invalid basic string, expected `\"`"),
     ("unknown-flow.toml", "6: step `sub`: unknown flow `no-such-flow`"),
     ("unknown-key.toml", "7: step `hello`: unknown field `nxet`, expected `prompts` or `next`"),

@@ -1,25 +1,31 @@
 //! IVR flows: the TOML format of `ivr-flows/*.toml`, loading with errors
-//! that name file, line and reason, and validation (step references,
+//! that name file, line and reason, validation (step references,
 //! reachability, loops that take no input, prompts, schedules,
-//! expressions, patterns). No interpreter yet: flows are checked by
-//! `hibiki ivr validate` but not run by calls.
+//! expressions, patterns), and the interpreter that walks a call through
+//! a flow. Calls run flows in `call::ivr`; `hibiki ivr simulate` runs
+//! them without a phone.
 //!
 //! - [`flow`]: the types a flow file deserialises into.
 //! - [`expr`]: expressions (`set`, `branch`, `transfer.to`).
 //! - [`schedule`]: schedules and instant → open / closed / holiday.
 //! - [`load`]: file → [`Flow`] or every [`FlowError`].
 //! - [`validate`]: the checks types cannot express.
+//! - [`say`]: values read out (say-items) → prompt names, per language.
+//! - [`run`]: the interpreter, sans-IO (inputs and time in, actions out).
+//! - [`simulate`]: a virtual-clock driver of [`run`] for `hibiki ivr simulate`.
+//! - [`dip`]: HTTP data dips (the IO of `lookup` with `source = "http"`).
 //!
 //! `docs/ivr.md` documents the format; `docs/ivr.schema.json` is
 //! [`json_schema`]'s output, kept in step by a test.
 
+pub mod dip;
 pub mod expr;
 pub mod flow;
 pub mod load;
 pub mod run;
+pub mod say;
 pub mod schedule;
 pub mod simulate;
-pub mod dip;
 pub mod validate;
 
 #[cfg(test)]
@@ -77,7 +83,7 @@ impl Flow {
                             out.insert((language.clone(), name.clone()));
                         }
                         flow::PromptItem::Say(say) => {
-                            for name in validate::say_prompts(say.say) {
+                            for name in say::say_prompts(say.say, language) {
                                 out.insert((language.clone(), name));
                             }
                         }

@@ -1147,21 +1147,8 @@ impl Session {
 }
 
 /// The names to say `value` as `kind` in `language`.
-fn say_item(kind: SayKind, value: &str, _language: &str) -> Result<Vec<String>, String> {
-    // TODO(lead): super::say::say once the prompt sets land.
-    match kind {
-        SayKind::Digits => Ok(value
-            .chars()
-            .filter_map(|c| match c {
-                '0'..='9' | 'A'..='D' => Some(format!("digit-{c}")),
-                '*' => Some("digit-star".into()),
-                '#' => Some("digit-pound".into()),
-                _ => None,
-            })
-            .collect()),
-        SayKind::Prompt => Ok(vec![value.to_owned()]),
-        _ => Err("not supported yet".into()),
-    }
+fn say_item(kind: SayKind, value: &str, language: &str) -> Result<Vec<String>, String> {
+    super::say::say(kind, value, language).map_err(|e| e.to_string())
 }
 
 fn ms(seconds: u32) -> Millis {

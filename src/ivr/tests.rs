@@ -337,3 +337,112 @@ fn variables_read_must_be_set_somewhere_or_declared_inputs() {
         "t.toml:3: bad input variable `caller`"
     );
 }
+
+/// A flow in `language` whose one step plays `{ say = kind, var = "caller" }`.
+fn say_flow(language: &str, kind: &str) -> String {
+    format!(
+        "[flow]\nstart = \"a\"\nlanguage = \"{language}\"\n\n[steps.a]\ntype = \"play\"\nprompts = [\n  {{ say = \"{kind}\", var = \"caller\" }},\n]\nnext = \"bye\"\n\n{BYE}"
+    )
+}
+
+#[test]
+fn say_items_validate_where_their_language_has_the_set() {
+    for language in ["en", "ja"] {
+        for kind in ["digits", "number", "amount", "time", "date", "prompt"] {
+            let text = say_flow(language, kind);
+            if let Err(errors) = load_text(Path::new("t.toml"), &text, &context()) {
+                panic!("{language} {kind}: {errors:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn say_items_without_their_set_are_refused_at_their_line() {
+    // No rules for the language: refused whether or not files exist.
+    let errors: Vec<String> = load_text(Path::new("t.toml"), &say_flow("fr", "time"), &context())
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        ["t.toml:8: step `a`: say = \"time\" has no prompt set for language `fr` (sets: en, ja)"]
+    );
+    // Rules but a file missing: named, with the count.
+    let dir = tempfile::tempdir().unwrap();
+    let ja = dir.path().join("ja");
+    std::fs::create_dir(&ja).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows/prompts/ja");
+    for name in super::say::say_prompts(super::flow::SayKind::Date, "ja") {
+        if name != "date-day-20" {
+            let file = format!("{name}.wav");
+            std::fs::copy(shipped.join(&file), ja.join(&file)).unwrap();
+        }
+    }
+    let context = Context {
+        prompts_dir: Some(dir.path().to_path_buf()),
+        known_flows: None,
+    };
+    load_text(Path::new("t.toml"), &say_flow("ja", "prompt"), &context).unwrap();
+    let errors = load_text(Path::new("t.toml"), &say_flow("ja", "date"), &context).unwrap_err();
+    assert_eq!(
+        errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [format!(
+            "t.toml:8: step `a`: say = \"date\" needs prompt `date-day-20` (1 missing in {})",
+            ja.display()
+        )]
+    );
+    // Digits need only the files, in any language.
+    let digits = load_text(Path::new("t.toml"), &say_flow("ja", "digits"), &context).unwrap_err();
+    assert!(
+        digits[0]
+            .to_string()
+            .contains("say = \"digits\" needs prompt `digit-0` (16 missing"),
+        "{digits:?}"
+    );
+}
+
+/// Every prompt a say-item may play exists in the shipped sets, loads with
+/// the server's loader, and is a word's length (not empty, not a stray
+/// long recording); so are the customers' names and the beep.
+#[test]
+fn every_say_prompt_is_shipped_and_loads() {
+    use super::flow::SayKind;
+    use crate::media::prompt::PromptCache;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows/prompts");
+    let cache = PromptCache::new();
+    let kinds = [
+        SayKind::Digits,
+        SayKind::Number,
+        SayKind::Amount,
+        SayKind::Time,
+        SayKind::Date,
+    ];
+    let mut checked = 0;
+    for language in super::say::LANGUAGES {
+        let mut names: std::collections::BTreeSet<String> = kinds
+            .iter()
+            .flat_map(|kind| super::say::say_prompts(*kind, language))
+            .collect();
+        names.insert("beep".into());
+        if *language == "en" {
+            names.extend([
+                "customer-hanako-yamada".into(),
+                "customer-john-smith".into(),
+            ]);
+        }
+        for name in names {
+            let path = root.join(language).join(format!("{name}.wav"));
+            let prompt = cache
+                .get(&path)
+                .unwrap_or_else(|e| panic!("{language}/{name}: {e}"));
+            let ms = prompt.duration_us() / 1000;
+            assert!((200..=2000).contains(&ms), "{}: {ms} ms", path.display());
+            checked += 1;
+        }
+    }
+    // en: 16 keys, 33 number, 5 amount, 6 time, 43 date prompts, beep,
+    // 2 names; ja: 16 keys, 40 number, 1 amount, 28 time, 43 date, beep.
+    assert_eq!(checked, 106 + 129);
+}

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::expr::BUILTIN_VARS;
-use super::flow::{LookupSource, PromptItem, SayKind, Step, CUSTOMER_FIELDS};
+use super::flow::{LookupSource, PromptItem, Step, CUSTOMER_FIELDS};
+use super::say;
 use super::Flow;
 
 /// One fault: the key path (`steps.main_menu.options.2`) and why.
@@ -22,23 +23,6 @@ pub struct Problem {
 
 /// The keys a `menu` option or a `gather` terminator may be.
 pub const DTMF_KEYS: &str = "0123456789*#ABCD";
-
-/// The prompts a say-item of `kind` needs in the language's folder.
-pub fn say_prompts(kind: SayKind) -> Vec<String> {
-    let digits = (0..10).map(|d| format!("digit-{d}"));
-    match kind {
-        SayKind::Digits => digits.collect(),
-        SayKind::Prompt => Vec::new(),
-        // Numbers, amounts, times and dates read whole numbers; their
-        // prompt set (`number-0` … `number-19`, tens, hundred, thousand)
-        // is not shipped yet, so these are refused until it is.
-        SayKind::Number | SayKind::Amount | SayKind::Time | SayKind::Date => (0..20)
-            .chain((2..10).map(|t| t * 10))
-            .map(|n| format!("number-{n}"))
-            .chain(["number-hundred".into(), "number-thousand".into()])
-            .collect(),
-    }
-}
 
 /// Every problem of `flow`; empty when it is valid.
 pub fn check(flow: &Flow, prompts_dir: &Path, known_flows: Option<&[String]>) -> Vec<Problem> {
@@ -105,7 +89,15 @@ pub fn check(flow: &Flow, prompts_dir: &Path, known_flows: Option<&[String]>) ->
                                 format!("bad variable name `{}`", say.var),
                             );
                         }
-                        let missing: Vec<String> = say_prompts(say.say)
+                        if !say::supports(say.say, &flow.language) {
+                            let error = say::SayError::Language {
+                                kind: say.say,
+                                language: flow.language.clone(),
+                            };
+                            fault(format!("{}[{i}]", at(key)), error.to_string());
+                            continue;
+                        }
+                        let missing: Vec<String> = say::say_prompts(say.say, &flow.language)
                             .into_iter()
                             .filter(|p| !language_dir.join(format!("{p}.wav")).is_file())
                             .collect();
@@ -114,7 +106,7 @@ pub fn check(flow: &Flow, prompts_dir: &Path, known_flows: Option<&[String]>) ->
                                 format!("{}[{i}]", at(key)),
                                 format!(
                                     "say = \"{}\" needs prompt `{first}` ({} missing in {})",
-                                    kind_name(say.say),
+                                    say::kind_name(say.say),
                                     missing.len(),
                                     language_dir.display()
                                 ),
@@ -306,17 +298,6 @@ pub fn check(flow: &Flow, prompts_dir: &Path, known_flows: Option<&[String]>) ->
         );
     }
     out
-}
-
-fn kind_name(kind: SayKind) -> &'static str {
-    match kind {
-        SayKind::Digits => "digits",
-        SayKind::Number => "number",
-        SayKind::Amount => "amount",
-        SayKind::Time => "time",
-        SayKind::Date => "date",
-        SayKind::Prompt => "prompt",
-    }
 }
 
 /// The steps reachable from `start`.
