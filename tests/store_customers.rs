@@ -409,7 +409,7 @@ async fn completing_is_for_open_requests_only(store: Store) {
 
 async fn the_writer_carries_callback_requests_and_a_retry_keeps_the_completion(store: Store) {
     let r = request("r1", 10);
-    write(&store, &[r.clone()]).await;
+    write(&store, std::slice::from_ref(&r)).await;
     store
         .complete_callback("r1", "agent1", "ok", 20)
         .await
