@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use hibiki::customer::{normalise_phone, seed_demo_customers};
 use hibiki::store::{
-    CallbackRequest, CallbackStatus, Completion, Customer, RecordEvent, RecordWriter, Store,
-    StoreError, Voicemail,
+    CallbackCompletion, CallbackRequest, CallbackStatus, Customer, RecordEvent, RecordWriter,
+    Store, StoreError, Voicemail,
 };
 use sqlx::Connection;
 
@@ -332,7 +332,7 @@ async fn callback_requests_are_listed_newest_first_by_status_and_limit(store: St
             .complete_callback(id, "agent1", "", 500)
             .await
             .unwrap();
-        assert!(matches!(done, Completion::Completed(_)), "{done:?}");
+        assert!(matches!(done, CallbackCompletion::Completed(_)), "{done:?}");
     }
     let ids = |v: Vec<CallbackRequest>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(
@@ -375,7 +375,7 @@ async fn completing_is_for_open_requests_only(store: Store) {
         .await
         .unwrap()
     {
-        Completion::Completed(r) => r,
+        CallbackCompletion::Completed(r) => r,
         other => panic!("expected Completed, got {other:?}"),
     };
     assert_eq!(done.status, CallbackStatus::Done);
@@ -394,7 +394,7 @@ async fn completing_is_for_open_requests_only(store: Store) {
         .await
         .unwrap()
     {
-        Completion::NotOpen(r) => assert_eq!(r, done),
+        CallbackCompletion::NotOpen(r) => assert_eq!(r, done),
         other => panic!("expected NotOpen, got {other:?}"),
     }
     assert_eq!(store.callback_request("r1").await.unwrap(), Some(done));
@@ -403,7 +403,7 @@ async fn completing_is_for_open_requests_only(store: Store) {
             .complete_callback("nope", "agent1", "", 1)
             .await
             .unwrap(),
-        Completion::NotFound
+        CallbackCompletion::NotFound
     );
 }
 

@@ -23,7 +23,7 @@ use super::auth::Caller;
 use super::error::{ApiError, Json};
 use super::{rfc3339_ms, ApiState};
 use crate::auth::Role;
-use crate::store::{now_ms, CallbackRequest, CallbackStatus, Completion, Store};
+use crate::store::{now_ms, CallbackCompletion, CallbackRequest, CallbackStatus, Store};
 
 /// Who may read callback requests and their voicemail.
 const READERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Manager, Role::Admin];
@@ -237,15 +237,15 @@ pub async fn complete(
         .complete_callback(&id, &caller.username, &body.notes, now_ms())
         .await?
     {
-        Completion::Completed(r) => {
+        CallbackCompletion::Completed(r) => {
             tracing::info!(callback = %id, by = %caller.username, "callback completed");
             Ok(axum::Json(CallbackView::from(&r)))
         }
-        Completion::NotOpen(r) => Err(ApiError::conflict(format!(
+        CallbackCompletion::NotOpen(r) => Err(ApiError::conflict(format!(
             "callback request `{id}` is {} already",
             r.status
         ))),
-        Completion::NotFound => Err(not_found(&id)),
+        CallbackCompletion::NotFound => Err(not_found(&id)),
     }
 }
 

@@ -130,7 +130,7 @@ impl CallbackRequest {
 
 /// What [`Store::complete_callback`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Completion {
+pub enum CallbackCompletion {
     /// The request was open and is now done: as stored afterwards.
     Completed(CallbackRequest),
     /// The request is not open (done or cancelled already): unchanged.
@@ -191,15 +191,15 @@ impl Store {
 
     /// Completes an open request: status `done`, `done_at_ms = now_ms`,
     /// `done_by = by` (a username), `notes` replaced by `notes`. A request
-    /// that is not open is left as it is ([`Completion::NotOpen`]), so two
-    /// agents completing the same request cannot both succeed.
+    /// that is not open is left as it is ([`CallbackCompletion::NotOpen`]),
+    /// so two agents completing the same request cannot both succeed.
     pub async fn complete_callback(
         &self,
         id: &str,
         by: &str,
         notes: &str,
         now_ms: i64,
-    ) -> Result<Completion, StoreError> {
+    ) -> Result<CallbackCompletion, StoreError> {
         let updated = on_pool!(self, pool => {
             sqlx::query(COMPLETE)
                 .bind(text(id))
@@ -211,9 +211,9 @@ impl Store {
                 .rows_affected()
         });
         Ok(match self.callback_request(id).await? {
-            None => Completion::NotFound,
-            Some(r) if updated > 0 => Completion::Completed(r),
-            Some(r) => Completion::NotOpen(r),
+            None => CallbackCompletion::NotFound,
+            Some(r) if updated > 0 => CallbackCompletion::Completed(r),
+            Some(r) => CallbackCompletion::NotOpen(r),
         })
     }
 }

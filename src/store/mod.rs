@@ -77,7 +77,7 @@ mod sqlite;
 mod users;
 mod writer;
 
-pub use callbacks::{CallbackRequest, CallbackStatus, Completion, Voicemail};
+pub use callbacks::{CallbackCompletion, CallbackRequest, CallbackStatus, Voicemail};
 pub use customers::Customer;
 pub use model::{now_ms, CallRecord, Direction, Outcome, Pause, RecordingRecord, RecordingStatus};
 pub use postgres::PgStore;
