@@ -185,6 +185,7 @@ PG_TEST_BINARIES=(
   api_auth
   baresip_demo
   api_recording
+  api_callbacks
   trunk_calls
 )
 

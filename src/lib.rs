@@ -15,6 +15,8 @@
 //!   of live calls; the call record written when it ends.
 //! - [`media`]: G.711, DTMF, RTP, prompts and the call recorder (building
 //!   blocks; RTP sessions and bridging come next).
+//! - [`customer`]: who is calling: phone numbers to E.164 for the
+//!   caller-id lookup, and the demo customers.
 //! - [`store`]: the database behind a `Store` with SQLite and PostgreSQL
 //!   implementations; never on the path of a SIP retransmission.
 //! - [`auth`]: users, roles, Argon2id passwords and expiring bearer
@@ -28,6 +30,7 @@ pub mod api;
 pub mod auth;
 pub mod call;
 pub mod config;
+pub mod customer;
 pub mod ivr;
 pub mod media;
 pub mod server;

@@ -1,9 +1,9 @@
 //! Wiring: start every part in order, and stop them in the reverse order.
 //!
 //! Start: database (migrate, close the calls a crash left open, and with
-//! the embedded default create the demo users when there are none) → call
-//! record writer → SIP sockets → signaling engine → HTTP. Ready (`/readyz`)
-//! once all of that stands.
+//! the embedded default create the demo users and customers when there are
+//! none) → call record writer → SIP sockets → signaling engine → HTTP.
+//! Ready (`/readyz`) once all of that stands.
 //!
 //! Shutdown (SIGTERM or SIGINT): stop accepting calls (new INVITEs get
 //! 503 and `/readyz` says so), let live calls finish for up to
@@ -81,6 +81,15 @@ pub async fn run(
     let hasher = Hasher::per_core();
     if options.demo_users {
         create_demo_users(&store, &hasher).await?;
+        let seeded = crate::customer::seed_demo_customers(&store, now_ms())
+            .await
+            .context("creating the demo customers")?;
+        if seeded > 0 {
+            info!(
+                customers = seeded,
+                "created the demo customers of the embedded default"
+            );
+        }
     }
     let auth = Authenticator::new(
         store.clone(),
@@ -249,6 +258,7 @@ pub async fn run(
         accepting,
         auth,
         calls: crate::call::CallControl::new(call_commands),
+        recordings_dir: config.recording_dir(),
     };
     let http_stop = stop_io.clone();
     let http = tokio::spawn(async move {

@@ -2,8 +2,9 @@
 //! file, on free ports and a temp data dir through `HIBIKI_*` overrides,
 //! prints `admin`, `supervisor`, `manager`, `agent1` and `agent2` with
 //! their passwords once in a box on stdout (the log says it did, without
-//! them); the passwords log in; the next start prints nothing. SQLite, as
-//! the embedded default is.
+//! them); the passwords log in; the demo customers are in the database;
+//! the next start prints and creates nothing. SQLite, as the embedded
+//! default is.
 
 mod common;
 
@@ -163,12 +164,43 @@ async fn the_embedded_default_prints_demo_users_once_on_its_first_start() {
     let admin = api.token("admin", &passwords["admin"]).await;
     let users = api.get("/users", Some(&admin)).await;
     assert_eq!(users.body.as_array().map(Vec::len), Some(5));
+    assert!(stderr.contains("created the demo customers"), "{stderr}");
     server.stop();
+
+    // The demo customers are in the database, found by their numbers.
+    let db = dir.path().join("data").join("hibiki.db");
+    let store = hibiki::store::Store::connect(&format!("sqlite://{}", db.display()), 1)
+        .await
+        .unwrap();
+    for (number, name, prompt) in [
+        (
+            "+81312345678",
+            "Hanako Yamada",
+            Some("customer-hanako-yamada"),
+        ),
+        (
+            "+819012345678",
+            "Hanako Yamada",
+            Some("customer-hanako-yamada"),
+        ),
+        ("+14155550100", "John Smith", Some("customer-john-smith")),
+        ("+81612345678", "Taro Suzuki", None),
+    ] {
+        let c = store
+            .customer_by_phone(number)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no demo customer has {number}"));
+        assert_eq!((c.name.as_str(), c.name_prompt.as_deref()), (name, prompt));
+    }
+    assert_eq!(store.count_customers().await.unwrap(), 3);
+    store.close().await;
 
     // The next start finds users and prints nothing.
     let again = EmbeddedServer::start(dir.path(), 2).await;
     let stdout = again.stdout_text();
     assert!(!stdout.contains("+-"), "printed again:\n{stdout}");
     assert!(!again.stderr_text().contains("created the demo users"));
+    assert!(!again.stderr_text().contains("created the demo customers"));
     again.stop();
 }

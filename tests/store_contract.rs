@@ -194,6 +194,7 @@ contract!(
     recording_batch_is_all_or_nothing,
     writer_carries_recording_events_in_order_with_call_events,
     writer_leaves_open_recordings_for_the_repair,
+    the_ivr_path_is_written_with_the_end,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -213,6 +214,7 @@ fn started(id: &str, node: &str, started_at_ms: i64) -> CallRecord {
         outcome: None,
         final_sip_code: None,
         hangup_cause: None,
+        ivr_path: None,
     }
 }
 
@@ -805,6 +807,46 @@ async fn writer_leaves_open_recordings_for_the_repair(store: Store) {
     assert_eq!(back.status, RecordingStatus::Repaired);
     assert_eq!((back.ended_at_ms, back.sha256), (Some(99), None));
     assert!(store.open_recordings("node-k").await.unwrap().is_empty());
+}
+
+async fn the_ivr_path_is_written_with_the_end(store: Store) {
+    let path = serde_json::json!([
+        {"node": "start", "at_ms": 0},
+        {"node": "menu", "digits": "2", "at_ms": 3_500},
+        {"node": "callback", "voicemail": true, "name": "山田 花子"},
+    ]);
+    // Through the writer, start and end in different batches.
+    let start = started("ivr-1", "n", 10);
+    let mut end = ended(start.clone(), Outcome::Answered, 200, "normal");
+    end.ivr_path = Some(path.clone());
+    let (sink, handle) = RecordWriter::spawn(store.clone());
+    assert!(sink.send(RecordEvent::Started(start.clone())));
+    handle.finish().await;
+    assert_eq!(store.call("ivr-1").await.unwrap(), Some(start));
+    let (sink, handle) = RecordWriter::spawn(store.clone());
+    assert!(sink.send(RecordEvent::Ended(end.clone())));
+    handle.finish().await;
+    assert_eq!(store.call("ivr-1").await.unwrap(), Some(end.clone()));
+    // An end that does not know the path (an orphan closed by a peer
+    // node, a repeated end) keeps the one stored.
+    let mut again = end.clone();
+    again.ivr_path = None;
+    store.call_ended(&again).await.unwrap();
+    assert_eq!(store.call("ivr-1").await.unwrap(), Some(end));
+    // An end written without its start carries the path too; a call that
+    // ran no flow has none.
+    let mut direct = ended(
+        started("ivr-2", "n", 20),
+        Outcome::Cancelled,
+        487,
+        "cancelled",
+    );
+    direct.ivr_path = Some(serde_json::json!([]));
+    store.call_ended(&direct).await.unwrap();
+    assert_eq!(store.call("ivr-2").await.unwrap(), Some(direct));
+    let plain = ended(started("ivr-3", "n", 30), Outcome::Busy, 486, "busy");
+    store.call_ended(&plain).await.unwrap();
+    assert_eq!(store.call("ivr-3").await.unwrap().unwrap().ivr_path, None);
 }
 
 // ---------------------------------------------------------------- no backend

@@ -6,7 +6,8 @@
 //!   balancers and Prometheus must reach them without credentials: bind
 //!   `http.listen` to a private address in production.
 //! - The REST API under `/api/v1` (`docs/api.md`, `docs/api/openapi.yaml`):
-//!   `auth/login`, `auth/logout`, `me`, `users`, `calls/{id}/recording/…`. Every endpoint there but
+//!   `auth/login`, `auth/logout`, `me`, `users`, `calls/{id}` (the
+//!   stored record), `calls/{id}/recording/…`, `callbacks`. Every endpoint there but
 //!   login takes a [`Caller`] (a valid bearer token) and names the roles
 //!   it admits with [`Caller::require`]; errors are [`ApiError`] JSON;
 //!   bodies are read with [`Json`]. The agent and supervisor websockets
@@ -15,8 +16,10 @@
 //! Files: `auth.rs` (the [`Caller`] extractor), `error.rs` ([`ApiError`],
 //! [`Json`]), `session.rs` (login, logout, me), `users.rs` (user admin),
 //! `calls.rs` (commands for live calls: recording pause/resume),
-//! `time.rs` (RFC 3339).
+//! `cdr.rs` (stored call records), `callbacks.rs` (callback requests and
+//! their voicemail), `time.rs` (RFC 3339).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::extract::{FromRef, State};
@@ -32,7 +35,9 @@ use crate::store::Store;
 use crate::telemetry::Metrics;
 
 pub mod auth;
+pub mod callbacks;
 pub mod calls;
+pub mod cdr;
 mod error;
 pub mod session;
 mod time;
@@ -54,6 +59,14 @@ pub struct ApiState {
     pub auth: Authenticator,
     /// Commands for live calls.
     pub calls: CallControl,
+    /// Where recordings and voicemails live (`Config::recording_dir`).
+    pub recordings_dir: PathBuf,
+}
+
+impl FromRef<ApiState> for Store {
+    fn from_ref(state: &ApiState) -> Store {
+        state.store.clone()
+    }
 }
 
 impl FromRef<ApiState> for CallControl {
@@ -86,8 +99,13 @@ fn api_v1() -> Router<ApiState> {
         .route("/me", get(session::me))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{username}/disable", post(users::disable))
+        .route("/calls/{id}", get(cdr::get))
         .route("/calls/{id}/recording/pause", post(calls::pause))
         .route("/calls/{id}/recording/resume", post(calls::resume))
+        .route("/callbacks", get(callbacks::list))
+        .route("/callbacks/{id}", get(callbacks::get))
+        .route("/callbacks/{id}/voicemail", get(callbacks::voicemail))
+        .route("/callbacks/{id}/complete", post(callbacks::complete))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

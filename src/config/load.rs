@@ -215,6 +215,7 @@ const SECTIONS: &[&str] = &[
     "log",
     "shutdown",
     "auth",
+    "customers",
 ];
 
 /// Applies every `HIBIKI_<SECTION>_<KEY>` variable, in name order.
@@ -334,6 +335,7 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
         ("log", "level") => c.log.level = v.to_owned(),
         ("shutdown", "grace_seconds") => c.shutdown.grace_seconds = parse(v)?,
         ("auth", "token_ttl_seconds") => c.auth.token_ttl_seconds = parse(v)?,
+        ("customers", "default_region") => c.customers.default_region = v.to_owned(),
         _ => return Err(None),
     }
     Ok(())

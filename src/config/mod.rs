@@ -23,7 +23,8 @@
 //!    load into a [`Secret`] that never prints.
 //! 4. **Validation** ([`Config::validate`]) of what types cannot say:
 //!    unique trunk names and route numbers, sane timers, a parseable log
-//!    filter, reject statuses in 400..=699, a token lifetime above 0.
+//!    filter, reject statuses in 400..=699, a token lifetime above 0, a
+//!    known customers region.
 //!
 //! `docs/configuration.md` documents every key; keep it in step.
 
@@ -75,6 +76,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     #[serde(default)]
     pub auth: AuthConfig,
+    #[serde(default)]
+    pub customers: CustomersConfig,
     #[serde(default)]
     pub trunks: Vec<TrunkConfig>,
     #[serde(default)]
@@ -344,6 +347,24 @@ impl Default for AuthConfig {
     }
 }
 
+/// `[customers]`: how callers' numbers are read for the caller-id lookup.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CustomersConfig {
+    /// The region (ISO 3166-1 code, one of `crate::customer::REGIONS`)
+    /// whose dialling plan reads national numbers (`03-1234-5678` in
+    /// `JP` is `+81312345678`).
+    pub default_region: String,
+}
+
+impl Default for CustomersConfig {
+    fn default() -> Self {
+        CustomersConfig {
+            default_region: "JP".to_owned(),
+        }
+    }
+}
+
 /// A password: `Debug`, `Display` and serialization print `***`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -534,6 +555,7 @@ impl Config {
             log: LogConfig::default(),
             shutdown: ShutdownConfig::default(),
             auth: AuthConfig::default(),
+            customers: CustomersConfig::default(),
             trunks: vec![TrunkConfig {
                 name: "local".to_owned(),
                 inbound: Some(TrunkInbound {

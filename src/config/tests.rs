@@ -70,6 +70,7 @@ fn no_file_means_the_embedded_default() {
     assert_eq!(c.log.level, "info");
     assert_eq!(c.shutdown.grace_seconds, 30);
     assert_eq!(c.auth.token_ttl_seconds, 8 * 3600);
+    assert_eq!(c.customers.default_region, "JP");
     assert!(!c.node.id.is_empty());
 
     assert_eq!(c.trunks.len(), 1);
@@ -126,6 +127,7 @@ fn the_example_file_loads_completely() {
     assert_eq!(c.log.level, "info,hibiki_sip=warn");
     assert_eq!(c.shutdown.grace_seconds, 60);
     assert_eq!(c.auth.token_ttl_seconds, 43_200);
+    assert_eq!(c.customers.default_region, "US");
 
     assert_eq!(c.trunks.len(), 2);
     let carrier = &c.trunks[0];
@@ -655,6 +657,36 @@ fn the_token_lifetime_is_checked() {
     assert_eq!(e.key(), Some("auth.token_ttl_seconds"));
     assert!(
         from_str("[auth]\nttl = 5\n").is_err(),
+        "unknown keys are refused"
+    );
+}
+
+#[test]
+fn the_customers_region_is_checked() {
+    assert_eq!(
+        from_str("[customers]\ndefault_region = \"gb\"\n")
+            .unwrap()
+            .customers
+            .default_region,
+        "gb"
+    );
+    let e = from_str("[customers]\ndefault_region = \"XX\"\n").unwrap_err();
+    assert_eq!(
+        (e.key(), e.line()),
+        (Some("customers.default_region"), Some(2))
+    );
+    assert!(e.to_string().contains("JP, US"), "{e}");
+    let c = Config::load_with_env(None, env(&[("HIBIKI_CUSTOMERS_DEFAULT_REGION", "FR")])).unwrap();
+    assert_eq!(c.customers.default_region, "FR");
+    let e = Config::load_with_env(None, env(&[("HIBIKI_CUSTOMERS_DEFAULT_REGION", "Japan")]))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("environment variable HIBIKI_CUSTOMERS_DEFAULT_REGION"),
+        "{e}"
+    );
+    assert!(
+        from_str("[customers]\nregion = \"JP\"\n").is_err(),
         "unknown keys are refused"
     );
 }

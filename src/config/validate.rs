@@ -107,6 +107,17 @@ pub(super) fn check(c: &Config) -> Check {
             format!("must be at most {MAX_TOKEN_TTL_SECONDS} (one year)"),
         )?;
     }
+    if crate::customer::region(&c.customers.default_region).is_none() {
+        let known: Vec<&str> = crate::customer::REGIONS.iter().map(|r| r.code).collect();
+        fail(
+            "customers.default_region",
+            format!(
+                "unknown region {:?} (known: {})",
+                c.customers.default_region,
+                known.join(", ")
+            ),
+        )?;
+    }
     check_trunks(c)?;
     check_routes(c)
 }

@@ -597,6 +597,7 @@ fn new_record(node_id: &str, request: &Request) -> CallRecord {
         outcome: None::<Outcome>,
         final_sip_code: None,
         hangup_cause: None,
+        ivr_path: None,
     }
 }
 

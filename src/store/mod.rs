@@ -41,6 +41,18 @@
 //! never the token. Changing a password or disabling a user revokes the
 //! user's tokens in the same transaction.
 //!
+//! ## Customers and callback requests
+//! `customers` and `customer_phones` (E.164 numbers, one owner each) answer
+//! the IVR's caller-id lookup ([`Store::customer_by_phone`]);
+//! `callback_requests` hold the callbacks callers ask for in a flow, with an
+//! optional voicemail WAV (`migrations/*/0004_customers_callbacks.sql`).
+//! Their methods live in `customers.rs` and `callbacks.rs`, written once
+//! for both databases like `users.rs`. A callback request is written by the
+//! record writer ([`RecordEvent::CallbackRequested`]), like the CDR, so a
+//! call never waits on the database; agents complete it through the API
+//! ([`Store::complete_callback`]). The call's IVR path is JSON text in
+//! `calls.ivr_path`, written with the CDR's end.
+//!
 //! ## Who calls what
 //! - start-up: [`Store::connect`], [`Store::migrate`], then
 //!   [`Store::close_orphaned_calls`] for this node (calls left open by a
@@ -48,12 +60,16 @@
 //!   repair the file, then [`Store::recording_closed`] with status
 //!   `repaired` or `failed`; then [`RecordWriter::spawn`].
 //! - call actors: [`RecordSink::send`] with [`RecordEvent::Started`],
-//!   [`RecordEvent::RecordingStarted`], [`RecordEvent::RecordingClosed`]
-//!   and [`RecordEvent::Ended`]; never the store directly.
+//!   [`RecordEvent::RecordingStarted`], [`RecordEvent::RecordingClosed`],
+//!   [`RecordEvent::CallbackRequested`] and [`RecordEvent::Ended`]; never
+//!   the store directly for writes (reads such as
+//!   [`Store::customer_by_phone`] are fine).
 //! - `/readyz`: [`Store::ping`]; the API: the read methods, and the user
 //!   and token methods through `crate::auth`.
 //! - shutdown: [`WriterHandle::finish`] after the calls have ended.
 
+mod callbacks;
+mod customers;
 mod model;
 mod postgres;
 mod sql;
@@ -61,6 +77,8 @@ mod sqlite;
 mod users;
 mod writer;
 
+pub use callbacks::{CallbackCompletion, CallbackRequest, CallbackStatus, Voicemail};
+pub use customers::Customer;
 pub use model::{now_ms, CallRecord, Direction, Outcome, Pause, RecordingRecord, RecordingStatus};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -94,7 +112,8 @@ pub enum StoreError {
     #[error("{table}: {key} already exists")]
     Conflict { table: &'static str, key: String },
     /// A stored row holds a value this version cannot read. `table` is
-    /// `"calls"`, `"recordings"`, `"users"` or `"auth_tokens"`.
+    /// `"calls"`, `"recordings"`, `"users"`, `"auth_tokens"` or
+    /// `"callback_requests"`.
     #[error("{table} row {id}: stored row is invalid: {reason}")]
     Corrupt {
         table: &'static str,
@@ -192,7 +211,7 @@ impl Store {
     /// Records the end of a call: inserts the whole record when its start
     /// was never written, otherwise updates the end fields (`ended_at_ms`,
     /// `outcome`, `final_sip_code`, `hangup_cause`, and `answered_at_ms`
-    /// when the record has it).
+    /// and `ivr_path` when the record has them).
     pub async fn call_ended(&self, record: &CallRecord) -> Result<(), StoreError> {
         dispatch!(self, s => s.call_ended(record).await)
     }

@@ -3,7 +3,8 @@
 //! a call) with its [`RecordingStatus`] and [`Pause`] markers; and the
 //! mapping between them and the plain columns both databases share (text
 //! for enums, epoch-millisecond `i64` for times, `i32` for the SIP status
-//! code, JSON text for the pause list).
+//! code, JSON text for the pause list and the IVR path). Customers and
+//! callback requests are in `customers.rs` and `callbacks.rs`.
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -117,6 +118,10 @@ pub struct CallRecord {
     /// A stable catalog code: `normal`, `cancelled`, `not_found`,
     /// `forbidden`, `timeout`, `shutdown`, `server_restart`…
     pub hangup_cause: Option<String>,
+    /// The IVR path of the call: a JSON array of entries (what the flow
+    /// did, in order), written by [`super::RecordEvent::Ended`]; `None`
+    /// when the call ran no flow. Stored as JSON text.
+    pub ivr_path: Option<serde_json::Value>,
 }
 
 /// Milliseconds since the Unix epoch, the store's one time unit.
@@ -145,6 +150,7 @@ pub(crate) struct CallRow {
     outcome: Option<String>,
     final_sip_code: Option<i32>,
     hangup_cause: Option<String>,
+    ivr_path: Option<String>,
 }
 
 impl TryFrom<CallRow> for CallRecord {
@@ -170,6 +176,13 @@ impl TryFrom<CallRow> for CallRecord {
                 Some(u16::try_from(c).map_err(|_| corrupt(format!("SIP code {c} out of range")))?)
             }
         };
+        let ivr_path = match row.ivr_path.as_deref() {
+            None => None,
+            Some(s) => Some(
+                serde_json::from_str(s)
+                    .map_err(|e| corrupt(format!("ivr_path is not JSON: {e}")))?,
+            ),
+        };
         Ok(CallRecord {
             id: row.id,
             node_id: row.node_id,
@@ -184,6 +197,7 @@ impl TryFrom<CallRow> for CallRecord {
             outcome,
             final_sip_code,
             hangup_cause: row.hangup_cause,
+            ivr_path,
         })
     }
 }
@@ -318,6 +332,12 @@ pub(crate) fn pauses_json(pauses: &[Pause]) -> String {
     // Serialising a sequence of structs of integers cannot fail; the
     // fallback only keeps this free of panics.
     serde_json::to_string(pauses).unwrap_or_else(|_| String::from("[]"))
+}
+
+/// The IVR path as stored: JSON text, or NULL.
+pub(crate) fn ivr_path_json(path: Option<&serde_json::Value>) -> Option<String> {
+    // Serialising a `Value` cannot fail (its map keys are strings).
+    path.map(|v| serde_json::to_string(v).unwrap_or_else(|_| String::from("null")))
 }
 
 /// An unsigned count as stored (`BIGINT`): counts beyond `i64::MAX`

@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Executor, Postgres};
 
 use super::model::{recordings, records, CallRow, RecordingRow};
-use super::sql::{self, bind_record, bind_recording};
-use super::{CallRecord, RecordEvent, RecordingRecord, StoreError};
+use super::sql::{self, bind_callback, bind_record, bind_recording};
+use super::{CallRecord, CallbackRequest, RecordEvent, RecordingRecord, StoreError};
 
 /// How long `connect` and every query wait for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,6 +68,7 @@ impl PgStore {
                 RecordEvent::Ended(r) => ended(&mut *tx, r).await?,
                 RecordEvent::RecordingStarted(r) => recording_started(&mut *tx, r).await?,
                 RecordEvent::RecordingClosed(r) => recording_closed(&mut *tx, r).await?,
+                RecordEvent::CallbackRequested(r) => callback_requested(&mut *tx, r).await?,
             }
         }
         tx.commit().await?;
@@ -197,6 +198,16 @@ where
     E: Executor<'e, Database = Postgres>,
 {
     bind_recording!(sqlx::query(sql::UPSERT_RECORDING_CLOSED), r)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+async fn callback_requested<'e, E>(ex: E, r: &CallbackRequest) -> Result<(), StoreError>
+where
+    E: Executor<'e, Database = Postgres>,
+{
+    bind_callback!(sqlx::query(sql::INSERT_CALLBACK), r)
         .execute(ex)
         .await?;
     Ok(())

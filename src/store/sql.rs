@@ -9,28 +9,32 @@ use std::borrow::Cow;
 
 /// Every column of `calls`, in the order [`bind_record!`] binds them.
 const COLUMNS: &str = "id, node_id, sip_call_id, direction, trunk, from_number, to_number, \
-     started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause";
+     started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause, ivr_path";
 
 /// Inserts a started call. Idempotent: a retried batch, or a `Started`
 /// arriving after its `Ended` was already upserted, changes nothing.
 pub(crate) const INSERT_STARTED: &str =
     "INSERT INTO calls (id, node_id, sip_call_id, direction, trunk, from_number, to_number, \
-     started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause, \
+     ivr_path) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
      ON CONFLICT (id) DO NOTHING";
 
 /// Inserts an ended call, or completes the started row: the end fields
-/// are overwritten, `answered_at_ms` only when the new record knows it.
+/// are overwritten, `answered_at_ms` and `ivr_path` only when the new
+/// record knows them.
 pub(crate) const UPSERT_ENDED: &str =
     "INSERT INTO calls (id, node_id, sip_call_id, direction, trunk, from_number, to_number, \
-     started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause, \
+     ivr_path) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
      ON CONFLICT (id) DO UPDATE SET \
      answered_at_ms = COALESCE(excluded.answered_at_ms, calls.answered_at_ms), \
      ended_at_ms = excluded.ended_at_ms, \
      outcome = excluded.outcome, \
      final_sip_code = excluded.final_sip_code, \
-     hangup_cause = excluded.hangup_cause";
+     hangup_cause = excluded.hangup_cause, \
+     ivr_path = COALESCE(excluded.ivr_path, calls.ivr_path)";
 
 /// `$1` node id, `$2` now (ms), `$3` hangup cause.
 pub(crate) const CLOSE_ORPHANED: &str = "UPDATE calls \
@@ -105,6 +109,14 @@ pub(crate) fn select_open_recordings() -> String {
     select_recordings("WHERE node_id = $1 AND status = 'recording' ORDER BY started_at_ms, id")
 }
 
+/// Inserts a callback request (`callbacks.rs`). Idempotent on `id`: a
+/// retried batch leaves one row, and never undoes an agent's completion.
+pub(crate) const INSERT_CALLBACK: &str = "INSERT INTO callback_requests (id, call_id, node_id, \
+     caller_number, dialled, flow, customer_id, created_at_ms, status, done_at_ms, done_by, \
+     voicemail_path, voicemail_duration_ms, voicemail_bytes, voicemail_sha256, notes) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     ON CONFLICT (id) DO NOTHING";
+
 /// Text as stored: PostgreSQL refuses NUL in `text`, and a hostile SIP
 /// header can carry one, so both stores replace it with U+FFFD rather
 /// than lose the record (and stay alike for the contract tests).
@@ -116,7 +128,7 @@ pub(crate) fn text(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// Binds a [`super::CallRecord`]'s thirteen columns, in [`COLUMNS`] order,
+/// Binds a [`super::CallRecord`]'s fourteen columns, in [`COLUMNS`] order,
 /// to a `sqlx::query(..)` of either database.
 macro_rules! bind_record {
     ($query:expr, $r:expr) => {{
@@ -135,6 +147,7 @@ macro_rules! bind_record {
             .bind(r.outcome.map(|o| o.as_str()))
             .bind(r.final_sip_code.map(i32::from))
             .bind(r.hangup_cause.as_deref().map($crate::store::sql::text))
+            .bind($crate::store::model::ivr_path_json(r.ivr_path.as_ref()))
     }};
 }
 pub(crate) use bind_record;
@@ -161,3 +174,50 @@ macro_rules! bind_recording {
     }};
 }
 pub(crate) use bind_recording;
+
+/// Binds a [`super::CallbackRequest`]'s sixteen columns, in
+/// `callbacks::CALLBACK_COLUMNS` order, to a `sqlx::query(..)` of either
+/// database.
+macro_rules! bind_callback {
+    ($query:expr, $r:expr) => {{
+        let r: &$crate::store::CallbackRequest = $r;
+        let (vm_path, vm_duration, vm_bytes, vm_sha256) =
+            $crate::store::callbacks::voicemail_columns(r.voicemail.as_ref());
+        $query
+            .bind($crate::store::sql::text(&r.id))
+            .bind($crate::store::sql::text(&r.call_id))
+            .bind($crate::store::sql::text(&r.node_id))
+            .bind($crate::store::sql::text(&r.caller_number))
+            .bind($crate::store::sql::text(&r.dialled))
+            .bind($crate::store::sql::text(&r.flow))
+            .bind(r.customer_id.as_deref().map($crate::store::sql::text))
+            .bind(r.created_at_ms)
+            .bind(r.status.as_str())
+            .bind(r.done_at_ms)
+            .bind(r.done_by.as_deref().map($crate::store::sql::text))
+            .bind(vm_path.map($crate::store::sql::text))
+            .bind(vm_duration)
+            .bind(vm_bytes)
+            .bind(vm_sha256.map($crate::store::sql::text))
+            .bind($crate::store::sql::text(&r.notes))
+    }};
+}
+pub(crate) use bind_callback;
+
+/// Runs `$body` with `$pool` bound to the backend's pool: one expansion
+/// per database, checked by the compiler for each.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite(s) => {
+                let $pool = s.pool();
+                $body
+            }
+            $crate::store::Store::Postgres(s) => {
+                let $pool = s.pool();
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_pool;

@@ -13,8 +13,8 @@ use sqlx::sqlite::{
 use sqlx::{Executor, Sqlite};
 
 use super::model::{recordings, records, CallRow, RecordingRow};
-use super::sql::{self, bind_record, bind_recording};
-use super::{CallRecord, RecordEvent, RecordingRecord, StoreError};
+use super::sql::{self, bind_callback, bind_record, bind_recording};
+use super::{CallRecord, CallbackRequest, RecordEvent, RecordingRecord, StoreError};
 
 /// How long a connection waits on a lock held by another one.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -96,6 +96,7 @@ impl SqliteStore {
                 RecordEvent::Ended(r) => ended(&mut *tx, r).await?,
                 RecordEvent::RecordingStarted(r) => recording_started(&mut *tx, r).await?,
                 RecordEvent::RecordingClosed(r) => recording_closed(&mut *tx, r).await?,
+                RecordEvent::CallbackRequested(r) => callback_requested(&mut *tx, r).await?,
             }
         }
         tx.commit().await?;
@@ -225,6 +226,16 @@ where
     E: Executor<'e, Database = Sqlite>,
 {
     bind_recording!(sqlx::query(sql::UPSERT_RECORDING_CLOSED), r)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+async fn callback_requested<'e, E>(ex: E, r: &CallbackRequest) -> Result<(), StoreError>
+where
+    E: Executor<'e, Database = Sqlite>,
+{
+    bind_callback!(sqlx::query(sql::INSERT_CALLBACK), r)
         .execute(ex)
         .await?;
     Ok(())

@@ -5,7 +5,7 @@
 //! Unlike the call tables, these methods are written once: each SQL text
 //! is the same on both databases (`$n` binds, `ON CONFLICT DO NOTHING`,
 //! booleans that sqlx maps to SQLite's 0/1 and PostgreSQL's `BOOLEAN`),
-//! and [`on_pool!`] expands each body for the SQLite and the PostgreSQL
+//! and `on_pool!` (`sql.rs`) expands each body for the SQLite and the PostgreSQL
 //! pool, so the compiler checks both and the text cannot drift.
 //!
 //! Policy (who may log in, what a password must be) is not here: it is
@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use super::sql::text;
+use super::sql::{on_pool, text};
 use super::{Store, StoreError};
 use crate::auth::{Role, TokenHash};
 
@@ -105,23 +105,6 @@ const PURGE_TOKENS: &str = "DELETE FROM auth_tokens WHERE expires_at_ms < $1";
 
 fn select_users(tail: &str) -> String {
     format!("SELECT {USER_COLUMNS} FROM users {tail}")
-}
-
-/// Runs `$body` with `$pool` bound to the backend's pool: one expansion
-/// per database, checked by the compiler for each.
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite(s) => {
-                let $pool = s.pool();
-                $body
-            }
-            Store::Postgres(s) => {
-                let $pool = s.pool();
-                $body
-            }
-        }
-    };
 }
 
 /// Binds a [`UserRecord`]'s eight columns, in [`USER_COLUMNS`] order.

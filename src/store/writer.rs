@@ -1,5 +1,5 @@
-//! The call-record writer: the one task that writes CDRs and recording
-//! rows, so that no call actor, SIP transaction or RTP path ever waits on
+//! The call-record writer: the one task that writes CDRs, recording
+//! rows and callback requests, so that no call actor, SIP transaction or RTP path ever waits on
 //! the database.
 //!
 //! Call actors hold a [`RecordSink`] (cheap to clone) and hand it
@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{CallRecord, RecordingRecord, Store, StoreError};
+use super::{CallRecord, CallbackRequest, RecordingRecord, Store, StoreError};
 
 /// Queue capacity of [`RecordWriter::spawn`].
 pub const DEFAULT_CAPACITY: usize = 10_000;
@@ -65,6 +65,10 @@ pub enum RecordEvent {
     /// sha256 and pauses): complete (or insert) its row
     /// ([`Store::recording_closed`]).
     RecordingClosed(RecordingRecord),
+    /// A caller asked to be called back (an IVR flow's `callback`
+    /// step, with or without a voicemail, whose file is closed by now):
+    /// insert the request, status `open`. Idempotent on the request's id.
+    CallbackRequested(CallbackRequest),
 }
 
 impl RecordEvent {
@@ -73,6 +77,7 @@ impl RecordEvent {
         match self {
             RecordEvent::Started(r) | RecordEvent::Ended(r) => &r.id,
             RecordEvent::RecordingStarted(r) | RecordEvent::RecordingClosed(r) => &r.call_id,
+            RecordEvent::CallbackRequested(r) => &r.call_id,
         }
     }
 
@@ -81,6 +86,7 @@ impl RecordEvent {
         match self {
             RecordEvent::Started(r) | RecordEvent::Ended(r) => &r.node_id,
             RecordEvent::RecordingStarted(r) | RecordEvent::RecordingClosed(r) => &r.node_id,
+            RecordEvent::CallbackRequested(r) => &r.node_id,
         }
     }
 
@@ -88,7 +94,9 @@ impl RecordEvent {
     pub fn call_record(&self) -> Option<&CallRecord> {
         match self {
             RecordEvent::Started(r) | RecordEvent::Ended(r) => Some(r),
-            RecordEvent::RecordingStarted(_) | RecordEvent::RecordingClosed(_) => None,
+            RecordEvent::RecordingStarted(_)
+            | RecordEvent::RecordingClosed(_)
+            | RecordEvent::CallbackRequested(_) => None,
         }
     }
 
@@ -96,7 +104,9 @@ impl RecordEvent {
     pub fn recording_record(&self) -> Option<&RecordingRecord> {
         match self {
             RecordEvent::RecordingStarted(r) | RecordEvent::RecordingClosed(r) => Some(r),
-            RecordEvent::Started(_) | RecordEvent::Ended(_) => None,
+            RecordEvent::Started(_) | RecordEvent::Ended(_) | RecordEvent::CallbackRequested(_) => {
+                None
+            }
         }
     }
 
@@ -106,15 +116,18 @@ impl RecordEvent {
             RecordEvent::Ended(_) => "ended",
             RecordEvent::RecordingStarted(_) => "recording_started",
             RecordEvent::RecordingClosed(_) => "recording_closed",
+            RecordEvent::CallbackRequested(_) => "callback_requested",
         }
     }
 
     /// What a log line names besides the call id: the SIP Call-ID of a
-    /// call event, the file of a recording event.
+    /// call event, the file of a recording event, the request id of a
+    /// callback request.
     fn detail(&self) -> &str {
         match self {
             RecordEvent::Started(r) | RecordEvent::Ended(r) => &r.sip_call_id,
             RecordEvent::RecordingStarted(r) | RecordEvent::RecordingClosed(r) => &r.path,
+            RecordEvent::CallbackRequested(r) => &r.id,
         }
     }
 }
@@ -325,7 +338,9 @@ fn coalesce(batch: &mut Vec<RecordEvent>) -> u64 {
             RecordEvent::RecordingClosed(r) => {
                 closed.insert(r.id.clone());
             }
-            RecordEvent::Started(_) | RecordEvent::RecordingStarted(_) => {}
+            RecordEvent::Started(_)
+            | RecordEvent::RecordingStarted(_)
+            | RecordEvent::CallbackRequested(_) => {}
         }
     }
     if ended.is_empty() && closed.is_empty() {
@@ -335,7 +350,9 @@ fn coalesce(batch: &mut Vec<RecordEvent>) -> u64 {
     batch.retain(|ev| match ev {
         RecordEvent::Started(r) => !ended.contains(&r.id),
         RecordEvent::RecordingStarted(r) => !closed.contains(&r.id),
-        RecordEvent::Ended(_) | RecordEvent::RecordingClosed(_) => true,
+        RecordEvent::Ended(_)
+        | RecordEvent::RecordingClosed(_)
+        | RecordEvent::CallbackRequested(_) => true,
     });
     (before - batch.len()) as u64
 }
@@ -428,6 +445,7 @@ mod tests {
             outcome: None,
             final_sip_code: None,
             hangup_cause: None,
+            ivr_path: None,
         }
     }
 

@@ -1,0 +1,441 @@
+//! The store contract for customers and callback requests: every case
+//! runs against SQLite (a temp file) and PostgreSQL (a fresh
+//! `hibiki_test_<random>` database on 127.0.0.1:5432, dropped afterwards,
+//! also when the case fails), like `tests/store_contract.rs`. The IVR
+//! path of a call is with the other call cases there.
+//!
+//! When PostgreSQL does not answer, its half prints
+//! `SKIPPED postgres: <reason>` and passes — unless
+//! `HIBIKI_TEST_POSTGRES=required` (as `scripts/test.sh` sets in CI), in
+//! which case it fails. `HIBIKI_TEST_POSTGRES_URL` points the tests at
+//! another server.
+
+use std::future::Future;
+use std::time::Duration;
+
+use hibiki::customer::{normalise_phone, seed_demo_customers};
+use hibiki::store::{
+    CallbackCompletion, CallbackRequest, CallbackStatus, Customer, RecordEvent, RecordWriter,
+    Store, StoreError, Voicemail,
+};
+use sqlx::Connection;
+
+// ---------------------------------------------------------------- backends
+
+fn pg_admin_url() -> String {
+    std::env::var("HIBIKI_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn pg_url_for(database: &str) -> String {
+    let admin = pg_admin_url();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{database}")
+}
+
+/// Drops the test database when the case ends, however it ends.
+struct PgDatabase {
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(sqlx::Error::Io)?;
+            rt.block_on(async move {
+                let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await?;
+                admin.close().await
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
+            Err(_) => eprintln!("could not drop test database {}: panicked", self.name),
+        }
+    }
+}
+
+async fn on_sqlite<F, Fut>(case: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hibiki.db").display());
+    let store = Store::connect(&url, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    case(store.clone()).await;
+    store.close().await;
+}
+
+async fn on_postgres<F, Fut>(case: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let required = std::env::var("HIBIKI_TEST_POSTGRES").as_deref() == Ok("required");
+    let connect = sqlx::PgConnection::connect(&pg_admin_url());
+    let mut admin = match tokio::time::timeout(Duration::from_secs(5), connect).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) if !required => return println!("SKIPPED postgres: {e}"),
+        Err(_) if !required => return println!("SKIPPED postgres: connect timed out"),
+        Ok(Err(e)) => panic!("PostgreSQL is required (HIBIKI_TEST_POSTGRES=required): {e}"),
+        Err(_) => panic!("PostgreSQL is required (HIBIKI_TEST_POSTGRES=required): timed out"),
+    };
+    let name = format!("hibiki_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let _guard = PgDatabase { name: name.clone() };
+    let store = Store::connect(&pg_url_for(&name), 4).await.unwrap();
+    assert_eq!(store.backend(), "postgres");
+    store.migrate().await.unwrap();
+    case(store.clone()).await;
+    store.close().await;
+}
+
+/// One `#[tokio::test]` per backend for each contract case.
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::on_sqlite(super::$case).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::on_postgres(super::$case).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    a_customer_round_trips_with_every_phone,
+    a_taken_number_or_id_is_a_conflict_and_writes_nothing,
+    demo_customers_are_seeded_once,
+    a_callback_request_round_trips_every_field,
+    callback_requests_are_listed_newest_first_by_status_and_limit,
+    completing_is_for_open_requests_only,
+    the_writer_carries_callback_requests_and_a_retry_keeps_the_completion,
+    a_refused_callback_request_costs_only_itself,
+);
+
+// ---------------------------------------------------------------- fixtures
+
+fn customer(id: &str, name: &str, phones: &[&str]) -> Customer {
+    Customer {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        name_prompt: Some(format!("customer-{id}")),
+        email: Some(format!("{id}@example.com")),
+        notes: "prefers mornings".to_owned(),
+        phones: phones.iter().map(|p| (*p).to_owned()).collect(),
+    }
+}
+
+fn request(id: &str, created_at_ms: i64) -> CallbackRequest {
+    CallbackRequest::open(
+        id,
+        format!("call-{id}"),
+        "node-a",
+        "+81312345678",
+        "0120123456",
+        "support",
+        created_at_ms,
+    )
+}
+
+fn with_voicemail(mut r: CallbackRequest) -> CallbackRequest {
+    r.voicemail = Some(Voicemail {
+        path: format!("voicemail/2026/11/30/{}.wav", r.id),
+        duration_ms: 12_340,
+        bytes: 44 + 12_340 * 16,
+        sha256: Some("ab".repeat(32)),
+    });
+    r
+}
+
+/// Writes requests through the record writer, as call actors do.
+async fn write(store: &Store, requests: &[CallbackRequest]) {
+    let (sink, handle) = RecordWriter::spawn(store.clone());
+    for r in requests {
+        assert!(sink.send(RecordEvent::CallbackRequested(r.clone())));
+    }
+    let stats = handle.finish().await;
+    assert_eq!(
+        (stats.written, stats.failed, stats.dropped),
+        (requests.len() as u64, 0, 0)
+    );
+}
+
+// ------------------------------------------------------------------- cases
+
+async fn a_customer_round_trips_with_every_phone(store: Store) {
+    let c = customer("c1", "Hanako Yamada", &["+819012345678", "+81312345678"]);
+    store.create_customer(&c, 1_700_000_000_000).await.unwrap();
+    let mut expected = c.clone();
+    expected.phones.sort();
+    for number in &c.phones {
+        assert_eq!(
+            store.customer_by_phone(number).await.unwrap().as_ref(),
+            Some(&expected),
+            "{number}"
+        );
+    }
+    assert_eq!(store.customer("c1").await.unwrap(), Some(expected));
+    // The lookup is exact: normalise first.
+    assert_eq!(store.customer_by_phone("0312345678").await.unwrap(), None);
+    let normalised = normalise_phone("03-1234-5678", "JP").unwrap();
+    assert_eq!(
+        store
+            .customer_by_phone(&normalised)
+            .await
+            .unwrap()
+            .map(|c| c.id),
+        Some("c1".to_owned())
+    );
+    // Optional fields stay None; a customer without phones is fine.
+    let bare = Customer {
+        name_prompt: None,
+        email: None,
+        notes: String::new(),
+        ..customer("c2", "Taro Suzuki", &[])
+    };
+    store.create_customer(&bare, 1).await.unwrap();
+    assert_eq!(store.customer("c2").await.unwrap(), Some(bare));
+    assert_eq!(store.customer("nope").await.unwrap(), None);
+    assert_eq!(store.count_customers().await.unwrap(), 2);
+}
+
+async fn a_taken_number_or_id_is_a_conflict_and_writes_nothing(store: Store) {
+    store
+        .create_customer(&customer("c1", "First", &["+14155550100"]), 1)
+        .await
+        .unwrap();
+    // Its second number is taken: neither the customer nor its first
+    // number is written.
+    let clash = customer("c2", "Second", &["+14155550199", "+14155550100"]);
+    match store.create_customer(&clash, 2).await {
+        Err(StoreError::Conflict { table, key }) => {
+            assert_eq!(table, "customer_phones");
+            assert!(key.contains("+14155550100"), "{key}");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.customer("c2").await.unwrap(), None);
+    assert_eq!(store.customer_by_phone("+14155550199").await.unwrap(), None);
+    let owner = store
+        .customer_by_phone("+14155550100")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(owner.id, "c1");
+
+    match store
+        .create_customer(&customer("c1", "Again", &["+14155550123"]), 3)
+        .await
+    {
+        Err(StoreError::Conflict { table, .. }) => assert_eq!(table, "customers"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.customer("c1").await.unwrap().unwrap().name, "First");
+    assert_eq!(store.customer_by_phone("+14155550123").await.unwrap(), None);
+    assert_eq!(store.count_customers().await.unwrap(), 1);
+
+    // The schema refuses a number that is not E.164-shaped.
+    let err = store
+        .create_customer(&customer("c3", "Local", &["0312345678"]), 4)
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent(), "{err}");
+    assert_eq!(store.customer("c3").await.unwrap(), None);
+}
+
+async fn demo_customers_are_seeded_once(store: Store) {
+    assert_eq!(seed_demo_customers(&store, 10).await.unwrap(), 3);
+    assert_eq!(seed_demo_customers(&store, 11).await.unwrap(), 0);
+    let hanako = store
+        .customer_by_phone("+819012345678")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hanako.name, "Hanako Yamada");
+    assert_eq!(hanako.phones, ["+81312345678", "+819012345678"]);
+    assert_eq!(
+        hanako.name_prompt.as_deref(),
+        Some("customer-hanako-yamada")
+    );
+    let john = store
+        .customer_by_phone("+14155550100")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (john.name.as_str(), john.name_prompt.as_deref()),
+        ("John Smith", Some("customer-john-smith"))
+    );
+    let taro = store
+        .customer_by_phone("+81612345678")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (taro.name.as_str(), taro.name_prompt),
+        ("Taro Suzuki", None)
+    );
+}
+
+async fn a_callback_request_round_trips_every_field(store: Store) {
+    let mut full = with_voicemail(request("r1", 1_700_000_000_123));
+    full.customer_id = Some("demo-hanako-yamada".to_owned());
+    full.notes = "pressed 2 (billing)".to_owned();
+    let mut no_hash = with_voicemail(request("r2", 5));
+    if let Some(v) = no_hash.voicemail.as_mut() {
+        v.sha256 = None;
+    }
+    let plain = request("r3", 6);
+    write(&store, &[full.clone(), no_hash.clone(), plain.clone()]).await;
+    assert_eq!(store.callback_request("r1").await.unwrap(), Some(full));
+    assert_eq!(store.callback_request("r2").await.unwrap(), Some(no_hash));
+    let back = store.callback_request("r3").await.unwrap().unwrap();
+    assert_eq!(back, plain);
+    assert_eq!(
+        (back.status, back.voicemail, back.done_at_ms, back.done_by),
+        (CallbackStatus::Open, None, None, None)
+    );
+    assert_eq!(store.callback_request("nope").await.unwrap(), None);
+}
+
+async fn callback_requests_are_listed_newest_first_by_status_and_limit(store: Store) {
+    let requests: Vec<CallbackRequest> =
+        (0..6).map(|i| request(&format!("r{i}"), 100 + i)).collect();
+    write(&store, &requests).await;
+    for id in ["r1", "r4"] {
+        let done = store
+            .complete_callback(id, "agent1", "", 500)
+            .await
+            .unwrap();
+        assert!(matches!(done, CallbackCompletion::Completed(_)), "{done:?}");
+    }
+    let ids = |v: Vec<CallbackRequest>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.callback_requests(None, 100).await.unwrap()),
+        ["r5", "r4", "r3", "r2", "r1", "r0"]
+    );
+    assert_eq!(
+        ids(store
+            .callback_requests(Some(CallbackStatus::Open), 100)
+            .await
+            .unwrap()),
+        ["r5", "r3", "r2", "r0"]
+    );
+    assert_eq!(
+        ids(store
+            .callback_requests(Some(CallbackStatus::Open), 2)
+            .await
+            .unwrap()),
+        ["r5", "r3"]
+    );
+    assert_eq!(
+        ids(store
+            .callback_requests(Some(CallbackStatus::Done), 100)
+            .await
+            .unwrap()),
+        ["r4", "r1"]
+    );
+    assert!(store
+        .callback_requests(Some(CallbackStatus::Cancelled), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.callback_requests(None, 0).await.unwrap().is_empty());
+}
+
+async fn completing_is_for_open_requests_only(store: Store) {
+    write(&store, &[with_voicemail(request("r1", 10))]).await;
+    let done = match store
+        .complete_callback("r1", "agent1", "called back, resolved", 2_000)
+        .await
+        .unwrap()
+    {
+        CallbackCompletion::Completed(r) => r,
+        other => panic!("expected Completed, got {other:?}"),
+    };
+    assert_eq!(done.status, CallbackStatus::Done);
+    assert_eq!(done.done_at_ms, Some(2_000));
+    assert_eq!(done.done_by.as_deref(), Some("agent1"));
+    assert_eq!(done.notes, "called back, resolved");
+    assert!(done.voicemail.is_some(), "the voicemail stays");
+    assert_eq!(
+        store.callback_request("r1").await.unwrap().as_ref(),
+        Some(&done)
+    );
+
+    // A second completion (another agent) changes nothing.
+    match store
+        .complete_callback("r1", "agent2", "me too", 3_000)
+        .await
+        .unwrap()
+    {
+        CallbackCompletion::NotOpen(r) => assert_eq!(r, done),
+        other => panic!("expected NotOpen, got {other:?}"),
+    }
+    assert_eq!(store.callback_request("r1").await.unwrap(), Some(done));
+    assert_eq!(
+        store
+            .complete_callback("nope", "agent1", "", 1)
+            .await
+            .unwrap(),
+        CallbackCompletion::NotFound
+    );
+}
+
+async fn the_writer_carries_callback_requests_and_a_retry_keeps_the_completion(store: Store) {
+    let r = request("r1", 10);
+    write(&store, std::slice::from_ref(&r)).await;
+    store
+        .complete_callback("r1", "agent1", "ok", 20)
+        .await
+        .unwrap();
+    // The same event again (a retried batch): still one row, still done.
+    write(&store, &[r]).await;
+    let rows = store.callback_requests(None, 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, CallbackStatus::Done);
+    assert_eq!(rows[0].done_by.as_deref(), Some("agent1"));
+}
+
+async fn a_refused_callback_request_costs_only_itself(store: Store) {
+    let (sink, handle) = RecordWriter::spawn(store.clone());
+    let good = request("good", 1);
+    let bad = request("bad", -1);
+    let also_good = with_voicemail(request("also", 2));
+    for r in [&good, &bad, &also_good] {
+        assert!(sink.send(RecordEvent::CallbackRequested(r.clone())));
+    }
+    let stats = handle.finish().await;
+    assert_eq!((stats.written, stats.failed), (2, 1));
+    assert_eq!(store.callback_request("good").await.unwrap(), Some(good));
+    assert_eq!(
+        store.callback_request("also").await.unwrap(),
+        Some(also_good)
+    );
+    assert_eq!(store.callback_request("bad").await.unwrap(), None);
+}
