@@ -143,18 +143,47 @@ fn parse_instant(text: &str) -> anyhow::Result<DateTime<Utc>> {
         })
 }
 
-/// Customer lookups for the simulator: the configured database.
+/// Customer lookups for the simulator: the configured database (the
+/// embedded default's `./data/hibiki.db` without `--config`), opened on
+/// first use, never created or migrated.
 struct CustomerSource {
     config: Option<PathBuf>,
+    opened: Option<Result<(hibiki::store::Store, String), String>>,
 }
 
 impl CustomerSource {
     fn new(config: Option<PathBuf>) -> CustomerSource {
-        CustomerSource { config }
+        CustomerSource {
+            config,
+            opened: None,
+        }
     }
 
-    async fn find(&mut self, _caller: &str) -> LookupResult {
-        let _ = &self.config;
-        LookupResult::Failed("customer lookups are not wired to the database yet".into())
+    async fn open(config: Option<&Path>) -> Result<(hibiki::store::Store, String), String> {
+        let config = hibiki::config::Config::load(config).map_err(|e| e.to_string())?;
+        let url = config.database_url();
+        if let Some(file) = url.strip_prefix("sqlite://") {
+            if !Path::new(file).exists() {
+                return Err(format!(
+                    "no database at {file} (start the server once, or script the lookup with --result)"
+                ));
+            }
+        }
+        let store = hibiki::store::Store::connect(&url, 1)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((store, config.customers.default_region))
+    }
+
+    async fn find(&mut self, caller: &str) -> LookupResult {
+        if self.opened.is_none() {
+            self.opened = Some(Self::open(self.config.as_deref()).await);
+        }
+        let (store, region) = match self.opened.as_ref() {
+            Some(Ok(opened)) => opened,
+            Some(Err(e)) => return LookupResult::Failed(e.clone()),
+            None => return LookupResult::Failed("no database".into()),
+        };
+        hibiki::customer::lookup(store, caller, region).await
     }
 }

@@ -210,7 +210,12 @@ pub async fn run(
                 .collect(),
         ),
         dipper: crate::ivr::dip::Dipper::new(),
-        customers: crate::call::directory::Directory::default(),
+        customers: crate::call::directory::Directory::new(
+            store.clone(),
+            records.clone(),
+            config.customers.default_region.clone(),
+            config.node.id.clone(),
+        ),
     };
     let door = Door::new(
         config.trunks.clone(),

@@ -1,32 +1,91 @@
 //! What a call's flow asks of the customer data: the customer behind the
 //! caller's number (an IVR `lookup` with `source = "customer"`), and the
-//! callback request a voicemail message files. Reads go to the store (a
-//! call never writes to it directly); writes go through the record
-//! writer like every other call event.
+//! callback request a voicemail message files. Reads go to the store;
+//! writes go through the record writer like every other call event (a
+//! call never writes to the database itself).
 
 use std::path::Path;
 
+use tracing::warn;
+
 use crate::ivr::run::LookupResult;
 use crate::media::recording::RecordingSummary;
-use crate::store::CallRecord;
+use crate::store::{CallRecord, CallbackRequest, RecordEvent, RecordSink, Store, Voicemail};
 
 /// The customer directory as calls see it. Cheap to clone.
-#[derive(Clone, Debug, Default)]
-pub struct Directory {}
+#[derive(Clone)]
+pub struct Directory {
+    store: Store,
+    records: RecordSink,
+    /// For numbers written without a country code (`[customers]
+    /// default_region`).
+    default_region: String,
+    node_id: String,
+}
 
 impl Directory {
-    /// The customer whose number is `caller`.
-    pub async fn find(&self, _caller: &str) -> LookupResult {
-        LookupResult::Failed("TODO(lead): the customer store".into())
+    pub fn new(
+        store: Store,
+        records: RecordSink,
+        default_region: String,
+        node_id: String,
+    ) -> Directory {
+        Directory {
+            store,
+            records,
+            default_region,
+            node_id,
+        }
     }
 
-    /// Files the callback request of a voicemail message.
+    /// `caller` in E.164 when it can be read as a phone number.
+    pub fn normalise(&self, caller: &str) -> Option<String> {
+        crate::customer::normalise_phone(caller, &self.default_region)
+    }
+
+    /// The customer whose number is `caller`: its `id`, `name`,
+    /// `name_prompt` and `email` as a JSON object.
+    pub async fn find(&self, caller: &str) -> LookupResult {
+        crate::customer::lookup(&self.store, caller, &self.default_region).await
+    }
+
+    /// Files the callback request of a voicemail `message` left in `flow`
+    /// (its file under `root`, the recordings folder), for the customer
+    /// `customer_id` when the flow knew it.
     pub fn callback_requested(
         &self,
-        _call: &CallRecord,
-        _root: &Path,
-        _started_ms: i64,
-        _message: &RecordingSummary,
+        call: &CallRecord,
+        flow: &str,
+        customer_id: Option<String>,
+        root: &Path,
+        message: &RecordingSummary,
     ) {
+        let caller = self
+            .normalise(&call.from_number)
+            .unwrap_or_else(|| call.from_number.clone());
+        let mut request = CallbackRequest::open(
+            uuid::Uuid::new_v4().to_string(),
+            call.id.clone(),
+            self.node_id.clone(),
+            caller,
+            call.to_number.clone(),
+            flow,
+            crate::store::now_ms(),
+        );
+        request.customer_id = customer_id;
+        request.voicemail = Some(Voicemail {
+            path: message
+                .path
+                .strip_prefix(root)
+                .unwrap_or(&message.path)
+                .to_string_lossy()
+                .into_owned(),
+            duration_ms: message.duration_ms,
+            bytes: message.bytes,
+            sha256: Some(message.sha256.clone()),
+        });
+        if !self.records.send(RecordEvent::CallbackRequested(request)) {
+            warn!("the callback request could not be queued for the database");
+        }
     }
 }

@@ -47,7 +47,6 @@ use crate::store::Outcome;
 struct Message {
     op: u64,
     recorder: Recorder,
-    started_ms: i64,
 }
 
 /// The media and outside-world side of one call's flow.
@@ -63,6 +62,12 @@ struct Io {
     /// Inputs produced while carrying out actions, handed to the session
     /// before the next wait.
     feedback: VecDeque<Input>,
+    /// The flow the call entered (callback requests name it).
+    flow: String,
+    /// The customer a lookup found, for callback requests.
+    customer_id: Option<String>,
+    /// The ops of customer lookups in flight.
+    customer_lookups: Vec<u64>,
 }
 
 impl Actor {
@@ -82,6 +87,7 @@ impl Actor {
         let clock = |leg: &RtpLeg| leg.media_us(Instant::now()) / 1000;
         let mut recording = self.start_recording(&media, leg.media_us(Instant::now()));
         info!(flow = %flow.name, "running the flow");
+        let flow_name = flow.name.clone();
         let mut session = Session::new(
             flows,
             flow,
@@ -97,6 +103,9 @@ impl Actor {
             message: None,
             lookups: JoinSet::new(),
             feedback: VecDeque::new(),
+            flow: flow_name,
+            customer_id: None,
+            customer_lookups: Vec::new(),
         };
         session.start(clock(&leg));
 
@@ -209,6 +218,11 @@ impl Actor {
                     match done {
                         Ok((op, result)) => {
                             debug!(op, ?result, "lookup answered");
+                            let customer = io.customer_lookups.contains(&op);
+                            io.customer_lookups.retain(|o| *o != op);
+                            if let (true, LookupResult::Found(doc)) = (customer, &result) {
+                                io.customer_id = doc.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+                            }
                             session.handle(Input::LookupDone { op, result }, clock(&leg));
                         }
                         Err(e) => warn!(error = %e, "lookup task failed"),
@@ -265,7 +279,7 @@ impl Actor {
         }
         // A message the caller was leaving when the call ended is kept.
         if let Some(message) = io.message.take() {
-            self.save_message(message, leg.media_us(Instant::now()))
+            self.save_message(message, &io, leg.media_us(Instant::now()))
                 .await;
         }
         let stats = leg.stats();
@@ -276,7 +290,7 @@ impl Actor {
             steps = session.path().len(),
             "flow ended"
         );
-        // TODO(lead): self.call.record.ivr_path = serde_json::to_value(session.path()).ok();
+        self.call.record.ivr_path = serde_json::to_value(session.path()).ok();
         if let Some(r) = recording {
             self.finish_recording(r, leg.media_us(Instant::now())).await;
         }
@@ -311,6 +325,9 @@ impl Actor {
                 io.playing = None;
             }
             Action::Lookup { op, request } => {
+                if matches!(request, LookupRequest::Customer { .. }) {
+                    io.customer_lookups.push(op);
+                }
                 let lookup = self.lookup_task(request);
                 io.lookups.spawn(async move { (op, lookup.await) });
             }
@@ -322,16 +339,14 @@ impl Actor {
                 });
             }
             Action::Record { op, max_ms } => {
-                let started_ms = now_ms();
                 let name = format!("{}-{op}", self.call.record.id);
-                let path = recording_path(&io.media.voicemail_dir, &name, started_ms);
+                let path = recording_path(&io.media.voicemail_dir, &name, now_ms());
                 match RecordingFile::create(&path, &self.call.record.id) {
                     Ok(file) => {
                         info!(path = %path.display(), max_ms, "recording a message");
                         io.message = Some(Message {
                             op,
                             recorder: Recorder::new(Timeline::new(now_us), file),
-                            started_ms,
                         });
                     }
                     Err(e) => {
@@ -342,7 +357,7 @@ impl Actor {
             }
             Action::StopRecord { op } => {
                 if let Some(message) = io.message.take_if(|m| m.op == op) {
-                    let duration_ms = self.save_message(message, now_us).await;
+                    let duration_ms = self.save_message(message, io, now_us).await;
                     io.feedback.push_back(Input::RecordDone { op, duration_ms });
                 }
             }
@@ -387,12 +402,8 @@ impl Actor {
 
     /// Closes a voicemail message's WAV and files the callback request;
     /// returns the message's length.
-    async fn save_message(&self, message: Message, end_us: u64) -> u64 {
-        let Message {
-            recorder,
-            started_ms,
-            ..
-        } = message;
+    async fn save_message(&self, message: Message, io: &Io, end_us: u64) -> u64 {
+        let Message { recorder, .. } = message;
         let summary = tokio::task::spawn_blocking(move || recorder.finish(end_us)).await;
         let summary = match summary {
             Ok(Ok(s)) => s,
@@ -410,10 +421,16 @@ impl Actor {
             path = %summary.path.display(),
             "message saved"
         );
+        let root = io
+            .media
+            .voicemail_dir
+            .parent()
+            .unwrap_or(&io.media.voicemail_dir);
         self.ctx.customers.callback_requested(
             &self.call.record,
-            &self.ctx.media.voicemail_dir,
-            started_ms,
+            &io.flow,
+            io.customer_id.clone(),
+            root,
             &summary,
         );
         summary.duration_ms

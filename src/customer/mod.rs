@@ -16,6 +16,29 @@ pub use phone::{normalise_phone, region, Region, REGIONS};
 
 use crate::store::{Customer, Store, StoreError};
 
+/// What an IVR `lookup` with `source = "customer"` finds: the customer's
+/// `id`, `name`, `name_prompt` and `email` as a JSON object (its `map`
+/// keys are these field names).
+pub async fn lookup(store: &Store, caller: &str, default_region: &str) -> crate::ivr::run::LookupResult {
+    use crate::ivr::run::LookupResult;
+    let Some(number) = normalise_phone(caller, default_region) else {
+        return LookupResult::NotFound;
+    };
+    match store.customer_by_phone(&number).await {
+        Ok(Some(c)) => LookupResult::Found(serde_json::json!({
+            "id": c.id,
+            "name": c.name,
+            "name_prompt": c.name_prompt,
+            "email": c.email,
+        })),
+        Ok(None) => LookupResult::NotFound,
+        Err(e) => {
+            tracing::warn!(error = %e, "customer lookup failed");
+            LookupResult::Failed(format!("database: {e}"))
+        }
+    }
+}
+
 /// The demo customers: (id, name, name prompt, E.164 numbers). Their name
 /// prompts are in `ivr-flows/prompts/en/`.
 pub const DEMO_CUSTOMERS: [(&str, &str, Option<&str>, &[&str]); 3] = [
