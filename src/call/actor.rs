@@ -5,7 +5,8 @@
 //! the IVR lands, four routes exist: `test` (ring, answer, wait for the
 //! caller's BYE), `reject` (answer with a configured status), `demo` (the
 //! media demo, in [`super::demo`]) and `trunk` (bridge to a number through
-//! an outbound trunk, in [`super::bridge`]).
+//! an outbound trunk, in [`super::bridge`]); `ivr` answers with the media
+//! demo too until the flow interpreter lands.
 //!
 //! Shutdown: `draining` (SIGTERM) changes nothing for a live call, which is
 //! allowed to finish; `hard_stop` (the grace period ran out) makes the
@@ -49,6 +50,9 @@ pub struct CallContext {
     pub dipper: crate::ivr::dip::Dipper,
     /// Customer lookups and callback requests of IVR flows.
     pub customers: super::directory::Directory,
+    /// The IVR flows in force. A call takes `flows.current()` once, at its
+    /// start, and keeps that set to its end, whatever reloads meanwhile.
+    pub flows: crate::ivr::registry::FlowRegistry,
 }
 
 /// One inbound call, as the door handed it over.
@@ -106,6 +110,12 @@ impl Actor {
         match self.call.route.clone() {
             RouteAction::Test { ring_ms } => self.run_test(Duration::from_millis(ring_ms)).await,
             RouteAction::Demo => self.run_demo().await,
+            RouteAction::Ivr { flow } => {
+                // TODO(lead): run the flow (`self.ctx.flows.current().get(&flow)`,
+                // taken once at the call's start); the media demo answers meanwhile.
+                debug!(%flow, "IVR route: the media demo answers until flows run");
+                self.run_demo().await
+            }
             RouteAction::Trunk {
                 trunk,
                 to,
