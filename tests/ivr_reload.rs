@@ -96,7 +96,12 @@ async fn start(flows: &Flows, watch: bool) -> (TestServer, Api, String) {
 }
 
 /// Polls `GET /ivr/flows` until `done` holds; panics after [`RELOAD_BOUND`].
-async fn wait_for_flows(api: &Api, token: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+async fn wait_for_flows(
+    api: &Api,
+    token: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + RELOAD_BOUND;
     loop {
         let a = api.get("/ivr/flows", Some(token)).await;
@@ -194,9 +199,8 @@ fn the_server_refuses_to_start_on_an_invalid_flow() {
 #[test]
 fn the_server_refuses_to_start_when_a_route_names_a_missing_flow() {
     let flows = Flows::new(&[("main.toml", flow("welcome"))]);
-    let routes = format!(
-        "{MAIN_ROUTE}\n[[routes]]\nnumber = \"200\"\naction = \"ivr\"\nflow = \"sales\"\n"
-    );
+    let routes =
+        format!("{MAIN_ROUTE}\n[[routes]]\nnumber = \"200\"\naction = \"ivr\"\nflow = \"sales\"\n");
     let (ok, stderr) = serve_expecting_exit(flows.dir.path(), &flows.config(false, &routes));
     assert!(!ok, "{stderr}");
     assert!(
@@ -219,9 +223,7 @@ async fn the_flows_api_shows_the_set_and_admins_reload_it() {
     let agent = api.token("agent", AGENT_PW).await;
 
     // Reading: supervisors, managers and admins; not agents, not anonymous.
-    api.get("/ivr/flows", None)
-        .await
-        .error(401, "unauthorized");
+    api.get("/ivr/flows", None).await.error(401, "unauthorized");
     api.get("/ivr/flows", Some(&agent))
         .await
         .error(403, "forbidden");

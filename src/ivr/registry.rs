@@ -503,7 +503,9 @@ mod tests {
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert_eq!(problems[0].file, dir.path().join("a.toml"));
         assert_eq!(problems[0].line, Some(6));
-        assert!(problems[0].reason.contains("missing prompt `no-such-prompt`"));
+        assert!(problems[0]
+            .reason
+            .contains("missing prompt `no-such-prompt`"));
         assert_eq!(problems[1].file, dir.path().join("b.toml"));
         assert_eq!(problems[1].line, Some(2));
         assert!(problems[1].reason.contains("start step `x` does not exist"));
@@ -581,7 +583,9 @@ mod tests {
             ("old.toml", flow_text("goodbye", None)),
         ]);
         let registry = load(&dir);
-        registry.require_routes(&[ivr_route("100", "main")]).unwrap();
+        registry
+            .require_routes(&[ivr_route("100", "main")])
+            .unwrap();
         std::fs::remove_file(dir.path().join("old.toml")).unwrap();
         let report = registry.reload().unwrap();
         assert_eq!(report.flows, ["main"]);
