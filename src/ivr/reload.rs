@@ -70,7 +70,8 @@ pub fn on_sighup(registry: FlowRegistry, stop: CancellationToken) -> std::io::Re
 
 /// Watches the flow folder and the prompt folder, and reloads after each
 /// burst of changes (see [`DEBOUNCE`]) until `stop`. A folder that does
-/// not exist is not watched (logged).
+/// not exist is not watched (logged; a server without IVR routes may have
+/// none).
 pub fn watch_files(registry: FlowRegistry, stop: CancellationToken) -> notify::Result<()> {
     let (changed_tx, mut changed) = mpsc::channel::<()>(1);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
@@ -93,7 +94,7 @@ pub fn watch_files(registry: FlowRegistry, stop: CancellationToken) -> notify::R
             watcher.watch(folder, *mode)?;
             info!(folder = %folder.display(), "watching for IVR file changes");
         } else {
-            warn!(folder = %folder.display(), "not watching a missing folder for IVR file changes");
+            info!(folder = %folder.display(), "not watching a missing folder for IVR file changes");
         }
     }
     tokio::spawn(async move {
