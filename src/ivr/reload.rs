@@ -186,19 +186,25 @@ mod tests {
         let registry = FlowRegistry::load(dir.path(), &prompts).unwrap();
         let stop = CancellationToken::new();
         watch_files(registry.clone(), stop.clone()).unwrap();
+        let burst = std::time::Instant::now();
         for i in 0..5 {
             let text = format!("{flow}# edit {i}\n");
             std::fs::write(dir.path().join("main.toml"), text).unwrap();
         }
+        let burst = burst.elapsed();
         // Bounded wait for the reload (a busy machine may be slow).
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while registry.current().version == 1 {
             assert!(tokio::time::Instant::now() < deadline, "no reload");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        // Well past the debounce: no second reload for the same burst.
+        // Well past the debounce: no second reload for the same burst
+        // (unless the machine stalled this test mid-burst for longer than
+        // the debounce, when two reloads are right).
         tokio::time::sleep(DEBOUNCE * 4).await;
-        assert_eq!(registry.current().version, 2);
+        if burst < DEBOUNCE / 2 {
+            assert_eq!(registry.current().version, 2);
+        }
         stop.cancel();
     }
 }
