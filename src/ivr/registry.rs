@@ -69,6 +69,14 @@ impl FlowSet {
     }
 }
 
+/// A session's `goto` with `flow` finds its flow in the set the call
+/// started with.
+impl super::run::Flows for FlowSet {
+    fn flow(&self, name: &str) -> Option<Arc<Flow>> {
+        self.get(name)
+    }
+}
+
 /// Loads every `*.toml` of `dir` as one set: sub-flows resolve within it,
 /// prompts are looked up in `<prompts_dir>/<language>/`. Every error of
 /// every file, or the set.
@@ -633,6 +641,17 @@ mod tests {
             },
             other => panic!("not a play step: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_set_serves_sub_flows_to_the_interpreter() {
+        let dir = folder(&[
+            ("main.toml", flow_text("welcome", Some("billing"))),
+            ("billing.toml", flow_text("goodbye", None)),
+        ]);
+        let set: Arc<dyn crate::ivr::run::Flows> = load(&dir).current();
+        assert_eq!(set.flow("billing").unwrap().name, "billing");
+        assert!(set.flow("sales").is_none());
     }
 
     #[test]
