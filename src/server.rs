@@ -1,9 +1,12 @@
 //! Wiring: start every part in order, and stop them in the reverse order.
 //!
-//! Start: database (migrate, close the calls a crash left open, and with
-//! the embedded default create the demo users and customers when there are
-//! none) → call record writer → SIP sockets → signaling engine → HTTP.
-//! Ready (`/readyz`) once all of that stands.
+//! Start: IVR flows (every flow of `ivr.flows_dir` valid, every `ivr`
+//! route's flow there, else no start; then the reload triggers: SIGHUP
+//! and, with `ivr.watch`, file changes) → database (migrate, close the
+//! calls a crash left open, and with the embedded default create the demo
+//! users and customers when there are none) → call record writer → SIP
+//! sockets → signaling engine → HTTP. Ready (`/readyz`) once all of that
+//! stands.
 //!
 //! Shutdown (SIGTERM or SIGINT): stop accepting calls (new INVITEs get
 //! 503 and `/readyz` says so), let live calls finish for up to
@@ -28,7 +31,8 @@ use crate::auth::{accounts, Authenticator, Hasher};
 use crate::call::actor::{now_ms, CallContext};
 use crate::call::media::MediaContext;
 use crate::call::outcome::HangupCause;
-use crate::config::Config;
+use crate::config::{Config, RouteAction};
+use crate::ivr::registry::FlowRegistry;
 use crate::media::ports::PortPool;
 use crate::media::recording::repair;
 use crate::signaling::door::Door;
@@ -77,6 +81,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = Metrics::new();
+    let flows = load_flows(&config, &metrics)?;
+    start_flow_reloads(&config, &flows, &shutdown)?;
     let store = open_store(&config).await?;
     let hasher = Hasher::per_core();
     if options.demo_users {
@@ -174,10 +180,7 @@ pub async fn run(
         config.recording_dir().join("voicemail"),
         config.node.id.clone(),
         &config.media.prompts_dir,
-        config
-            .routes
-            .iter()
-            .any(|r| r.action == crate::config::RouteAction::Demo),
+        config.routes.iter().any(|r| r.action == RouteAction::Demo),
     )
     .with_context(|| {
         format!(
@@ -185,6 +188,15 @@ pub async fn run(
             config.media.prompts_dir.display()
         )
     })?;
+    // Calls find their flows' prompts converted and cached, after every
+    // reload too.
+    let unloaded = media.preload(flows.current().flows().map(AsRef::as_ref));
+    if unloaded > 0 {
+        warn!(unloaded, "some prompts of the flows could not be loaded");
+    }
+    let media = Arc::new(media);
+    let refreshed = Arc::clone(&media);
+    flows.on_reload(move |set| refreshed.refresh(set));
     let call_commands = commands_tx.clone();
     let ctx = CallContext {
         sip: commands_tx,
@@ -201,7 +213,7 @@ pub async fn run(
         }),
         hard_stop: hard_stop.clone(),
         media_ip: advertised.0.to_string(),
-        media: Arc::new(media),
+        media,
         trunks: Arc::new(
             config
                 .trunks
@@ -216,6 +228,7 @@ pub async fn run(
             config.customers.default_region.clone(),
             config.node.id.clone(),
         ),
+        flows: flows.clone(),
     };
     let door = Door::new(
         config.trunks.clone(),
@@ -264,6 +277,7 @@ pub async fn run(
         auth,
         calls: crate::call::CallControl::new(call_commands),
         recordings_dir: config.recording_dir(),
+        flows,
     };
     let http_stop = stop_io.clone();
     let http = tokio::spawn(async move {
@@ -310,6 +324,63 @@ pub async fn run(
     writer.finish().await;
     store.close().await;
     info!("stopped");
+    Ok(())
+}
+
+/// Loads the IVR flows of `ivr.flows_dir`, refusing to start when one is
+/// invalid (every problem listed as `file:line: reason`) or when an `ivr`
+/// route names a flow that is not there. A server with no IVR route and
+/// no flows folder starts with no flows.
+fn load_flows(config: &Config, metrics: &Metrics) -> anyhow::Result<FlowRegistry> {
+    let dir = &config.ivr.flows_dir;
+    let prompts = &config.media.prompts_dir;
+    let needed = config
+        .routes
+        .iter()
+        .any(|r| matches!(r.action, RouteAction::Ivr { .. }));
+    let registry = if !needed && !dir.exists() {
+        info!(dir = %dir.display(), "no IVR flows folder (ivr.flows_dir) and no IVR route: no flows loaded");
+        FlowRegistry::empty(dir, prompts)
+    } else {
+        FlowRegistry::load(dir, prompts).map_err(|errors| {
+            let problems: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow::anyhow!(
+                "the IVR flows in {} (ivr.flows_dir) are not valid; not starting:\n{}",
+                dir.display(),
+                problems.join("\n")
+            )
+        })?
+    };
+    registry.require_routes(&config.routes).map_err(|missing| {
+        anyhow::anyhow!("a route runs an IVR flow that does not exist; not starting:\n{missing}")
+    })?;
+    registry.count_reloads_in(metrics.ivr_reloads.clone());
+    let set = registry.current();
+    info!(
+        version = set.version,
+        flows = %set.names().join(","),
+        dir = %dir.display(),
+        "IVR flows loaded"
+    );
+    Ok(registry)
+}
+
+/// Reloads the flows on SIGHUP and, with `ivr.watch`, on file changes,
+/// until `stop`. A watch that cannot be set up (inotify limits) is logged,
+/// not fatal: SIGHUP and the API still reload.
+fn start_flow_reloads(
+    config: &Config,
+    flows: &FlowRegistry,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    crate::ivr::reload::on_sighup(flows.clone(), stop.clone())
+        .context("installing the SIGHUP handler (IVR flow reload)")?;
+    if config.ivr.watch {
+        if let Err(e) = crate::ivr::reload::watch_files(flows.clone(), stop.clone()) {
+            warn!(error = %e, "cannot watch the IVR files (ivr.watch): reload with SIGHUP or the API");
+        }
+    }
     Ok(())
 }
 

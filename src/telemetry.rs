@@ -54,6 +54,9 @@ pub struct Metrics {
     pub sip_retransmissions: IntCounter,
     /// Call-record events dropped because the writer's queue was full.
     pub records_dropped: IntCounter,
+    /// IVR flow reloads by result (`ok`: the new flows took effect,
+    /// `error`: refused, the old ones stay).
+    pub ivr_reloads: IntCounterVec,
 }
 
 impl Metrics {
@@ -87,6 +90,15 @@ impl Metrics {
             "call_records_dropped_total",
             "Call-record events dropped because the writer queue was full",
         );
+        let ivr_reloads = counter_vec(
+            "ivr_reloads_total",
+            "IVR flow reloads by result (ok, error)",
+            &["result"],
+        );
+        // Both results are shown from the start, at 0.
+        for result in ["ok", "error"] {
+            ivr_reloads.with_label_values(&[result]);
+        }
         for c in [
             Box::new(calls_active.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(calls_total.clone()),
@@ -96,6 +108,7 @@ impl Metrics {
             Box::new(sip_transaction_timeouts.clone()),
             Box::new(sip_retransmissions.clone()),
             Box::new(records_dropped.clone()),
+            Box::new(ivr_reloads.clone()),
         ] {
             // Names are fixed and distinct: registration cannot collide.
             let _ = registry.register(c);
@@ -110,6 +123,7 @@ impl Metrics {
             sip_transaction_timeouts,
             sip_retransmissions,
             records_dropped,
+            ivr_reloads,
         }
     }
 

@@ -31,12 +31,15 @@ impl EmbeddedServer {
         let stdout = data.join(format!("stdout-{run}.log"));
         let stderr = data.join(format!("stderr-{run}.log"));
         let prompts = concat!(env!("CARGO_MANIFEST_DIR"), "/ivr-flows/prompts");
+        let flows = concat!(env!("CARGO_MANIFEST_DIR"), "/ivr-flows");
         let child = hibiki()
             .arg("serve")
             .env("HIBIKI_SIP_LISTEN", format!("127.0.0.1:{sip}"))
             .env("HIBIKI_HTTP_LISTEN", http.to_string())
             .env("HIBIKI_DATA_DIR", data.join("data"))
             .env("HIBIKI_MEDIA_PROMPTS_DIR", prompts)
+            // The embedded default's number 100 runs the shipped demo flow.
+            .env("HIBIKI_IVR_FLOWS_DIR", flows)
             .env("RUST_LOG", "info")
             .current_dir(data)
             .stdin(Stdio::null())

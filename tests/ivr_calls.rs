@@ -42,7 +42,9 @@ fn demo_always_open() -> String {
     let shipped =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows/demo.toml"))
             .unwrap();
-    let schedules = shipped.find("[schedules.office]").expect("the demo's schedule");
+    let schedules = shipped
+        .find("[schedules.office]")
+        .expect("the demo's schedule");
     let mut text = shipped[..schedules].to_owned();
     let all_day = "[\"00:00-24:00\"]";
     text.push_str(&format!(
@@ -87,7 +89,10 @@ fn path_steps(call: &hibiki::store::CallRecord) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_known_caller_navigates_the_demo_flow_and_leaves_a_message() {
-    assert!(Path::new(PCAP).exists(), "{PCAP} is missing: install Debian's sip-tester");
+    assert!(
+        Path::new(PCAP).exists(),
+        "{PCAP} is missing: install Debian's sip-tester"
+    );
     let flows = flows_dir(&[("demo.toml", demo_always_open())]);
     let server = TestServer::start_with(config(flows.path(), &[("100", "demo")])).await;
     let store = server.store().await;
@@ -110,7 +115,15 @@ async fn a_known_caller_navigates_the_demo_flow_and_leaves_a_message() {
     let res = server
         .sipp(
             "uac_ivr",
-            &["-mp", &media_port, "-key", "caller", "+819012345678", "-timeout", "90s"],
+            &[
+                "-mp",
+                &media_port,
+                "-key",
+                "caller",
+                "+819012345678",
+                "-timeout",
+                "90s",
+            ],
         )
         .await;
     // SIPp succeeds only if the flow hung up after the message.
@@ -122,7 +135,11 @@ async fn a_known_caller_navigates_the_demo_flow_and_leaves_a_message() {
         .await;
     let call = &rows[0];
     assert_eq!(call.outcome, Some(Outcome::Answered), "{call:#?}");
-    assert_eq!(call.hangup_cause.as_deref(), Some("flow_ended"), "{call:#?}");
+    assert_eq!(
+        call.hangup_cause.as_deref(),
+        Some("flow_ended"),
+        "{call:#?}"
+    );
 
     // The keys, each once, as RFC 4733 events.
     let digits = dtmf_digits(&server.stderr_text(), &call.id);
@@ -150,17 +167,26 @@ async fn a_known_caller_navigates_the_demo_flow_and_leaves_a_message() {
         ],
         "{path:#?}"
     );
-    assert!(path[0].1.contains("customer_name = \"Hanako Yamada\""), "{path:#?}");
+    assert!(
+        path[0].1.contains("customer_name = \"Hanako Yamada\""),
+        "{path:#?}"
+    );
     assert!(path[2].1.starts_with("open"), "{path:#?}");
     assert_eq!(path[3].1, "key 2");
-    assert!(path[6].1.starts_with("recorded") && path[6].1.ends_with("[ended by #]"), "{path:#?}");
+    assert!(
+        path[6].1.starts_with("recorded") && path[6].1.ends_with("[ended by #]"),
+        "{path:#?}"
+    );
     assert_eq!(path[8].1, "hang up");
 
     // The callback request, with the caller's words in its voicemail.
-    let requests = wait_for(|| {
-        let store = store.clone();
-        async move { store.callback_requests(None, 10).await.unwrap() }
-    }, |r| !r.is_empty())
+    let requests = wait_for(
+        || {
+            let store = store.clone();
+            async move { store.callback_requests(None, 10).await.unwrap() }
+        },
+        |r| !r.is_empty(),
+    )
     .await;
     assert_eq!(requests.len(), 1, "{requests:#?}");
     let request = &requests[0];
@@ -187,7 +213,10 @@ async fn a_known_caller_navigates_the_demo_flow_and_leaves_a_message() {
         .map(|&b| f64::from(alaw_to_linear(b)))
         .collect();
     let (c, offset) = best_alignment(&left, &sent, 4 * 8000);
-    assert!(c >= 0.9, "voicemail vs sent audio: NCC {c:.3} at {offset} samples");
+    assert!(
+        c >= 0.9,
+        "voicemail vs sent audio: NCC {c:.3} at {offset} samples"
+    );
 }
 
 /// Polls `read` until `done` holds (at most 15 s), returning the last value.
@@ -223,7 +252,9 @@ async fn data_service(body: &'static str, delay: Duration) -> (u16, Arc<Mutex<Ve
                 let mut buf = vec![0u8; 4096];
                 let n = socket.read(&mut buf).await.unwrap_or(0);
                 let text = String::from_utf8_lossy(&buf[..n]).to_string();
-                log.lock().unwrap().push(text.lines().next().unwrap_or("").to_owned());
+                log.lock()
+                    .unwrap()
+                    .push(text.lines().next().unwrap_or("").to_owned());
                 tokio::time::sleep(delay).await;
                 let response = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -288,14 +319,32 @@ async fn http_data_dips_steer_the_flow_and_time_out_to_the_error_branch() {
         TestServer::start_with(config(flows.path(), &[("200", "fast"), ("201", "slow")])).await;
 
     for (number, seen, steps, outcome) in [
-        ("200", &fast_seen, ["dip", "tier", "gold", "bye"], "found: balance = 1234.5, tier = \"gold\""),
-        ("201", &slow_seen, ["dip", "sorry", "bye", ""], "error: no answer in 1000 ms"),
+        (
+            "200",
+            &fast_seen,
+            ["dip", "tier", "gold", "bye"],
+            "found: balance = 1234.5, tier = \"gold\"",
+        ),
+        (
+            "201",
+            &slow_seen,
+            ["dip", "sorry", "bye", ""],
+            "error: no answer in 1000 ms",
+        ),
     ] {
         let media_port = free_udp_port("127.0.0.1").to_string();
         let res = server
             .sipp(
                 "uac_ivr_listen",
-                &["-s", number, "-mp", &media_port, "-key", "caller", "+81312345678"],
+                &[
+                    "-s",
+                    number,
+                    "-mp",
+                    &media_port,
+                    "-key",
+                    "caller",
+                    "+81312345678",
+                ],
             )
             .await;
         res.assert_ok();
@@ -315,9 +364,14 @@ async fn http_data_dips_steer_the_flow_and_time_out_to_the_error_branch() {
             ["GET /accounts?caller=%2B81312345678 HTTP/1.1"],
             "{number}"
         );
-        let took = rows[0].ivr_path.as_ref().unwrap()[0]["duration_ms"].as_u64().unwrap();
+        let took = rows[0].ivr_path.as_ref().unwrap()[0]["duration_ms"]
+            .as_u64()
+            .unwrap();
         if number == "201" {
-            assert!((1000..3000).contains(&took), "the timeout bounds the dip: {took} ms");
+            assert!(
+                (1000..3000).contains(&took),
+                "the timeout bounds the dip: {took} ms"
+            );
         }
     }
 }

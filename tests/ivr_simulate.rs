@@ -63,18 +63,41 @@ fn played(report: &Value) -> Vec<String> {
 /// A Monday morning in Tokyo.
 const OPEN: &str = "2026-11-23T10:00+09:00";
 const UNKNOWN: &str = "lookup_caller=not_found";
-const HANAKO: &str = r#"lookup_caller={"id":"c1","name":"Hanako Yamada","name_prompt":"customer-hanako-yamada"}"#;
+const HANAKO: &str =
+    r#"lookup_caller={"id":"c1","name":"Hanako Yamada","name_prompt":"customer-hanako-yamada"}"#;
 
 #[test]
 fn in_hours_an_unknown_caller_picks_support() {
-    let r = demo(&["--from", "+819099999999", "--at", OPEN, "--result", UNKNOWN, "--digits", "1"]);
+    let r = demo(&[
+        "--from",
+        "+819099999999",
+        "--at",
+        OPEN,
+        "--result",
+        UNKNOWN,
+        "--digits",
+        "1",
+    ]);
     assert_eq!(
         steps(&r),
-        ["lookup_caller", "greeting", "hours", "main_menu", "support", "agents_busy", "callback", "thanks", "bye"],
+        [
+            "lookup_caller",
+            "greeting",
+            "hours",
+            "main_menu",
+            "support",
+            "agents_busy",
+            "callback",
+            "thanks",
+            "bye"
+        ],
         "{r}"
     );
     assert_eq!(outcome(&r, "lookup_caller"), "not found");
-    assert!(outcome(&r, "hours").starts_with("open at 2026-11-23T01:00:0"), "{r}");
+    assert!(
+        outcome(&r, "hours").starts_with("open at 2026-11-23T01:00:0"),
+        "{r}"
+    );
     assert_eq!(outcome(&r, "main_menu"), "key 1");
     assert!(outcome(&r, "support").starts_with("left the queue"), "{r}");
     assert_eq!(
@@ -86,8 +109,26 @@ fn in_hours_an_unknown_caller_picks_support() {
 
 #[test]
 fn a_known_caller_is_greeted_by_name() {
-    let r = demo(&["--from", "+81312345678", "--at", OPEN, "--result", HANAKO, "--digits", "2"]);
-    assert_eq!(steps(&r)[..5], ["lookup_caller", "greet_customer", "hours", "main_menu", "billing"]);
+    let r = demo(&[
+        "--from",
+        "+81312345678",
+        "--at",
+        OPEN,
+        "--result",
+        HANAKO,
+        "--digits",
+        "2",
+    ]);
+    assert_eq!(
+        steps(&r)[..5],
+        [
+            "lookup_caller",
+            "greet_customer",
+            "hours",
+            "main_menu",
+            "billing"
+        ]
+    );
     assert_eq!(
         played(&r)[..4],
         [
@@ -102,25 +143,70 @@ fn a_known_caller_is_greeted_by_name() {
 
 #[test]
 fn after_hours_and_on_a_holiday_the_menu_is_skipped() {
-    let evening = demo(&["--from", "+819099999999", "--at", "2026-11-23T19:30+09:00", "--result", UNKNOWN]);
-    assert_eq!(steps(&evening)[..4], ["lookup_caller", "greeting", "hours", "after_hours"]);
+    let evening = demo(&[
+        "--from",
+        "+819099999999",
+        "--at",
+        "2026-11-23T19:30+09:00",
+        "--result",
+        UNKNOWN,
+    ]);
+    assert_eq!(
+        steps(&evening)[..4],
+        ["lookup_caller", "greeting", "hours", "after_hours"]
+    );
     assert!(outcome(&evening, "hours").starts_with("closed"));
     assert!(played(&evening).contains(&"en/after-hours".to_owned()));
 
-    let new_year = demo(&["--from", "+819099999999", "--at", "2027-01-01T10:00+09:00", "--result", UNKNOWN]);
-    assert_eq!(steps(&new_year)[..4], ["lookup_caller", "greeting", "hours", "holiday"]);
+    let new_year = demo(&[
+        "--from",
+        "+819099999999",
+        "--at",
+        "2027-01-01T10:00+09:00",
+        "--result",
+        UNKNOWN,
+    ]);
+    assert_eq!(
+        steps(&new_year)[..4],
+        ["lookup_caller", "greeting", "hours", "holiday"]
+    );
     assert!(outcome(&new_year, "hours").starts_with("holiday"));
 
     // A special day: open in the morning only.
-    let morning = demo(&["--from", "+819099999999", "--at", "2026-12-30T11:00+09:00", "--result", UNKNOWN, "--digits", "3"]);
+    let morning = demo(&[
+        "--from",
+        "+819099999999",
+        "--at",
+        "2026-12-30T11:00+09:00",
+        "--result",
+        UNKNOWN,
+        "--digits",
+        "3",
+    ]);
     assert!(outcome(&morning, "hours").starts_with("open"));
-    let afternoon = demo(&["--from", "+819099999999", "--at", "2026-12-30T13:00+09:00", "--result", UNKNOWN]);
+    let afternoon = demo(&[
+        "--from",
+        "+819099999999",
+        "--at",
+        "2026-12-30T13:00+09:00",
+        "--result",
+        UNKNOWN,
+    ]);
     assert!(outcome(&afternoon, "hours").starts_with("closed"));
 }
 
 #[test]
 fn invalid_input_twice_takes_the_fallback() {
-    let r = demo(&["--from", "+819099999999", "--at", OPEN, "--result", UNKNOWN, "--digits", "7,9"]);
+    let r = demo(&[
+        "--from",
+        "+819099999999",
+        "--at",
+        OPEN,
+        "--result",
+        UNKNOWN,
+        "--digits",
+        "7,9",
+    ]);
     assert_eq!(
         outcome(&r, "main_menu"),
         "fallback after invalid key 7, invalid key 9"
@@ -129,19 +215,44 @@ fn invalid_input_twice_takes_the_fallback() {
     let heard = played(&r);
     assert_eq!(
         heard[1..4],
-        ["en/main-menu".to_owned(), "en/invalid".to_owned(), "en/main-menu".to_owned()]
+        [
+            "en/main-menu".to_owned(),
+            "en/invalid".to_owned(),
+            "en/main-menu".to_owned()
+        ]
     );
 
     // Silence twice does the same, with the no-input prompt.
-    let r = demo(&["--from", "+819099999999", "--at", OPEN, "--result", UNKNOWN, "--digits", "_,_"]);
-    assert_eq!(outcome(&r, "main_menu"), "fallback after no input, no input");
+    let r = demo(&[
+        "--from",
+        "+819099999999",
+        "--at",
+        OPEN,
+        "--result",
+        UNKNOWN,
+        "--digits",
+        "_,_",
+    ]);
+    assert_eq!(
+        outcome(&r, "main_menu"),
+        "fallback after no input, no input"
+    );
     assert!(played(&r).contains(&"en/no-input".to_owned()));
 }
 
 #[test]
 fn a_callback_request_records_a_message() {
     // 3: leave a callback request; `#` ends the message.
-    let r = demo(&["--from", "+819099999999", "--at", OPEN, "--result", UNKNOWN, "--digits", "3,#"]);
+    let r = demo(&[
+        "--from",
+        "+819099999999",
+        "--at",
+        OPEN,
+        "--result",
+        UNKNOWN,
+        "--digits",
+        "3,#",
+    ]);
     assert_eq!(steps(&r)[4..], ["callback", "thanks", "bye"]);
     assert!(outcome(&r, "callback").starts_with("recorded"), "{r}");
     assert!(played(&r).contains(&"en/beep".to_owned()));
@@ -151,26 +262,53 @@ fn a_callback_request_records_a_message() {
         .iter()
         .map(|e| e["what"].as_str().unwrap())
         .collect();
-    assert!(events.contains(&"record a message (at most 120 s)"), "{events:?}");
+    assert!(
+        events.contains(&"record a message (at most 120 s)"),
+        "{events:?}"
+    );
     assert!(events.contains(&"message saved"));
 }
 
 #[test]
 fn the_text_report_and_bad_scripts() {
     let out = hibiki(&[
-        "ivr", "simulate", "demo", "--from", "+819099999999", "--at", OPEN, "--result", UNKNOWN, "--digits", "1",
+        "ivr",
+        "simulate",
+        "demo",
+        "--from",
+        "+819099999999",
+        "--at",
+        OPEN,
+        "--result",
+        UNKNOWN,
+        "--digits",
+        "1",
     ]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("flow demo: call from +819099999999 to 100 at 2026-11-23T01:00:00+00:00"), "{text}");
-    assert!(text.contains("demo:main_menu (menu) key 1 → support"), "{text}");
+    assert!(
+        text.starts_with("flow demo: call from +819099999999 to 100 at 2026-11-23T01:00:00+00:00"),
+        "{text}"
+    );
+    assert!(
+        text.contains("demo:main_menu (menu) key 1 → support"),
+        "{text}"
+    );
     assert!(text.contains("play en/main-menu"), "{text}");
 
     let bad_time = hibiki(&["ivr", "simulate", "demo", "--from", "1", "--at", "tomorrow"]);
     assert_eq!(bad_time.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_time.stderr).contains("--at `tomorrow`"));
 
-    let bad_result = hibiki(&["ivr", "simulate", "demo", "--from", "1", "--result", "lookup_caller"]);
+    let bad_result = hibiki(&[
+        "ivr",
+        "simulate",
+        "demo",
+        "--from",
+        "1",
+        "--result",
+        "lookup_caller",
+    ]);
     assert_eq!(bad_result.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_result.stderr).contains("expected STEP=OUTCOME"));
 

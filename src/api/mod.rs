@@ -7,7 +7,8 @@
 //!   `http.listen` to a private address in production.
 //! - The REST API under `/api/v1` (`docs/api.md`, `docs/api/openapi.yaml`):
 //!   `auth/login`, `auth/logout`, `me`, `users`, `calls/{id}` (the
-//!   stored record), `calls/{id}/recording/…`, `callbacks`. Every endpoint there but
+//!   stored record), `calls/{id}/recording/…`, `callbacks`, `ivr/flows`,
+//!   `admin/ivr/reload`. Every endpoint there but
 //!   login takes a [`Caller`] (a valid bearer token) and names the roles
 //!   it admits with [`Caller::require`]; errors are [`ApiError`] JSON;
 //!   bodies are read with [`Json`]. The agent and supervisor websockets
@@ -17,7 +18,8 @@
 //! [`Json`]), `session.rs` (login, logout, me), `users.rs` (user admin),
 //! `calls.rs` (commands for live calls: recording pause/resume),
 //! `cdr.rs` (stored call records), `callbacks.rs` (callback requests and
-//! their voicemail), `time.rs` (RFC 3339).
+//! their voicemail), `ivr.rs` (the IVR flows in force and their reload),
+//! `time.rs` (RFC 3339).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,6 +33,7 @@ use tokio::sync::watch;
 
 use crate::auth::Authenticator;
 use crate::call::CallControl;
+use crate::ivr::registry::FlowRegistry;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
@@ -39,6 +42,7 @@ pub mod callbacks;
 pub mod calls;
 pub mod cdr;
 mod error;
+pub mod ivr;
 pub mod session;
 mod time;
 pub mod users;
@@ -61,6 +65,14 @@ pub struct ApiState {
     pub calls: CallControl,
     /// Where recordings and voicemails live (`Config::recording_dir`).
     pub recordings_dir: PathBuf,
+    /// The IVR flows in force.
+    pub flows: FlowRegistry,
+}
+
+impl FromRef<ApiState> for FlowRegistry {
+    fn from_ref(state: &ApiState) -> FlowRegistry {
+        state.flows.clone()
+    }
 }
 
 impl FromRef<ApiState> for Store {
@@ -106,6 +118,8 @@ fn api_v1() -> Router<ApiState> {
         .route("/callbacks/{id}", get(callbacks::get))
         .route("/callbacks/{id}/voicemail", get(callbacks::voicemail))
         .route("/callbacks/{id}/complete", post(callbacks::complete))
+        .route("/ivr/flows", get(ivr::flows))
+        .route("/admin/ivr/reload", post(ivr::reload))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -1,11 +1,11 @@
 //! The call actor: one task per call, the only writer of that call's state.
 //!
 //! It selects over the call's SIP inputs, its own timers, and the
-//! server's shutdown signals, and walks the route the door chose. Until
-//! the IVR lands, four routes exist: `test` (ring, answer, wait for the
-//! caller's BYE), `reject` (answer with a configured status), `demo` (the
-//! media demo, in [`super::demo`]) and `trunk` (bridge to a number through
-//! an outbound trunk, in [`super::bridge`]).
+//! server's shutdown signals, and walks the route the door chose: `ivr`
+//! (run an IVR flow, in [`super::ivr`]), `trunk` (bridge to a number
+//! through an outbound trunk, in [`super::bridge`]), `demo` (the media
+//! demo, in [`super::demo`]), `test` (ring, answer, wait for the caller's
+//! BYE) and `reject` (answer with a configured status).
 //!
 //! Shutdown: `draining` (SIGTERM) changes nothing for a live call, which is
 //! allowed to finish; `hard_stop` (the grace period ran out) makes the
@@ -49,6 +49,9 @@ pub struct CallContext {
     pub dipper: crate::ivr::dip::Dipper,
     /// Customer lookups and callback requests of IVR flows.
     pub customers: super::directory::Directory,
+    /// The IVR flows in force. A call takes `flows.current()` once, at its
+    /// start, and keeps that set to its end, whatever reloads meanwhile.
+    pub flows: crate::ivr::registry::FlowRegistry,
 }
 
 /// One inbound call, as the door handed it over.
@@ -106,6 +109,21 @@ impl Actor {
         match self.call.route.clone() {
             RouteAction::Test { ring_ms } => self.run_test(Duration::from_millis(ring_ms)).await,
             RouteAction::Demo => self.run_demo().await,
+            RouteAction::Ivr { flow } => {
+                // The call keeps this set of flows to its end, whatever
+                // reloads meanwhile.
+                let set = self.ctx.flows.current();
+                match set.get(&flow) {
+                    Some(f) => self.run_ivr(set, f).await,
+                    None => {
+                        // Start-up and reloads refuse a set without a
+                        // route's flow; this is the backstop.
+                        warn!(%flow, version = set.version, "the route's flow is not loaded");
+                        self.refuse(503, "Service Unavailable", HangupCause::FlowFailed)
+                            .await
+                    }
+                }
+            }
             RouteAction::Trunk {
                 trunk,
                 to,

@@ -351,7 +351,8 @@ impl Actor {
                     }
                     Err(e) => {
                         warn!(error = %e, "cannot record the message");
-                        io.feedback.push_back(Input::RecordDone { op, duration_ms: 0 });
+                        io.feedback
+                            .push_back(Input::RecordDone { op, duration_ms: 0 });
                     }
                 }
             }

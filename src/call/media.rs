@@ -110,6 +110,19 @@ impl MediaContext {
         self.cache.get(&path)
     }
 
+    /// After a reload: forgets the flows' cached prompts (a file may have
+    /// changed) and loads those of `flows`. The demo's set stays.
+    pub fn refresh(&self, flows: &crate::ivr::registry::FlowSet) {
+        self.cache.clear();
+        let failed = self.preload(flows.flows().map(AsRef::as_ref));
+        if failed > 0 {
+            tracing::warn!(
+                failed,
+                "some prompts of the reloaded flows could not be loaded"
+            );
+        }
+    }
+
     /// Loads every prompt `flows` name and every say-item prompt of
     /// their languages into the cache; returns how many failed (logged).
     pub fn preload<'a>(&self, flows: impl IntoIterator<Item = &'a crate::ivr::Flow>) -> usize {

@@ -212,6 +212,7 @@ const SECTIONS: &[&str] = &[
     "database",
     "media",
     "recording",
+    "ivr",
     "log",
     "shutdown",
     "auth",
@@ -331,6 +332,8 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
         ("media", "prompts_dir") => c.media.prompts_dir = v.into(),
         ("recording", "enabled") => c.recording.enabled = parse(v)?,
         ("recording", "dir") => c.recording.dir = optional(v).map(Into::into),
+        ("ivr", "flows_dir") => c.ivr.flows_dir = v.into(),
+        ("ivr", "watch") => c.ivr.watch = parse(v)?,
         ("log", "format") => c.log.format = parse(v)?,
         ("log", "level") => c.log.level = v.to_owned(),
         ("shutdown", "grace_seconds") => c.shutdown.grace_seconds = parse(v)?,
@@ -385,6 +388,8 @@ pub(super) struct RawRoute {
     to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ring_timeout_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow: Option<String>,
 }
 
 impl RawRoute {
@@ -408,6 +413,9 @@ impl RawRoute {
         }
         if self.ring_timeout_seconds.is_some() {
             keys.push("ring_timeout_seconds");
+        }
+        if self.flow.is_some() {
+            keys.push("flow");
         }
         keys
     }
@@ -448,6 +456,14 @@ impl TryFrom<RawRoute> for RouteConfig {
                 raw.only("demo", &[])?;
                 RouteAction::Demo
             }
+            "ivr" => {
+                raw.only("ivr", &["flow"])?;
+                RouteAction::Ivr {
+                    flow: raw.flow.ok_or(
+                        "action = \"ivr\" needs a `flow` (the name of a flow file in ivr.flows_dir, without .toml)",
+                    )?,
+                }
+            }
             "trunk" => {
                 raw.only("trunk", &["trunk", "to", "ring_timeout_seconds"])?;
                 RouteAction::Trunk {
@@ -462,7 +478,7 @@ impl TryFrom<RawRoute> for RouteConfig {
             }
             other => {
                 return Err(format!(
-                    "unknown action `{other}`, expected `demo`, `test`, `reject` or `trunk`"
+                    "unknown action `{other}`, expected `ivr`, `demo`, `test`, `reject` or `trunk`"
                 ))
             }
         };
@@ -484,6 +500,7 @@ impl From<RouteConfig> for RawRoute {
             trunk: None,
             to: None,
             ring_timeout_seconds: None,
+            flow: None,
         };
         match route.action {
             RouteAction::Test { ring_ms } => {
@@ -496,6 +513,10 @@ impl From<RouteConfig> for RawRoute {
                 raw.reason = reason;
             }
             RouteAction::Demo => raw.action = "demo".into(),
+            RouteAction::Ivr { flow } => {
+                raw.action = "ivr".into();
+                raw.flow = Some(flow);
+            }
             RouteAction::Trunk {
                 trunk,
                 to,

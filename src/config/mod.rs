@@ -9,7 +9,8 @@
 //!    reported with the file, the line, the key path (`sip.listen`,
 //!    `trunks[0].inbound.sources[1]`) and the reason. With no file the
 //!    [embedded default](Config::embedded_default) applies: defaults plus a
-//!    `local` trunk for callers on this machine and the test number `100`.
+//!    `local` trunk for callers on this machine and the number `100`
+//!    running the demo IVR flow.
 //!    With a file, only what it says applies (no implicit trunks/routes).
 //! 2. **The environment.** Every scalar key of every section can be set by
 //!    `HIBIKI_<SECTION>_<KEY>` (section names have no underscore, so the
@@ -24,7 +25,9 @@
 //! 4. **Validation** ([`Config::validate`]) of what types cannot say:
 //!    unique trunk names and route numbers, sane timers, a parseable log
 //!    filter, reject statuses in 400..=699, a token lifetime above 0, a
-//!    known customers region.
+//!    known customers region, the syntax of a route's flow name (whether
+//!    the flow exists is checked by the server at start, against
+//!    `ivr.flows_dir`).
 //!
 //! `docs/configuration.md` documents every key; keep it in step.
 
@@ -70,6 +73,8 @@ pub struct Config {
     pub media: MediaConfig,
     #[serde(default)]
     pub recording: RecordingConfig,
+    #[serde(default)]
+    pub ivr: IvrConfig,
     #[serde(default)]
     pub log: LogConfig,
     #[serde(default)]
@@ -272,6 +277,28 @@ impl Default for RecordingConfig {
         RecordingConfig {
             enabled: true,
             dir: None,
+        }
+    }
+}
+
+/// `[ivr]`: where the IVR flows are and how changes are picked up.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IvrConfig {
+    /// The folder of flow files (`<name>.toml`), relative to the working
+    /// directory like `media.prompts_dir`. Loaded at start; a route with
+    /// `action = "ivr"` names a flow in it.
+    pub flows_dir: PathBuf,
+    /// Reload the flows when a file in `flows_dir` or `media.prompts_dir`
+    /// changes (SIGHUP and the admin API reload in any case).
+    pub watch: bool,
+}
+
+impl Default for IvrConfig {
+    fn default() -> Self {
+        IvrConfig {
+            flows_dir: PathBuf::from("ivr-flows"),
+            watch: true,
         }
     }
 }
@@ -487,9 +514,12 @@ pub enum RouteAction {
     Test { ring_ms: u64 },
     /// Refuse with `status` (400..=699) and an optional reason phrase.
     Reject { status: u16, reason: Option<String> },
-    /// The media demo until the IVR lands: answer, play a welcome prompt,
-    /// read each pressed key back, hang up after `#`. Recorded.
+    /// The media demo: answer, play a welcome prompt, read each pressed
+    /// key back, hang up after `#`. Recorded.
     Demo,
+    /// Run the IVR flow `flow` (a file `<ivr.flows_dir>/<flow>.toml`,
+    /// checked at start and on every reload).
+    Ivr { flow: String },
     /// Bridge the call to `to` (default: the dialled number) through the
     /// outbound side of `trunk`: Hibiki places the second leg, relays the
     /// audio between the two and records both. The destination is fixed
@@ -538,7 +568,7 @@ impl Config {
 
     /// The configuration used when no file is given: every default, a
     /// trunk `local` accepting calls from 127.0.0.1 and ::1, and the test
-    /// number `100` running the media demo route.
+    /// number `100` running the IVR flow `demo` (`ivr-flows/demo.toml`).
     pub fn embedded_default() -> Config {
         let sources = [
             ipnet::IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])),
@@ -552,6 +582,7 @@ impl Config {
             database: DatabaseConfig::default(),
             media: MediaConfig::default(),
             recording: RecordingConfig::default(),
+            ivr: IvrConfig::default(),
             log: LogConfig::default(),
             shutdown: ShutdownConfig::default(),
             auth: AuthConfig::default(),
@@ -568,7 +599,9 @@ impl Config {
             }],
             routes: vec![RouteConfig {
                 number: "100".to_owned(),
-                action: RouteAction::Demo,
+                action: RouteAction::Ivr {
+                    flow: "demo".to_owned(),
+                },
             }],
         }
     }

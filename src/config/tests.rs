@@ -84,9 +84,13 @@ fn no_file_means_the_embedded_default() {
         c.routes,
         vec![RouteConfig {
             number: "100".into(),
-            action: RouteAction::Demo
+            action: RouteAction::Ivr {
+                flow: "demo".into()
+            }
         }]
     );
+    assert_eq!(c.ivr.flows_dir, PathBuf::from("ivr-flows"));
+    assert!(c.ivr.watch);
 }
 
 #[test]
@@ -173,6 +177,13 @@ fn the_example_file_loads_completely() {
             reason: Some("Busy Here".into())
         }
     );
+    assert_eq!(
+        c.routes[3].action,
+        RouteAction::Ivr {
+            flow: "demo".into()
+        }
+    );
+    assert_eq!(c.ivr, IvrConfig::default());
 }
 
 #[test]
@@ -225,8 +236,12 @@ fn every_env_override_form() {
         ("HIBIKI_MEDIA_TIMEOUT_SECONDS", "0"),
         ("HIBIKI_RECORDING_ENABLED", "false"),
         ("HIBIKI_AUTH_TOKEN_TTL_SECONDS", "1"),
+        ("HIBIKI_IVR_FLOWS_DIR", "/srv/flows"),
+        ("HIBIKI_IVR_WATCH", "false"),
     ];
     let c = Config::load_with_env(None, env(&pairs)).unwrap();
+    assert_eq!(c.ivr.flows_dir, PathBuf::from("/srv/flows"));
+    assert!(!c.ivr.watch);
     assert_eq!(c.auth.token_ttl_seconds, 1);
     assert_eq!(c.sip.digest_algorithms, ["MD5", "SHA-256"]);
     assert_eq!((c.media.port_min, c.media.port_max), (30000, 30099));
@@ -412,7 +427,17 @@ fn route_actions_take_only_their_keys() {
     let e = err("[[routes]]\nnumber = \"1\"\naction = \"demo\"\nto = \"2\"\n");
     assert!(e.to_string().contains("`to` does not apply"), "{e}");
     let e = err("[[routes]]\nnumber = \"1\"\naction = \"ivr\"\n");
-    assert!(e.to_string().contains("unknown action `ivr`"), "{e}");
+    assert!(e.to_string().contains("needs a `flow`"), "{e}");
+    let e = err("[[routes]]\nnumber = \"1\"\naction = \"ivr\"\nflow = \"x\"\nstatus = 1\n");
+    assert!(
+        e.to_string()
+            .contains("`status` does not apply to action = \"ivr\""),
+        "{e}"
+    );
+    let e = err("[[routes]]\nnumber = \"1\"\naction = \"test\"\nflow = \"x\"\n");
+    assert!(e.to_string().contains("`flow` does not apply"), "{e}");
+    let e = err("[[routes]]\nnumber = \"1\"\naction = \"ivy\"\n");
+    assert!(e.to_string().contains("unknown action `ivy`"), "{e}");
 
     let c = from_str("[[routes]]\nnumber = \"*72#\"\naction = \"test\"\n").unwrap();
     assert_eq!(c.routes[0].action, RouteAction::Test { ring_ms: 0 });
@@ -429,6 +454,31 @@ fn route_actions_take_only_their_keys() {
 
 const TRUNK_PW_ENV: &str = "[[trunks]]\nname = \"c\"\n[trunks.outbound]\naddress = \"192.0.2.1\"\n\
                             username = \"u\"\npassword_env = \"CARRIER_PW\"\n";
+
+#[test]
+fn ivr_routes_name_a_flow_and_the_ivr_section_sets_the_folder() {
+    let c = from_str(
+        "[ivr]\nflows_dir = \"/srv/hibiki/flows\"\nwatch = false\n\n\
+         [[routes]]\nnumber = \"200\"\naction = \"ivr\"\nflow = \"sales-jp_2\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.ivr.flows_dir, PathBuf::from("/srv/hibiki/flows"));
+    assert!(!c.ivr.watch);
+    assert_eq!(
+        c.routes[0].action,
+        RouteAction::Ivr {
+            flow: "sales-jp_2".into()
+        }
+    );
+    // Only the syntax is checked here; the server checks the flow exists.
+    let e = err("[[routes]]\nnumber = \"200\"\naction = \"ivr\"\nflow = \"../etc/passwd\"\n");
+    assert_file_error(&e, "routes[0].flow", 4, "is not a flow name");
+    let e = err("[[routes]]\nnumber = \"200\"\naction = \"ivr\"\nflow = \"demo.toml\"\n");
+    assert_file_error(&e, "routes[0].flow", 4, "without .toml");
+    let e = err("[ivr]\nwach = true\n");
+    assert_eq!(e.line(), Some(2), "{e}");
+    assert!(e.to_string().contains("wach"), "{e}");
+}
 
 #[test]
 fn password_env_is_resolved_and_a_missing_one_is_named() {

@@ -1,5 +1,7 @@
 //! Checks of what the types cannot say. Each failure is `(key, reason)`;
 //! the loader turns the key into a file line or an environment variable.
+//! Whether a route's IVR flow exists is not checked here (it needs the
+//! flow files): the server checks it at start (`crate::ivr::registry`).
 
 use std::collections::HashSet;
 
@@ -20,6 +22,13 @@ fn fail(key: impl Into<String>, reason: impl Into<String>) -> Check {
 /// RFC 3261 user-part characters (unreserved, user-unreserved, escapes).
 fn is_number_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "*#+-_.!~'()&=$,;?/%".contains(c)
+}
+
+/// A flow name, as a flow file's stem: letters, digits, `_`, `-`.
+fn is_flow_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// The first problem found, in file order.
@@ -218,6 +227,17 @@ fn check_routes(c: &Config) -> Check {
                 fail(
                     format!("{at}.reason"),
                     "must not contain control characters",
+                )?;
+            }
+        }
+        if let RouteAction::Ivr { flow } = &route.action {
+            if !is_flow_name(flow) {
+                fail(
+                    format!("{at}.flow"),
+                    format!(
+                        "`{flow}` is not a flow name: use letters, digits, `_` and `-` \
+                         (the flow file's name without .toml)"
+                    ),
                 )?;
             }
         }

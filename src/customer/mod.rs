@@ -19,7 +19,11 @@ use crate::store::{Customer, Store, StoreError};
 /// What an IVR `lookup` with `source = "customer"` finds: the customer's
 /// `id`, `name`, `name_prompt` and `email` as a JSON object (its `map`
 /// keys are these field names).
-pub async fn lookup(store: &Store, caller: &str, default_region: &str) -> crate::ivr::run::LookupResult {
+pub async fn lookup(
+    store: &Store,
+    caller: &str,
+    default_region: &str,
+) -> crate::ivr::run::LookupResult {
     use crate::ivr::run::LookupResult;
     let Some(number) = normalise_phone(caller, default_region) else {
         return LookupResult::NotFound;

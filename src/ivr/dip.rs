@@ -136,7 +136,11 @@ mod tests {
                 if let Some(end) = text.find("\r\n\r\n") {
                     let length = text
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
                         .unwrap_or(0);
                     if request.len() >= end + 4 + length || n == 0 {
                         break;
@@ -183,7 +187,8 @@ mod tests {
             LookupResult::NotFound
         );
 
-        let broken = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let broken =
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         let (base, _) = server(broken, Duration::ZERO).await;
         assert_eq!(
             Dipper::new().dip(&get(base, 2000)).await,

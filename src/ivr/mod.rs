@@ -1,9 +1,9 @@
 //! IVR flows: the TOML format of `ivr-flows/*.toml`, loading with errors
 //! that name file, line and reason, validation (step references,
 //! reachability, loops that take no input, prompts, schedules,
-//! expressions, patterns), and the interpreter that walks a call through
-//! a flow. Calls run flows in `call::ivr`; `hibiki ivr simulate` runs
-//! them without a phone.
+//! expressions, patterns), the set of flows in force with its safe
+//! reload, and the interpreter that walks a call through a flow. Calls run
+//! flows in `call::ivr`; `hibiki ivr simulate` runs them without a phone.
 //!
 //! - [`flow`]: the types a flow file deserialises into.
 //! - [`expr`]: expressions (`set`, `branch`, `transfer.to`).
@@ -14,6 +14,9 @@
 //! - [`run`]: the interpreter, sans-IO (inputs and time in, actions out).
 //! - [`simulate`]: a virtual-clock driver of [`run`] for `hibiki ivr simulate`.
 //! - [`dip`]: HTTP data dips (the IO of `lookup` with `source = "http"`).
+//! - [`registry`]: the flows in force ([`FlowRegistry`], [`FlowSet`]),
+//!   replaced whole by a reload only when every flow is valid.
+//! - [`reload`]: what triggers a reload (SIGHUP, file changes, the API).
 //!
 //! `docs/ivr.md` documents the format; `docs/ivr.schema.json` is
 //! [`json_schema`]'s output, kept in step by a test.
@@ -22,6 +25,8 @@ pub mod dip;
 pub mod expr;
 pub mod flow;
 pub mod load;
+pub mod registry;
+pub mod reload;
 pub mod run;
 pub mod say;
 pub mod schedule;
@@ -38,6 +43,7 @@ use std::path::PathBuf;
 
 pub use flow::Step;
 pub use load::{load_file, load_files, load_text, Context};
+pub use registry::{FlowRegistry, FlowSet};
 pub use schedule::{HoursState, Schedule};
 
 /// A flow that loaded and validated.

@@ -449,7 +449,10 @@ impl Session {
                     self.leave(outcome, &error);
                 }
             }
-            Wait::Recording { op, stopping: false } => {
+            Wait::Recording {
+                op,
+                stopping: false,
+            } => {
                 self.notes.push("reached max_seconds".into());
                 self.wait = Wait::Recording { op, stopping: true };
                 self.actions.push_back(Action::StopRecord { op });
@@ -461,7 +464,11 @@ impl Session {
     // ---- the steps ----
 
     fn flow(&self) -> &Flow {
-        &self.stack.last().expect("a session always has a frame").flow
+        &self
+            .stack
+            .last()
+            .expect("a session always has a frame")
+            .flow
     }
 
     fn current(&self) -> Option<&Step> {
@@ -759,7 +766,10 @@ impl Session {
                 self.notes.push(format!("greeting skipped by key {digit}"));
                 self.record();
             }
-            Wait::Recording { op, stopping: false } if digit == '#' => {
+            Wait::Recording {
+                op,
+                stopping: false,
+            } if digit == '#' => {
                 self.notes.push("ended by #".into());
                 self.wait = Wait::Recording { op, stopping: true };
                 self.actions.push_back(Action::StopRecord { op });

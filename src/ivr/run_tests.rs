@@ -185,7 +185,11 @@ fn menu_timeout_then_invalid_then_good_key() {
     let mut c = Call::new(&menu("retries = 2"));
     let (op, _) = c.played();
     c.play_done(op, 3000);
-    assert_eq!(c.s.poll_timeout(), Some(7000), "timeout counts from the prompt's end");
+    assert_eq!(
+        c.s.poll_timeout(),
+        Some(7000),
+        "timeout counts from the prompt's end"
+    );
     c.wait_out();
     let (op, names) = c.played();
     assert_eq!(names, ["no-input", "main-menu"]);
@@ -206,7 +210,10 @@ fn menu_invalid_twice_with_one_retry_takes_the_fallback() {
     let (_, names) = c.played();
     assert_eq!(names, ["invalid", "main-menu"]);
     c.key('8');
-    assert_eq!(c.outcomes()[0], "fallback after invalid key 9, invalid key 8");
+    assert_eq!(
+        c.outcomes()[0],
+        "fallback after invalid key 9, invalid key 8"
+    );
     assert_eq!(c.steps(), ["a"]);
     let (_, names) = c.played();
     assert_eq!(names, ["goodbye"], "the fallback step runs");
@@ -625,7 +632,10 @@ fn voicemail_max_length_and_hangup_while_recording() {
     };
     let _ = rec;
     c.wait_out();
-    assert!(matches!(c.actions().as_slice(), [Action::StopRecord { .. }]));
+    assert!(matches!(
+        c.actions().as_slice(),
+        [Action::StopRecord { .. }]
+    ));
 
     let mut c = Call::new(&voicemail_body());
     let (op, _) = c.played();
@@ -667,7 +677,10 @@ fn transfer_answered_ends_the_flow() {
             to: "+81300000000".into()
         })
     );
-    assert!(c.actions().is_empty(), "no hang-up: the call goes on bridged");
+    assert!(
+        c.actions().is_empty(),
+        "no hang-up: the call goes on bridged"
+    );
 }
 
 #[test]
@@ -728,12 +741,7 @@ fn sub_flow_returns_and_goto_replaces() {
 
     // Without `next` the call stays in the other flow; its `return` at
     // the top hangs up.
-    let sub = flow(
-        "sub",
-        "s1",
-        "[steps.s1]\ntype = \"return\"\n",
-        &["sub"],
-    );
+    let sub = flow("sub", "s1", "[steps.s1]\ntype = \"return\"\n", &["sub"]);
     let mut c = Call::with(
         "[steps.a]\ntype = \"goto\"\nflow = \"sub\"\n",
         vec![sub],
@@ -749,8 +757,8 @@ fn a_loop_without_input_is_stopped() {
     // Validation refuses such a loop, so build it by hand from a valid
     // flow: the menu's place is taken by a `set` going back to `a`.
     let mut t = (*flow("t", "a", &menu(""), &["t"])).clone();
-    let set: super::Step = toml::from_str("type = \"set\"\nvars = { n = \"1\" }\nnext = \"a\"")
-        .expect("a set step");
+    let set: super::Step =
+        toml::from_str("type = \"set\"\nvars = { n = \"1\" }\nnext = \"a\"").expect("a set step");
     t.steps.insert("a".into(), set);
     let t = Arc::new(t);
     let flows: BTreeMap<String, Arc<Flow>> = BTreeMap::from([("t".into(), Arc::clone(&t))]);
@@ -759,7 +767,9 @@ fn a_loop_without_input_is_stopped() {
     assert!(matches!(s.ending(), Some(Ending::Failed { .. })));
     // The budget's steps, then the entry saying why it stopped.
     assert_eq!(s.path().len(), super::run::STEP_BUDGET + 1);
-    assert!(s.path()[super::run::STEP_BUDGET].outcome.starts_with("failed: stopped after"));
+    assert!(s.path()[super::run::STEP_BUDGET]
+        .outcome
+        .starts_with("failed: stopped after"));
     assert_eq!(s.poll_action(), Some(Action::Hangup));
 }
 

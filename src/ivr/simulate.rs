@@ -314,7 +314,11 @@ impl Report {
         }
         out.push_str("\npath:\n");
         for p in &self.path {
-            let next = p.next.as_deref().map(|n| format!(" → {n}")).unwrap_or_default();
+            let next = p
+                .next
+                .as_deref()
+                .map(|n| format!(" → {n}"))
+                .unwrap_or_default();
             out.push_str(&format!(
                 "  {}  {}:{} ({}) {}{}\n",
                 secs(p.at_ms),

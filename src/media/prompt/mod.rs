@@ -311,6 +311,15 @@ impl PromptCache {
         Ok(prompt)
     }
 
+    /// Forgets every prompt (calls playing one keep their copy): the
+    /// next [`PromptCache::get`] reads the file again.
+    pub fn clear(&self) {
+        self.prompts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// Whether `path` is loaded.
     pub fn contains(&self, path: &Path) -> bool {
         self.prompts
