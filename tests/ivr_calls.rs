@@ -68,6 +68,7 @@ fn config(flows: &Path, routes: &[(&str, &str)]) -> ServerConfig {
     }
     ServerConfig {
         routes: text,
+        env: common::media::media_ports_env(),
         ..ServerConfig::default()
     }
 }

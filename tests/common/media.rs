@@ -19,7 +19,11 @@ const RECORDING_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// range of its own so tests running side by side do not meet.
 pub fn demo_server() -> ServerConfig {
     let prompts = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows/prompts");
-    let base = 30_000 + 2 * (rand::random::<u16>() % 14_000);
+    let mut env = vec![(
+        "HIBIKI_MEDIA_PROMPTS_DIR".into(),
+        prompts.display().to_string(),
+    )];
+    env.extend(media_ports_env());
     ServerConfig {
         routes: r#"
 [[trunks]]
@@ -32,16 +36,21 @@ number = "100"
 action = "demo"
 "#
         .to_owned(),
-        env: vec![
-            (
-                "HIBIKI_MEDIA_PROMPTS_DIR".into(),
-                prompts.display().to_string(),
-            ),
-            ("HIBIKI_MEDIA_PORT_MIN".into(), base.to_string()),
-            ("HIBIKI_MEDIA_PORT_MAX".into(), (base + 98).to_string()),
-        ],
+        env,
         ..ServerConfig::default()
     }
+}
+
+/// An RTP port range of 99 ports picked at random in 30000-57999, so
+/// servers of tests running side by side do not collide (a port the
+/// kernel hands out for `:0` may still fall in it: rare, and then that
+/// call gets 503).
+pub fn media_ports_env() -> Vec<(String, String)> {
+    let base = 30_000 + 2 * (rand::random::<u16>() % 14_000);
+    vec![
+        ("HIBIKI_MEDIA_PORT_MIN".into(), base.to_string()),
+        ("HIBIKI_MEDIA_PORT_MAX".into(), (base + 98).to_string()),
+    ]
 }
 
 /// The samples of one of the demo's English prompts (`welcome`,
