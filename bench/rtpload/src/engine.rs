@@ -32,9 +32,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::ivr::{GapHistogram, KeyCursor, KeyStart, PromptStream, PromptTotals};
 use crate::pacer::{Due, Pacer};
 use crate::procfs::{self, UdpCounters};
-use crate::rtp::{self, Law, FRAME_SAMPLES, PACKET_LEN};
+use crate::rtp::{self, Law, EVENT_PACKET_LEN, FRAME_SAMPLES, PACKET_LEN};
 use crate::stream::{RecvStream, StreamTotals};
 use crate::sys::{self, RecvBatch, SendBatch};
 use crate::uac::UacCall;
@@ -59,6 +60,9 @@ pub struct Config {
     pub bye_rate: f64,
     pub slots: u32,
     pub socket_buffer: usize,
+    /// IVR mode: the keys every caller sends (from its first packet), and
+    /// prompt gaps measured on what the server sends the caller.
+    pub ivr: Option<Vec<KeyStart>>,
 }
 
 /// The calling (UAC) or answering (UAS) side of the tool.
@@ -85,6 +89,9 @@ struct MediaLeg {
     seq0: u16,
     ts0: u32,
     active: bool,
+    /// The peer's telephone-event payload type (IVR keys go with it).
+    event_pt: Option<u8>,
+    keys: KeyCursor,
 }
 
 /// Counters of everything that is not per stream.
@@ -119,6 +126,12 @@ pub struct Stats {
     pub uas_ended_early: u64,
     pub uas_closed: u64,
     pub unknown_dialog: u64,
+    /// IVR mode: keys sent whole (last end packet sent).
+    pub keys_sent: u64,
+    /// IVR mode: telephone-event packets sent (counted in `rtp_sent` too).
+    pub event_packets: u64,
+    /// IVR mode: answers without telephone-event (no keys sent there).
+    pub answers_without_events: u64,
 }
 
 /// Resource figures at one instant.
@@ -155,6 +168,8 @@ pub struct RunResult {
     pub unclosed_calls: u64,
     pub unclosed_uas: u64,
     pub aborted: Option<String>,
+    /// IVR mode: the prompts the callers received.
+    pub prompts: Option<PromptTotals>,
 }
 
 /// A multiplicative hash for the stream map's `u64` keys (port << 32 |
@@ -233,6 +248,9 @@ pub struct Engine {
     batches: [SendBatch; 2],
     recv: RecvBatch,
     streams: Vec<(Side, RecvStream)>,
+    /// IVR mode: per stream (same index as `streams`), prompt timing.
+    prompt_streams: Vec<PromptStream>,
+    prompt_gaps: GapHistogram,
     stream_index: HashMap<u64, u32, BuildHasherDefault<KeyHasher>>,
     pub(crate) stats: Stats,
     pub(crate) phase: Phase,
@@ -286,6 +304,8 @@ impl Engine {
             batches: [SendBatch::new(PACKET_LEN), SendBatch::new(PACKET_LEN)],
             recv: RecvBatch::new(1500),
             streams: Vec::new(),
+            prompt_streams: Vec::new(),
+            prompt_gaps: GapHistogram::default(),
             stream_index: HashMap::default(),
             stats: Stats::default(),
             phase: Phase::Ramp,
@@ -313,8 +333,16 @@ impl Engine {
         }
     }
 
-    /// Starts a leg's RTP to `dst` in `law`.
-    pub(crate) fn start_media(&mut self, side: Side, index: usize, dst: SocketAddrV4, law: Law) {
+    /// Starts a leg's RTP to `dst` in `law` (`event_pt`: the peer's
+    /// telephone-event payload type, for IVR keys).
+    pub(crate) fn start_media(
+        &mut self,
+        side: Side,
+        index: usize,
+        dst: SocketAddrV4,
+        law: Law,
+        event_pt: Option<u8>,
+    ) {
         let id = side.leg_id(index);
         let hz = match side {
             Side::Uac => rtp::CALLER_HZ,
@@ -340,6 +368,8 @@ impl Engine {
             seq0: (index as u32).wrapping_mul(7919) as u16,
             ts0: (index as u32).wrapping_mul(1_000_003),
             active: true,
+            event_pt,
+            keys: KeyCursor::default(),
         });
         let now = self.now_us();
         if !matches!(
@@ -373,6 +403,9 @@ impl Engine {
                 continue;
             }
             let side = leg.side as usize;
+            if leg.side == Side::Uac && self.send_key(d) {
+                continue;
+            }
             if self.batches[side].is_full() {
                 self.flush(side);
             }
@@ -396,6 +429,46 @@ impl Engine {
         self.due = due;
         self.flush(0);
         self.flush(1);
+    }
+
+    /// IVR mode: sends the caller's key event due instead of the audio
+    /// frame `d`, if one is; returns whether it did. Events are rare
+    /// (8 packets a key), so they go one by one, not batched.
+    fn send_key(&mut self, d: &Due) -> bool {
+        let Some(keys) = self.cfg.ivr.as_deref() else {
+            return false;
+        };
+        let Some(Some(leg)) = self.legs.get_mut(d.leg as usize) else {
+            return false;
+        };
+        let Some(pt) = leg.event_pt else {
+            return false;
+        };
+        let Some(slot) = leg.keys.slot(keys, d.index) else {
+            return false;
+        };
+        let mut packet = [0u8; EVENT_PACKET_LEN];
+        rtp::write_event(
+            &mut packet,
+            pt,
+            slot.first,
+            leg.seq0.wrapping_add(d.index as u16),
+            leg.ts0
+                .wrapping_add((slot.start as u32).wrapping_mul(FRAME_SAMPLES as u32)),
+            leg.ssrc,
+            slot.event,
+        );
+        let dst = leg.dst;
+        if self.uac_rtp.send_to(&packet, dst).is_ok() {
+            self.stats.rtp_sent[Side::Uac as usize] += 1;
+            self.stats.event_packets += 1;
+            if slot.last {
+                self.stats.keys_sent += 1;
+            }
+        } else {
+            self.stats.send_failed += 1;
+        }
+        true
     }
 
     fn flush(&mut self, side: usize) {
@@ -436,8 +509,18 @@ impl Engine {
                 let idx = *self.stream_index.entry(key).or_insert(next);
                 if idx == next {
                     self.streams.push((side, RecvStream::default()));
+                    self.prompt_streams.push(PromptStream::default());
                 }
                 self.streams[idx as usize].1.on_packet(h.seq, now);
+                if side == Side::Uac && self.cfg.ivr.is_some() {
+                    self.prompt_streams[idx as usize].on_packet(
+                        h.marker,
+                        h.seq,
+                        h.timestamp,
+                        now,
+                        &mut self.prompt_gaps,
+                    );
+                }
                 self.stats.rtp_received[side as usize] += 1;
             }
             if n < sys::MAX_BATCH {
@@ -614,6 +697,16 @@ impl Engine {
             received[*side as usize].add(s);
         }
         let (unclosed_calls, unclosed_uas) = self.open_dialogs();
+        let prompts = self.cfg.ivr.is_some().then(|| {
+            let caller_streams: Vec<PromptStream> = self
+                .streams
+                .iter()
+                .zip(&self.prompt_streams)
+                .filter(|((side, _), _)| *side == Side::Uac)
+                .map(|(_, p)| *p)
+                .collect();
+            PromptTotals::new(&caller_streams, self.prompt_gaps.clone())
+        });
         Ok(RunResult {
             attempted: u64::from(placed),
             stats: self.stats.clone(),
@@ -628,6 +721,7 @@ impl Engine {
             unclosed_calls,
             unclosed_uas,
             aborted,
+            prompts,
         })
     }
 

@@ -22,11 +22,14 @@
 //!   (the crate's only `unsafe`); [`procfs`]: CPU, memory and drop
 //!   counters from `/proc`.
 //! - [`report`]: figures, table and JSON; [`wavcheck`]: recordings.
+//! - [`ivr`]: IVR mode (`--ivr`): scripted RFC 4733 keys and the gaps
+//!   inside the server's prompts.
 //!
 //! Loopback only: every address must be 127.0.0.1 (this is a benchmark
 //! tool, not a traffic generator for other people's servers).
 
 mod engine;
+mod ivr;
 mod pacer;
 mod procfs;
 mod report;
@@ -148,6 +151,18 @@ struct RunArgs {
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// IVR mode: the server answers with prompts (an `ivr` route); measure
+    /// the gaps inside its prompts on the caller side.
+    #[arg(long)]
+    ivr: bool,
+    /// IVR mode: keys every caller sends as RFC 4733 events,
+    /// `SECONDS:KEYS[,SECONDS:KEYS…]`, seconds from the call's first RTP
+    /// packet (keys of one entry 200 ms apart).
+    #[arg(long, requires = "ivr")]
+    dtmf: Option<String>,
+    /// IVR mode: repeat the `--dtmf` script every this many seconds.
+    #[arg(long, requires = "dtmf")]
+    dtmf_every: Option<f64>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -212,7 +227,31 @@ fn config(a: &RunArgs) -> Result<Config> {
     {
         bail!("--number must be a plain SIP user part (digits, letters, + * # - . _)");
     }
+    let ivr = if a.ivr {
+        let every = a
+            .dtmf_every
+            .map(|s| seconds("--dtmf-every", s))
+            .transpose()?;
+        let script = ivr::Script::parse(a.dtmf.as_deref().unwrap_or(""), every)
+            .map_err(|e| anyhow::anyhow!("--dtmf: {e}"))?;
+        // Keys up to the run's hard deadline (see `Engine::run`).
+        let run_s = f64::from(a.calls) / a.rate
+            + a.setup_timeout
+            + a.duration
+            + a.drain_ms as f64 / 1000.0
+            + a.teardown_timeout
+            + 5.0;
+        let horizon = (run_s.max(0.0) * 50.0).ceil() as u64;
+        Some(
+            script
+                .schedule(horizon)
+                .map_err(|e| anyhow::anyhow!("--dtmf: {e}"))?,
+        )
+    } else {
+        None
+    };
     Ok(Config {
+        ivr,
         target: if a.loop_mode { a.uas_listen } else { a.target },
         number: a.number.clone(),
         calls: a.calls,

@@ -16,6 +16,10 @@
 //!   sent) when it only answers (the demo route).
 //! - **memory per call**: server RSS at the end of the steady window
 //!   minus its RSS before the first call, over the established calls.
+//! - **IVR mode** (`--ivr`): prompt gaps are inter-arrival times inside
+//!   the server's talk spurts on the caller side (see [`crate::ivr`]),
+//!   over the whole run; the server's CPU per *prompt packet* is its CPU
+//!   in the window over the packets it sent the callers in the window.
 
 use std::fmt::Write as _;
 
@@ -412,6 +416,63 @@ pub fn build(run: &RunResult) -> Report {
         bridged,
     );
 
+    if let Some(p) = &run.prompts {
+        r.heading("IVR: the server's prompts, caller side (gaps inside talk spurts)");
+        r.add(
+            "ivr_streams",
+            "prompt streams (calls)",
+            Value::Int(p.streams),
+        );
+        r.add(
+            "ivr_packets",
+            "prompt packets received",
+            Value::Int(p.packets),
+        );
+        r.add("ivr_spurts", "talk spurts", Value::Int(p.spurts));
+        r.add("ivr_gaps", "gaps measured", Value::Int(p.gaps.count));
+        let gap_ms = |v: Option<u64>| opt_f(v.map(|u| u as f64 / 1000.0), 1);
+        r.add(
+            "ivr_max_gap_ms",
+            "max gap ms",
+            gap_ms((p.gaps.count > 0).then_some(p.gaps.max_us)),
+        );
+        r.add(
+            "ivr_p99_gap_ms",
+            "p99 gap ms (0.1 ms bins)",
+            gap_ms(p.gaps.percentile(99.0)),
+        );
+        r.add(
+            "ivr_p999_gap_ms",
+            "p99.9 gap ms (0.1 ms bins)",
+            gap_ms(p.gaps.percentile(99.9)),
+        );
+        r.add(
+            "ivr_gaps_over_40ms",
+            "gaps > 40 ms",
+            Value::Int(p.gaps.over_limit),
+        );
+        r.add(
+            "ivr_calls_with_gap",
+            "calls with a gap > 40 ms",
+            Value::Int(p.streams_with_gap),
+        );
+        r.add(
+            "ivr_keys_sent",
+            "DTMF keys sent (RFC 4733)",
+            Value::Int(s.keys_sent),
+        );
+        r.add(
+            "ivr_event_packets",
+            "telephone-event packets sent",
+            Value::Int(s.event_packets),
+        );
+        r.add(
+            "ivr_answers_without_events",
+            "answers without telephone-event",
+            Value::Int(s.answers_without_events),
+        );
+    }
+
     r.heading("steady window");
     r.add("window_s", "length s", opt_f(window.map(|w| w.2), 2));
     r.add(
@@ -473,6 +534,25 @@ pub fn build(run: &RunResult) -> Report {
         "CPU µs per packet",
         opt_f(us_per_packet, 2),
     );
+    if run.prompts.is_some() {
+        let prompt_packets =
+            window.map(|(a, b, _)| b.rtp_received[0].saturating_sub(a.rtp_received[0]));
+        r.add(
+            "server_prompt_packets",
+            "prompt packets sent to callers in the window",
+            opt_i(prompt_packets),
+        );
+        r.add(
+            "server_us_per_prompt_packet",
+            "CPU µs per prompt packet sent",
+            opt_f(
+                server_cpu
+                    .zip(prompt_packets)
+                    .and_then(|(c, p)| (p > 0).then(|| c * 1e6 / p as f64)),
+                2,
+            ),
+        );
+    }
     let rss_before = run.before.server_rss_kb;
     let rss_steady = end.and_then(|e| e.server_rss_kb);
     r.add(
@@ -644,6 +724,18 @@ pub fn build(run: &RunResult) -> Report {
         "every call established",
         Value::Bool(run.attempted > 0 && established == run.attempted),
     );
+    if let Some(p) = &run.prompts {
+        r.add(
+            "ivr_no_gap",
+            "no prompt gap > 40 ms",
+            Value::Bool(p.gaps.over_limit == 0 && p.gaps.count > 0),
+        );
+        r.add(
+            "ivr_keys_ok",
+            "every caller could send keys",
+            Value::Bool(s.answers_without_events == 0 && s.keys_sent > 0),
+        );
+    }
     r.add(
         "aborted",
         "aborted",

@@ -139,10 +139,59 @@ pub fn write_packet(
     dst[HEADER_LEN..].copy_from_slice(payload);
 }
 
+/// An RFC 4733 telephone-event packet: header and the 4-byte event.
+pub const EVENT_PACKET_LEN: usize = HEADER_LEN + 4;
+/// The volume sent with events (RFC 4733: -dBm0, 0..=63).
+const EVENT_VOLUME: u8 = 10;
+
+/// One RFC 4733 event payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    /// The event code (0-9, `*` 10, `#` 11, A-D 12-15).
+    pub code: u8,
+    /// The E bit: the event has ended.
+    pub end: bool,
+    /// Samples since the event's timestamp.
+    pub duration: u16,
+}
+
+/// The RFC 4733 event code of a DTMF key.
+pub fn event_code(key: char) -> Option<u8> {
+    match key.to_ascii_uppercase() {
+        d @ '0'..='9' => Some(d as u8 - b'0'),
+        '*' => Some(10),
+        '#' => Some(11),
+        l @ 'A'..='D' => Some(l as u8 - b'A' + 12),
+        _ => None,
+    }
+}
+
+/// Writes one telephone-event packet into `dst`.
+pub fn write_event(
+    dst: &mut [u8; EVENT_PACKET_LEN],
+    payload_type: u8,
+    marker: bool,
+    seq: u16,
+    timestamp: u32,
+    ssrc: u32,
+    event: Event,
+) {
+    dst[0] = 0x80;
+    dst[1] = (payload_type & 0x7F) | if marker { 0x80 } else { 0 };
+    dst[2..4].copy_from_slice(&seq.to_be_bytes());
+    dst[4..8].copy_from_slice(&timestamp.to_be_bytes());
+    dst[8..12].copy_from_slice(&ssrc.to_be_bytes());
+    dst[12] = event.code;
+    dst[13] = if event.end { 0x80 } else { 0 } | EVENT_VOLUME;
+    dst[14..16].copy_from_slice(&event.duration.to_be_bytes());
+}
+
 /// The header fields the receiver accounts by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
     pub payload_type: u8,
+    /// The marker bit (the first packet of a talk spurt).
+    pub marker: bool,
     pub seq: u16,
     pub timestamp: u32,
     pub ssrc: u32,
@@ -161,6 +210,7 @@ pub fn read_header(packet: &[u8]) -> Option<Header> {
     }
     Some(Header {
         payload_type: head[1] & 0x7F,
+        marker: head[1] & 0x80 != 0,
         seq: u16::from_be_bytes([head[2], head[3]]),
         timestamp: u32::from_be_bytes([head[4], head[5], head[6], head[7]]),
         ssrc: u32::from_be_bytes([head[8], head[9], head[10], head[11]]),
@@ -261,6 +311,7 @@ mod tests {
             read_header(&buf),
             Some(Header {
                 payload_type: 0,
+                marker: true,
                 seq: 0xFFFE,
                 timestamp: 0xDEAD_BEEF,
                 ssrc: 0x5A00_0007
@@ -268,7 +319,38 @@ mod tests {
         );
         assert_eq!(&buf[HEADER_LEN..], &payload[..]);
         write_packet(&mut buf, 8, false, 1, 160, 1, &payload);
-        assert_eq!(read_header(&buf).map(|h| h.payload_type), Some(8));
+        assert_eq!(
+            read_header(&buf).map(|h| (h.payload_type, h.marker)),
+            Some((8, false))
+        );
+    }
+
+    #[test]
+    fn event_packets_follow_rfc4733() {
+        let mut buf = [0u8; EVENT_PACKET_LEN];
+        let ev = Event {
+            code: 11, // '#'
+            end: true,
+            duration: 800,
+        };
+        write_event(&mut buf, 101, true, 7, 16_000, 0x5A00_0001, ev);
+        let h = read_header(&buf).expect("RTP");
+        assert_eq!(
+            (h.payload_type, h.marker, h.seq, h.timestamp),
+            (101, true, 7, 16_000)
+        );
+        // event 11, E bit + volume 10, duration 800 (0x0320)
+        assert_eq!(&buf[HEADER_LEN..], &[11, 0x80 | 10, 0x03, 0x20]);
+    }
+
+    #[test]
+    fn keys_map_to_event_codes() {
+        assert_eq!(event_code('0'), Some(0));
+        assert_eq!(event_code('9'), Some(9));
+        assert_eq!(event_code('*'), Some(10));
+        assert_eq!(event_code('#'), Some(11));
+        assert_eq!(event_code('d'), Some(15));
+        assert_eq!(event_code('x'), None);
     }
 
     #[test]

@@ -258,7 +258,10 @@ impl Engine {
                         self.calls[i].law = law;
                         self.stats.established += 1;
                         self.stats.setup_us.push(now - self.calls[i].sent_us);
-                        self.start_media(Side::Uac, i, m.addr, law);
+                        if self.cfg.ivr.is_some() && m.telephone_event.is_none() {
+                            self.stats.answers_without_events += 1;
+                        }
+                        self.start_media(Side::Uac, i, m.addr, law, m.telephone_event);
                     }
                     _ => {
                         // Answered too late, or with no usable SDP: hang up.

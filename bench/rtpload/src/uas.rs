@@ -103,7 +103,7 @@ impl Engine {
                     leg.next_retx_us = u64::MAX;
                     let (media, law) = (leg.media, leg.law);
                     self.stats.uas_confirmed += 1;
-                    self.start_media(Side::Uas, j, media, law);
+                    self.start_media(Side::Uas, j, media, law, None);
                 }
             }
             (Method::Ack, None) => {}
