@@ -43,6 +43,14 @@ use crate::media::prompt::player::{Player, PlayerEvent};
 use crate::media::recording::{recording_path, Recorder, RecordingFile, Side, Timeline};
 use crate::store::Outcome;
 
+/// How far ahead of its deadline a prompt frame may go out. A prompt
+/// starts whenever its action is carried out, not on this call's 20 ms
+/// tick, so its frames' deadlines can fall a few µs after the ticks: a
+/// tick that fires on time then finds the frame not yet due, and it goes
+/// out with the next one (a 40 ms gap, then none). Half a tick of slack
+/// keeps one frame per tick whatever the phase.
+const SEND_AHEAD_US: u64 = 10_000;
+
 /// A voicemail message being recorded.
 struct Message {
     op: u64,
@@ -231,7 +239,7 @@ impl Actor {
                 _ = tick.tick() => {
                     let now = Instant::now();
                     let now_us = leg.media_us(now);
-                    while let Some(event) = io.player.poll(now_us) {
+                    while let Some(event) = io.player.poll(now_us + SEND_AHEAD_US) {
                         match event {
                             PlayerEvent::Frame(frame) => {
                                 leg.send_pcm(io.source, &frame.samples, now).await;
