@@ -30,7 +30,8 @@
 # Knobs (environment): COUNTS (ascending), DURATION (s of steady media per
 # N once every call is up, default 30), RATE (calls/s during the ramp,
 # default 50), RECORDING (1: every call recorded, as in production; 0:
-# not), STOP_ON_FAIL (1: stop at the first N that misses a criterion),
+# not; the WAVs, over 1 GB per 1,000 calls, are deleted after each step
+# unless KEEP_RECORDINGS=1), STOP_ON_FAIL (1: stop at the first N that misses a criterion),
 # PRIORITY (rt | isolate | normal, as in bench/media_load.sh: by default,
 # as root, server and tool both SCHED_RR 10), BENCH_BIN / RTPLOAD_BIN
 # (already built binaries), OUT (result dir). Loopback only; every step is
@@ -40,7 +41,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 case "${1:-}" in
-  -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
   "") ;;
   *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
 esac
@@ -48,6 +49,7 @@ COUNTS="${COUNTS:-250 500 750 1000}"
 DURATION="${DURATION:-30}"
 RATE="${RATE:-50}"
 RECORDING="${RECORDING:-1}"
+KEEP_RECORDINGS="${KEEP_RECORDINGS:-0}"
 STOP_ON_FAIL="${STOP_ON_FAIL:-1}"
 CHECK_DB="${CHECK_DB:-1}"
 if [[ "$(id -u)" -eq 0 ]] && command -v chrt >/dev/null; then PRIORITY="${PRIORITY:-rt}"; else PRIORITY="${PRIORITY:-normal}"; fi
@@ -232,6 +234,9 @@ for n in $COUNTS; do
   fi
   # Stop the server so every call record is written before it is checked.
   cleanup
+  recordings="$(find "$dir/recordings" -name '*.wav' | wc -l)"
+  echo "   $recordings recordings written"
+  if [[ "$KEEP_RECORDINGS" != 1 ]]; then rm -rf "$dir/recordings"; fi
   j="$dir/report.json"
   if [[ ! -s "$j" ]]; then
     echo "   no report (tool status $rc): see $dir/report.txt"

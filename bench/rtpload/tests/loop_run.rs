@@ -81,3 +81,30 @@ fn refuses_addresses_off_loopback() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--target must be on 127.0.0.1"), "{err}");
 }
+
+#[test]
+fn ivr_key_scripts_are_checked_before_calling() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hibiki-rtpload"))
+            .args(["run", "--calls", "1"])
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    let out = run(&["--ivr", "--dtmf", "1:1,1.05:2"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--dtmf: keys at 1.00 s and 1.06 s overlap"),
+        "{err}"
+    );
+    let out = run(&["--ivr", "--dtmf", "2:1x"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'x' is not a DTMF key"), "{err}");
+    // Keys need IVR mode.
+    let out = run(&["--dtmf", "2:1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--ivr"), "{err}");
+}
