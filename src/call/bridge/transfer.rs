@@ -61,6 +61,12 @@ pub struct Bridged {
     far: Connected,
 }
 
+/// The number a transfer presents (the From user): the flow's, else the
+/// trunk's own — its `username`, else the number the caller dialled.
+fn presented_number(caller_id: Option<&str>, username: Option<&str>, dialled: &str) -> String {
+    caller_id.or(username).unwrap_or(dialled).to_owned()
+}
+
 impl Actor {
     /// Tries `transfer` for the answered caller on `leg` (whose clock
     /// started at `t0`); see the module doc.
@@ -91,13 +97,11 @@ impl Actor {
             warn!("no RTP port free for the transfer");
             return Transferred::Failed("no RTP port free".into());
         };
-        let presented = match caller_id {
-            Some(n) => n.to_owned(),
-            None => outbound
-                .username
-                .clone()
-                .unwrap_or_else(|| self.call.record.to_number.clone()),
-        };
+        let presented = presented_number(
+            caller_id,
+            outbound.username.as_deref(),
+            &self.call.record.to_number,
+        );
         let codec = match leg.target().law {
             Law::Ulaw => Codec::Pcmu,
             Law::Alaw => Codec::Pcma,
@@ -163,5 +167,23 @@ impl Actor {
         let Bridged { out, mut far } = bridged;
         let (destination, transport) = (out.target.destination, out.target.transport.clone());
         self.bye(&mut far.dialog, destination, transport).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transfer_presents_the_flows_number_else_the_trunks_own() {
+        assert_eq!(
+            presented_number(Some("+81300000000"), Some("0312345678"), "400"),
+            "+81300000000"
+        );
+        assert_eq!(
+            presented_number(None, Some("0312345678"), "400"),
+            "0312345678"
+        );
+        assert_eq!(presented_number(None, None, "400"), "400");
     }
 }
