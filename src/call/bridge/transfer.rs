@@ -25,7 +25,7 @@ use tracing::{info, warn};
 
 use super::{status_line, Caller, CallerMedia, Connected, OutLeg, Ringing};
 use crate::call::actor::{Actor, End};
-use crate::call::outbound::TrunkTarget;
+use crate::call::outbound::{self, TrunkTarget};
 use crate::media::g711::Law;
 use crate::media::leg::RtpLeg;
 
@@ -65,6 +65,17 @@ pub struct Bridged {
 /// trunk's own — its `username`, else the number the caller dialled.
 fn presented_number(caller_id: Option<&str>, username: Option<&str>, dialled: &str) -> String {
     caller_id.or(username).unwrap_or(dialled).to_owned()
+}
+
+/// What a refusal of the outbound INVITE means for the flow's path: the
+/// far end's status line (`486 Busy Here`), or `trunk unreachable` for our
+/// own transaction's timeout (a 408 without a To tag: nobody answered).
+fn failure_reason(response: &hibiki_sip::Response) -> String {
+    if response.status == 408 && outbound::remote_tag(response).is_none() {
+        "trunk unreachable".into()
+    } else {
+        status_line(response)
+    }
 }
 
 impl Actor {
@@ -116,7 +127,7 @@ impl Actor {
         let response = match ringing {
             Ringing::Answered(r) => r,
             Ringing::Refused { response, .. } => {
-                let reason = status_line(&response);
+                let reason = failure_reason(&response);
                 info!(%reason, "the transfer was refused");
                 return Transferred::Failed(reason);
             }
@@ -173,6 +184,37 @@ impl Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn response(text: &str) -> hibiki_sip::Response {
+        match hibiki_sip::parse::parse_message(text.as_bytes()) {
+            Ok(hibiki_sip::Message::Response(r)) => r,
+            other => panic!("not a response: {other:?}"),
+        }
+    }
+
+    fn status(status: &str, to_tag: &str) -> hibiki_sip::Response {
+        response(&format!(
+            "SIP/2.0 {status}\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1\r\n\
+             From: <sip:400@127.0.0.1>;tag=a\r\nTo: <sip:100@127.0.0.1>{to_tag}\r\n\
+             Call-ID: x@127.0.0.1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        ))
+    }
+
+    #[test]
+    fn a_refusal_reads_as_its_status_line_and_our_timeout_as_unreachable() {
+        assert_eq!(
+            failure_reason(&status("486 Busy Here", ";tag=b")),
+            "486 Busy Here"
+        );
+        assert_eq!(
+            failure_reason(&status("408 Request Timeout", "")),
+            "trunk unreachable"
+        );
+        assert_eq!(
+            failure_reason(&status("408 Request Timeout", ";tag=b")),
+            "408 Request Timeout"
+        );
+    }
 
     #[test]
     fn a_transfer_presents_the_flows_number_else_the_trunks_own() {
