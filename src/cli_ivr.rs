@@ -33,14 +33,22 @@ pub struct SimulateRequest {
 pub fn simulate(request: SimulateRequest, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let as_file = Path::new(&request.flow);
     let is_file = request.flow.ends_with(".toml") || request.flow.contains('/');
-    let flows_dir = match (&request.flows_dir, is_file) {
-        (Some(dir), _) => dir.clone(),
-        (None, true) => as_file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_owned(),
-        (None, false) => PathBuf::from("ivr-flows"),
+    // A flow name is looked up where the server would find it: the
+    // config's `ivr.flows_dir`, with its `media.prompts_dir`.
+    let (flows_dir, configured_prompts) = match (&request.flows_dir, is_file) {
+        (Some(dir), _) => (dir.clone(), None),
+        (None, true) => (
+            as_file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_owned(),
+            None,
+        ),
+        (None, false) => {
+            let c = hibiki::config::Config::load(config.as_deref()).map_err(|e| anyhow!("{e}"))?;
+            (c.ivr.flows_dir, Some(c.media.prompts_dir))
+        }
     };
     let flow_name = if is_file {
         hibiki::ivr::load::flow_name(as_file)
@@ -50,6 +58,7 @@ pub fn simulate(request: SimulateRequest, config: Option<PathBuf>) -> anyhow::Re
     let prompts_dir = request
         .prompts_dir
         .clone()
+        .or(configured_prompts)
         .unwrap_or_else(|| flows_dir.join("prompts"));
     let flows = load_flows(&flows_dir, &prompts_dir)?;
     let flow = flows

@@ -89,7 +89,8 @@ enum IvrCommand {
     /// Check flow files: prints `OK <file>` or every error with its line;
     /// exits non-zero when any file has an error.
     Validate {
-        /// The files (default: every ivr-flows/*.toml).
+        /// The files (default: every flow of the config's `ivr.flows_dir`,
+        /// with its `media.prompts_dir`).
         files: Vec<PathBuf>,
         /// The prompt folder (default: `prompts/` next to each flow file).
         #[arg(long)]
@@ -233,20 +234,31 @@ fn ivr_command(command: IvrCommand, config: Option<PathBuf>) -> ExitCode {
             ExitCode::SUCCESS
         }
         IvrCommand::Validate { files, prompts_dir } => {
-            let files = if files.is_empty() {
-                match hibiki::ivr::load::flow_files(std::path::Path::new("ivr-flows")) {
-                    Ok(files) if !files.is_empty() => files,
+            let (files, prompts_dir) = if files.is_empty() {
+                // The server's flows: the config's folder and prompts.
+                let config = match Config::load(config.as_deref()) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let dir = config.ivr.flows_dir.clone();
+                match hibiki::ivr::load::flow_files(&dir) {
+                    Ok(files) if !files.is_empty() => {
+                        (files, prompts_dir.or(Some(config.media.prompts_dir)))
+                    }
                     Ok(_) => {
-                        eprintln!("error: no flow files in ivr-flows/");
+                        eprintln!("error: no flow files in {}", dir.display());
                         return ExitCode::FAILURE;
                     }
                     Err(e) => {
-                        eprintln!("error: cannot list ivr-flows/: {e}");
+                        eprintln!("error: cannot list {}: {e}", dir.display());
                         return ExitCode::FAILURE;
                     }
                 }
             } else {
-                files
+                (files, prompts_dir)
             };
             let mut ok = true;
             for (path, result) in hibiki::ivr::load_files(&files, prompts_dir.as_deref()) {

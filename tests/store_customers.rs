@@ -10,121 +10,14 @@
 //! which case it fails. `HIBIKI_TEST_POSTGRES_URL` points the tests at
 //! another server.
 
-use std::future::Future;
-use std::time::Duration;
+#[macro_use]
+mod store_harness;
 
 use hibiki::customer::{normalise_phone, seed_demo_customers};
 use hibiki::store::{
     CallbackCompletion, CallbackRequest, CallbackStatus, Customer, RecordEvent, RecordWriter,
     Store, StoreError, Voicemail,
 };
-use sqlx::Connection;
-
-// ---------------------------------------------------------------- backends
-
-fn pg_admin_url() -> String {
-    std::env::var("HIBIKI_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn pg_url_for(database: &str) -> String {
-    let admin = pg_admin_url();
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    format!("{base}/{database}")
-}
-
-/// Drops the test database when the case ends, however it ends.
-struct PgDatabase {
-    name: String,
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(sqlx::Error::Io)?;
-            rt.block_on(async move {
-                let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await?;
-                admin.close().await
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
-            Err(_) => eprintln!("could not drop test database {}: panicked", self.name),
-        }
-    }
-}
-
-async fn on_sqlite<F, Fut>(case: F)
-where
-    F: FnOnce(Store) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("hibiki.db").display());
-    let store = Store::connect(&url, 4).await.unwrap();
-    store.migrate().await.unwrap();
-    case(store.clone()).await;
-    store.close().await;
-}
-
-async fn on_postgres<F, Fut>(case: F)
-where
-    F: FnOnce(Store) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let required = std::env::var("HIBIKI_TEST_POSTGRES").as_deref() == Ok("required");
-    let connect = sqlx::PgConnection::connect(&pg_admin_url());
-    let mut admin = match tokio::time::timeout(Duration::from_secs(5), connect).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) if !required => return println!("SKIPPED postgres: {e}"),
-        Err(_) if !required => return println!("SKIPPED postgres: connect timed out"),
-        Ok(Err(e)) => panic!("PostgreSQL is required (HIBIKI_TEST_POSTGRES=required): {e}"),
-        Err(_) => panic!("PostgreSQL is required (HIBIKI_TEST_POSTGRES=required): timed out"),
-    };
-    let name = format!("hibiki_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
-    let _guard = PgDatabase { name: name.clone() };
-    let store = Store::connect(&pg_url_for(&name), 4).await.unwrap();
-    assert_eq!(store.backend(), "postgres");
-    store.migrate().await.unwrap();
-    case(store.clone()).await;
-    store.close().await;
-}
-
-/// One `#[tokio::test]` per backend for each contract case.
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::on_sqlite(super::$case).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::on_postgres(super::$case).await;
-                }
-            )*
-        }
-    };
-}
 
 contract!(
     a_customer_round_trips_with_every_phone,

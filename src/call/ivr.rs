@@ -14,6 +14,11 @@
 //! - voicemail: the caller's audio into its own WAV under the voicemail
 //!   folder (the recorder's format and crash-safe header), then a
 //!   callback request through the record writer;
+//! - transfers: a blind transfer through an outbound trunk
+//!   ([`super::bridge::transfer`]); while it rings the caller hears
+//!   silence or the far end's early media and keys are ignored; once the
+//!   far end answers the flow ends and the call goes on bridged, with the
+//!   same recording, its path stored as it was when the flow handed over;
 //! - queues: none serve calls yet (the ACD is issue 5's), so a queue step
 //!   is left at once for its fallback;
 //! - the whole call is recorded as every media route's is, and the path
@@ -31,6 +36,8 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::actor::{now_ms, Actor, End};
+use super::bridge::transfer::{Bridged, TransferTo, Transferred};
+use super::bridge::{Caller, CallerMedia};
 use super::demo::{info_digit, AnsweredMedia};
 use super::media::MediaContext;
 use super::outcome::HangupCause;
@@ -118,6 +125,8 @@ impl Actor {
         session.start(clock(&leg));
 
         let mut acked = late;
+        // A transfer the far end answered: the call goes on bridged.
+        let mut bridged: Option<Box<Bridged>> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let mut media_since = Instant::now();
@@ -140,6 +149,52 @@ impl Actor {
                 let Some(action) = session.poll_action() else {
                     break;
                 };
+                if let Action::Transfer {
+                    op,
+                    trunk,
+                    to,
+                    caller_id,
+                } = action
+                {
+                    io.player.stop();
+                    io.playing = None;
+                    let request = TransferTo {
+                        trunk: &trunk,
+                        to: &to,
+                        caller_id: caller_id.as_deref(),
+                    };
+                    let caller = Caller::Answered {
+                        local: &local,
+                        last_sdp: &mut last_sdp,
+                        recording: &mut recording,
+                        acked: &mut acked,
+                    };
+                    let result = match self.transfer(request, &mut leg, caller, t0).await {
+                        Transferred::Answered(b) => {
+                            bridged = Some(b);
+                            Ok(())
+                        }
+                        Transferred::Failed(reason) => Err(reason),
+                        Transferred::CallerLeft => {
+                            session.handle(Input::Hangup, clock(&leg));
+                            end.get_or_insert(answered(HangupCause::Normal));
+                            continue;
+                        }
+                        Transferred::Shutdown => {
+                            self.hang_up().await;
+                            session.handle(Input::Hangup, clock(&leg));
+                            end.get_or_insert(answered(HangupCause::Shutdown));
+                            continue;
+                        }
+                        Transferred::EngineGone => {
+                            session.handle(Input::Hangup, clock(&leg));
+                            end.get_or_insert(self.engine_gone());
+                            continue;
+                        }
+                    };
+                    io.feedback.push_back(Input::TransferDone { op, result });
+                    continue;
+                }
                 if let Some(e) = self
                     .carry_out(action, &mut io, &mut leg, &mut recording)
                     .await
@@ -299,6 +354,20 @@ impl Actor {
             "flow ended"
         );
         self.call.record.ivr_path = serde_json::to_value(session.path()).ok();
+        if let Some(b) = bridged {
+            if matches!(session.ending(), Some(Ending::Transferred { .. })) {
+                info!("the flow handed the call to the transfer");
+                let caller = CallerMedia {
+                    rtp: leg,
+                    local,
+                    last_sdp,
+                    recording,
+                    acked,
+                };
+                return self.talk_transferred(*b, caller).await;
+            }
+            self.drop_transferred(*b).await;
+        }
         if let Some(r) = recording {
             self.finish_recording(r, leg.media_us(Instant::now())).await;
         }
@@ -370,13 +439,9 @@ impl Actor {
                     io.feedback.push_back(Input::RecordDone { op, duration_ms });
                 }
             }
-            Action::Transfer { op, trunk, to, .. } => {
-                warn!(%trunk, %to, "transfers from a flow are not available yet");
-                io.feedback.push_back(Input::TransferDone {
-                    op,
-                    result: Err("transfers from a flow are not available yet".into()),
-                });
-            }
+            // `run_ivr` carries transfers out itself: they take over the
+            // caller's whole side (SIP, media, recording) while they ring.
+            Action::Transfer { .. } => {}
             Action::Hangup => {
                 io.player.stop();
                 self.hang_up().await;

@@ -135,7 +135,7 @@ pub fn simulate(
         while let Some(action) = s.poll_action() {
             match action {
                 Action::Play { op, prompts } => {
-                    let length: Millis = prompts.iter().map(|p| prompt_ms(p)).sum();
+                    let length: Millis = prompts.iter().map(&mut *prompt_ms).sum();
                     let names: Vec<String> = prompts.iter().map(ToString::to_string).collect();
                     note(&s, now, format!("play {}", names.join(", ")), &mut events);
                     played.extend(names);

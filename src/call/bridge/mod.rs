@@ -17,6 +17,7 @@
 //! actor, like everything else about the call.
 
 mod talk;
+pub(super) mod transfer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,10 +32,12 @@ use tracing::{debug, info, warn};
 use super::actor::{now_ms, Actor, End};
 use super::outbound::{self, TrunkTarget};
 use super::outcome::{outcome_for_final_status, HangupCause};
+use super::recording::Recording;
 use super::{CallInput, SipCommand};
 use crate::config::CodecName;
 use crate::media::leg::{Received, RtpLeg};
 use crate::media::ports::PortLease;
+use crate::media::recording::Side;
 use crate::store::Outcome;
 
 /// How long we wait for the final response to a CANCEL or BYE we send.
@@ -125,11 +128,83 @@ fn caller_status(far: u16) -> u16 {
     }
 }
 
-/// The caller's answer: whether it ended the attempt.
-enum Attempt {
-    /// The far end answered: go on to talk.
+/// How the outbound leg's ringing ended. [`Actor::ring`] only reports;
+/// what the caller is told (and the CANCEL, see [`Actor::abandon`]) is
+/// up to the route.
+pub(super) enum Ringing {
+    /// The far end answered: go on to [`Actor::connect`].
     Answered(Box<Response>),
-    Over(End),
+    /// The far end refused, or our transaction got no answer at all (a
+    /// final response without a To tag: our 408 or a proxy's refusal).
+    Refused {
+        response: Box<Response>,
+        cause: HangupCause,
+    },
+    /// The ring timeout passed.
+    NoAnswer,
+    /// The caller left (CANCEL before our answer, BYE after it).
+    CallerLeft,
+    /// The server's grace period ran out.
+    Shutdown,
+    /// The signaling engine stopped.
+    EngineGone,
+}
+
+/// The caller's side while the outbound leg rings.
+pub(in crate::call) enum Caller<'a> {
+    /// The trunk route: the caller's INVITE is still unanswered. Ringing
+    /// is passed back on it (180, or 183 with `answer_sdp` and the far
+    /// end's early media relayed); the caller's audio goes nowhere.
+    Waiting { answer_sdp: &'a SessionDescription },
+    /// An IVR transfer: the caller was answered already. They hear
+    /// silence or the far end's early media; keys are ignored; re-INVITEs
+    /// are answered from the leg's own port; the call's recording goes on.
+    Answered {
+        local: &'a LocalMedia,
+        last_sdp: &'a mut SessionDescription,
+        recording: &'a mut Option<Recording>,
+        acked: &'a mut bool,
+    },
+}
+
+/// The far end's side of an answered bridge, ready to talk.
+pub(super) struct Connected {
+    pub(super) dialog: Dialog,
+    /// Our ACK for its 2xx (sent again when the 2xx is retransmitted).
+    pub(super) ack: Request,
+    pub(super) rtp: RtpLeg,
+}
+
+/// Why an answered outbound leg could not be used.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ConnectError {
+    #[error("the far end's answer forms no dialog")]
+    NoDialog,
+    #[error("the far end's answer has no usable media")]
+    NoMedia,
+}
+
+/// The answered caller's media, handed to [`Actor::talk`].
+pub(in crate::call) struct CallerMedia {
+    pub(in crate::call) rtp: RtpLeg,
+    pub(in crate::call) local: LocalMedia,
+    /// Our last SDP toward the caller (re-INVITE answers follow it).
+    pub(in crate::call) last_sdp: SessionDescription,
+    /// The call's recording (caller left, far end right), if any.
+    pub(in crate::call) recording: Option<Recording>,
+    /// Whether the caller acknowledged our 200.
+    pub(in crate::call) acked: bool,
+}
+
+/// The status and reason of a final response, as a path outcome or log
+/// line: `486 Busy Here`.
+fn status_line(response: &Response) -> String {
+    let reason = if response.reason.is_empty() {
+        build_reason(response.status)
+    } else {
+        response.reason.as_str()
+    };
+    format!("{} {reason}", response.status)
 }
 
 impl Actor {
@@ -178,97 +253,188 @@ impl Actor {
                     .await;
             }
         };
-        let mut local_b =
-            LocalMedia::new(media.announce_ip, lease_b.port(), session.wrapping_add(1));
-        local_b.codecs = codecs_for_trunk(&outbound.codecs, answer_a.negotiated.codec);
-        let offer_b = sdp::offer(&local_b);
         let number = to.unwrap_or(&self.call.record.to_number).to_owned();
+        let caller = self.call.record.from_number.clone();
+        let mut out = self
+            .call_out(
+                target,
+                &outbound,
+                lease_b,
+                answer_a.negotiated.codec,
+                &number,
+                &caller,
+            )
+            .await;
+        let mut leg_a = leg_a;
+        let answer_sdp = answer_a.sdp;
+        let ringing = self
+            .ring(
+                &mut out,
+                &mut leg_a,
+                Caller::Waiting {
+                    answer_sdp: &answer_sdp,
+                },
+                t0,
+                ring_timeout,
+            )
+            .await;
+        let response = match ringing {
+            Ringing::Answered(response) => response,
+            Ringing::Refused { response, cause } => {
+                return self.far_refused(&response, cause).await;
+            }
+            Ringing::NoAnswer => {
+                info!(?ring_timeout, "no answer: cancelling the outbound leg");
+                self.respond(480, "Temporarily Unavailable", false).await;
+                self.abandon(&mut out).await;
+                return End {
+                    outcome: Outcome::NoAnswer,
+                    code: Some(480),
+                    cause: HangupCause::RingTimeout,
+                };
+            }
+            Ringing::CallerLeft => {
+                info!("the caller cancelled: cancelling the outbound leg");
+                self.respond(487, "Request Terminated", false).await;
+                self.abandon(&mut out).await;
+                return End {
+                    outcome: Outcome::Cancelled,
+                    code: Some(487),
+                    cause: HangupCause::Cancelled,
+                };
+            }
+            Ringing::Shutdown => {
+                self.respond(503, "Service Unavailable", false).await;
+                self.abandon(&mut out).await;
+                return End {
+                    outcome: Outcome::Failed,
+                    code: Some(503),
+                    cause: HangupCause::Shutdown,
+                };
+            }
+            Ringing::EngineGone => return self.engine_gone(),
+        };
+        let far = match self.connect(&mut out, &response, t0).await {
+            Ok(far) => far,
+            Err(e) => {
+                warn!(error = %e, "refusing the call");
+                let status = match e {
+                    ConnectError::NoDialog => 502,
+                    ConnectError::NoMedia => 503,
+                };
+                return self
+                    .refuse(status, build_reason(status), HangupCause::TrunkFailed)
+                    .await;
+            }
+        };
+        // Answer the caller, and start recording.
+        let response = self.answer_response(200, "OK", &answer_sdp);
+        match Dialog::uas(&self.call.invite, &response) {
+            Ok(d) => self.dialog = Some(d),
+            Err(e) => warn!(error = %e, "cannot form a dialog from our 200"),
+        }
+        let tx = self.call.tx;
+        self.send(SipCommand::Respond { tx, response }).await;
+        self.call.record.answered_at_ms = Some(now_ms());
+        let recording = self.start_recording(&media, leg_a.media_us(Instant::now()));
+        let caller = CallerMedia {
+            rtp: leg_a,
+            local: local_a,
+            last_sdp: answer_sdp,
+            recording,
+            acked: false,
+        };
+        self.talk(out, far, caller).await
+    }
+
+    /// Places the outbound leg: our offer (from `lease`, the codecs the
+    /// trunk is configured with or the caller's first), the INVITE to
+    /// `number` from `caller` sent. Ringing is [`Actor::ring`]'s.
+    pub(super) async fn call_out(
+        &mut self,
+        target: TrunkTarget,
+        outbound: &crate::config::TrunkOutbound,
+        lease: PortLease,
+        caller_codec: Codec,
+        number: &str,
+        caller: &str,
+    ) -> OutLeg {
+        let media = &self.ctx.media;
+        let session = now_ms().unsigned_abs().wrapping_add(1);
+        let mut local = LocalMedia::new(media.announce_ip, lease.port(), session);
+        local.codecs = codecs_for_trunk(&outbound.codecs, caller_codec);
+        let offer = sdp::offer(&local);
         let invite = outbound::invite(
             &target,
-            &number,
-            &self.call.record.from_number,
+            number,
+            caller,
             &self.call.invite,
             &self.ctx.contact,
-            offer_b.to_bytes(),
+            offer.to_bytes(),
         );
-        info!(trunk, %number, destination = %target.destination, leg_call_id = %invite.headers.call_id, "calling out");
-        let mut out = OutLeg {
+        info!(%number, destination = %target.destination, leg_call_id = %invite.headers.call_id, "calling out");
+        let out = OutLeg {
             call_id: invite.headers.call_id.clone(),
             target,
             invite,
-            offer: offer_b,
-            local: local_b,
-            lease: Some(lease_b),
+            offer,
+            local,
+            lease: Some(lease),
             rtp: None,
             auth_tried: false,
         };
         self.send_out(&out, out.invite.clone()).await;
-        let mut leg_a = leg_a;
-        let answer_sdp = answer_a.sdp;
-        match self
-            .ring(&mut out, &mut leg_a, &answer_sdp, t0, ring_timeout)
-            .await
-        {
-            Attempt::Over(end) => end,
-            Attempt::Answered(response) => {
-                self.talk(out, leg_a, local_a, answer_sdp, *response, t0)
-                    .await
-            }
-        }
+        out
     }
 
-    /// From our INVITE to the far end's final response.
-    async fn ring(
+    /// From our INVITE to the far end's final response (digest
+    /// challenges answered once), or until the caller leaves, the ring
+    /// timeout passes or the server stops. The outbound leg is left as it
+    /// is: [`Actor::abandon`] it unless it answered or refused.
+    #[allow(clippy::too_many_lines)]
+    pub(super) async fn ring(
         &mut self,
         out: &mut OutLeg,
         leg_a: &mut RtpLeg,
-        answer_sdp: &SessionDescription,
+        mut caller: Caller<'_>,
         t0: Instant,
         ring_timeout: Duration,
-    ) -> Attempt {
+    ) -> Ringing {
         let bind_ip = self.ctx.media.bind_ip;
         let deadline = tokio::time::sleep(ring_timeout);
         tokio::pin!(deadline);
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let answered = matches!(caller, Caller::Answered { .. });
         let mut ringing_sent = false;
+        // Whether the far end's early media reaches the caller.
         let mut early = false;
         loop {
             tokio::select! {
-                () = self.ctx.hard_stop.cancelled() => {
-                    self.respond(503, "Service Unavailable", false).await;
-                    self.abandon(out).await;
-                    return Attempt::Over(End { outcome: Outcome::Failed, code: Some(503), cause: HangupCause::Shutdown });
-                }
-                () = &mut deadline => {
-                    info!(?ring_timeout, "no answer: cancelling the outbound leg");
-                    self.respond(480, "Temporarily Unavailable", false).await;
-                    self.abandon(out).await;
-                    return Attempt::Over(End { outcome: Outcome::NoAnswer, code: Some(480), cause: HangupCause::RingTimeout });
-                }
+                () = self.ctx.hard_stop.cancelled() => return Ringing::Shutdown,
+                () = &mut deadline => return Ringing::NoAnswer,
                 input = self.input.recv() => match input {
-                    None => return Attempt::Over(self.engine_gone()),
-                    Some(CallInput::Cancelled) => {
-                        info!("the caller cancelled: cancelling the outbound leg");
-                        self.respond(487, "Request Terminated", false).await;
-                        self.abandon(out).await;
-                        return Attempt::Over(End { outcome: Outcome::Cancelled, code: Some(487), cause: HangupCause::Cancelled });
-                    }
+                    None => return Ringing::EngineGone,
+                    Some(CallInput::Cancelled) if !answered => return Ringing::CallerLeft,
                     Some(CallInput::Response { response, .. }) if outbound::is_invite_response(&response, &out.call_id) => {
                         match response.status {
                             100 => {}
                             101..=199 => {
                                 let has_sdp = !response.body.is_empty();
                                 if has_sdp && !early && out.accept(&response.body, t0, bind_ip).await {
-                                    // Early media: answer the caller's offer in a
-                                    // 183 and let the far end's tones through.
                                     early = true;
-                                    let r = self.answer_response(183, "Session Progress", answer_sdp);
-                                    self.send(SipCommand::Respond { tx: self.call.tx, response: r }).await;
-                                } else if !ringing_sent && !early {
+                                    if let Caller::Waiting { answer_sdp } = &caller {
+                                        // Answer the caller's offer in a 183
+                                        // and let the far end's tones through.
+                                        let r = self.answer_response(183, "Session Progress", answer_sdp);
+                                        self.send(SipCommand::Respond { tx: self.call.tx, response: r }).await;
+                                    }
+                                } else if !ringing_sent && !early && !answered {
                                     ringing_sent = true;
                                     self.respond(180, "Ringing", false).await;
                                 }
                             }
-                            200..=299 => return Attempt::Answered(Box::new(response)),
+                            200..=299 => return Ringing::Answered(Box::new(response)),
                             401 | 407 if !out.auth_tried => {
                                 match outbound::authorized_retry(&out.invite, &response, &out.target) {
                                     Some(retry) => {
@@ -277,37 +443,108 @@ impl Actor {
                                         out.invite = retry.clone();
                                         self.send_out(out, retry).await;
                                     }
-                                    None => return Attempt::Over(self.far_refused(&response, HangupCause::TrunkFailed).await),
+                                    None => return Ringing::Refused { response: Box::new(response), cause: HangupCause::TrunkFailed },
                                 }
                             }
-                            401 | 407 => return Attempt::Over(self.far_refused(&response, HangupCause::TrunkFailed).await),
+                            401 | 407 => return Ringing::Refused { response: Box::new(response), cause: HangupCause::TrunkFailed },
                             _ if outbound::remote_tag(&response).is_none() => {
-                                // No To tag: our transaction layer's 408 (no
-                                // answer at all) or a proxy's refusal.
-                                return Attempt::Over(self.far_refused(&response, HangupCause::TrunkFailed).await);
+                                return Ringing::Refused { response: Box::new(response), cause: HangupCause::TrunkFailed };
                             }
-                            _ => return Attempt::Over(self.far_refused(&response, HangupCause::CalleeRejected).await),
+                            _ => return Ringing::Refused { response: Box::new(response), cause: HangupCause::CalleeRejected },
                         }
                     }
                     Some(CallInput::Request { tx, request }) if request.headers.call_id == out.call_id => {
                         // Nothing but an early BYE can come from the far end now.
                         self.answer_while_ending(tx, &request).await;
                     }
-                    Some(other) => self.unexpected(other).await,
+                    Some(other) => match &mut caller {
+                        Caller::Waiting { .. } => self.unexpected(other).await,
+                        Caller::Answered { local, last_sdp, recording, acked } => match other {
+                            CallInput::Ack { .. } => **acked = true,
+                            CallInput::Request { tx, request } => match request.method {
+                                Method::Bye => {
+                                    self.respond_on(tx, &request, 200, "OK", None).await;
+                                    info!("the caller hung up during the transfer");
+                                    return Ringing::CallerLeft;
+                                }
+                                Method::Invite => self.reinvite(tx, &request, leg_a, local, last_sdp).await,
+                                // Keys (SIP INFO) are ignored while it rings.
+                                _ => self.unexpected(CallInput::Request { tx, request }).await,
+                            },
+                            CallInput::Control(control) => {
+                                let now_us = leg_a.media_us(Instant::now());
+                                crate::call::recording::control(recording.as_mut(), control, now_us);
+                            }
+                            other => self.unexpected(other).await,
+                        },
+                    },
                 },
                 received = leg_a.recv() => {
-                    // The caller's audio has nowhere to go before the answer.
-                    if let Err(e) = received {
-                        debug!(error = %e, "RTP receive failed");
+                    // The caller's audio has nowhere to go before the
+                    // answer; an answered caller's is recorded.
+                    match received {
+                        Ok(Received::Audio { at_us, len }) => {
+                            if let Caller::Answered { recording: Some(r), .. } = &mut caller {
+                                r.recorder.push(Side::Caller, at_us, leg_a.decoded(len));
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => debug!(error = %e, "RTP receive failed"),
                     }
+                    // Keys pressed while it rings are dropped.
+                    while leg_a.poll_digit(Instant::now()).is_some() {}
                 }
                 received = recv_on(&mut out.rtp) => {
+                    if let Ok(Received::Audio { at_us, len }) = &received {
+                        // Both legs keep time from `t0`.
+                        if let (Caller::Answered { recording: Some(r), .. }, Some(rtp)) = (&mut caller, out.rtp.as_ref()) {
+                            r.recorder.push(Side::Other, *at_us, rtp.decoded(*len));
+                        }
+                    }
                     if matches!(received, Ok(Received::Audio { .. } | Received::Event)) && early {
                         if let Some((packet, payload)) = out.rtp.as_ref().and_then(|l| l.last_packet()) {
                             leg_a.relay(packet, payload, Instant::now()).await;
                         }
                     }
                 }
+                _ = tick.tick(), if answered => {
+                    let now_us = leg_a.media_us(Instant::now());
+                    if let Caller::Answered { recording, .. } = &mut caller {
+                        if let Some(r) = recording.as_mut() {
+                            if let Err(e) = r.recorder.tick(now_us) {
+                                warn!(error = %e, "recording failed; the call goes on unrecorded");
+                                **recording = None;
+                            }
+                        }
+                    }
+                    while leg_a.poll_digit(Instant::now()).is_some() {}
+                }
+            }
+        }
+    }
+
+    /// The far end answered: ACKs its 2xx and sets up its media. When its
+    /// answer cannot be used, it is hung up (BYE when a dialog formed).
+    pub(super) async fn connect(
+        &mut self,
+        out: &mut OutLeg,
+        answered: &Response,
+        t0: Instant,
+    ) -> Result<Connected, ConnectError> {
+        let mut dialog = Dialog::uac(&out.invite, answered).map_err(|e| {
+            warn!(error = %e, "the far end's 2xx forms no dialog");
+            ConnectError::NoDialog
+        })?;
+        let ack = dialog.ack_for_2xx(out.invite.headers.cseq.seq);
+        self.send_ack(out, ack.clone()).await;
+        let usable = out.accept(&answered.body, t0, self.ctx.media.bind_ip).await;
+        match out.rtp.take().filter(|_| usable) {
+            Some(rtp) => Ok(Connected { dialog, ack, rtp }),
+            None => {
+                let (destination, transport) =
+                    (out.target.destination, out.target.transport.clone());
+                self.bye(&mut dialog, destination, transport).await;
+                Err(ConnectError::NoMedia)
             }
         }
     }

@@ -1,5 +1,6 @@
-//! A bridged call once the far end answered: the caller is answered, the
-//! two legs' RTP is relayed both ways (payload passthrough when the codecs
+//! A bridged call once the far end answered and the caller is answered
+//! (the trunk route answers at this moment; an IVR transfer's caller was
+//! answered by the flow): the two legs' RTP is relayed both ways (payload passthrough when the codecs
 //! match, µ-law ↔ A-law otherwise; RFC 4733 events under each leg's own
 //! payload type; SIP INFO digits re-sent as INFO on the other leg), both
 //! sides are recorded (caller left, far end right), re-INVITEs are
@@ -11,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use hibiki_sip::dialog::Dialog;
 use hibiki_sip::sdp::{self, LocalMedia, SessionDescription};
-use hibiki_sip::{Method, Request, Response};
+use hibiki_sip::{Method, Request};
 use tracing::{info, warn};
 
-use super::{build_reason, OutLeg};
-use crate::call::actor::{now_ms, Actor, End};
+use super::{build_reason, CallerMedia, Connected, OutLeg};
+use crate::call::actor::{Actor, End};
 use crate::call::outcome::HangupCause;
 use crate::call::recording::Recording;
 use crate::call::{CallInput, SipCommand};
@@ -74,63 +75,30 @@ async fn pass_on(
 }
 
 impl Actor {
-    /// Runs the answered bridge to its end.
+    /// Runs the answered bridge to its end: the far end connected, the
+    /// caller answered (by the trunk route just now, or long before by
+    /// an IVR flow whose recording goes on here).
     #[allow(clippy::too_many_lines)]
-    pub(super) async fn talk(
-        &mut self,
-        mut out: OutLeg,
-        mut leg_a: RtpLeg,
-        local_a: LocalMedia,
-        answer_sdp: SessionDescription,
-        answered: Response,
-        t0: Instant,
-    ) -> End {
+    pub(super) async fn talk(&mut self, out: OutLeg, far: Connected, caller: CallerMedia) -> End {
         let media = Arc::clone(&self.ctx.media);
-        let mut dialog_b = match Dialog::uac(&out.invite, &answered) {
-            Ok(d) => d,
-            Err(e) => {
-                warn!(error = %e, "the far end's 2xx forms no dialog; refusing the call");
-                self.respond(502, "Bad Gateway", false).await;
-                return End {
-                    outcome: Outcome::Failed,
-                    code: Some(502),
-                    cause: HangupCause::TrunkFailed,
-                };
-            }
-        };
-        let ack = dialog_b.ack_for_2xx(out.invite.headers.cseq.seq);
-        self.send_ack(&out, ack.clone()).await;
-        let bind_ip = media.bind_ip;
-        let usable = out.accept(&answered.body, t0, bind_ip).await;
-        let Some(mut leg_b) = out.rtp.take().filter(|_| usable) else {
-            let (destination, transport) = (out.target.destination, out.target.transport.clone());
-            self.bye(&mut dialog_b, destination, transport).await;
-            self.respond(503, "Service Unavailable", false).await;
-            return End {
-                outcome: Outcome::Failed,
-                code: Some(503),
-                cause: HangupCause::TrunkFailed,
-            };
-        };
-
-        // Answer the caller, and start recording.
-        let response = self.answer_response(200, "OK", &answer_sdp);
-        match Dialog::uas(&self.call.invite, &response) {
-            Ok(d) => self.dialog = Some(d),
-            Err(e) => warn!(error = %e, "cannot form a dialog from our 200"),
-        }
-        let tx = self.call.tx;
-        self.send(SipCommand::Respond { tx, response }).await;
-        self.call.record.answered_at_ms = Some(now_ms());
+        let Connected {
+            dialog: mut dialog_b,
+            ack,
+            rtp: mut leg_b,
+        } = far;
+        let CallerMedia {
+            rtp: mut leg_a,
+            local: local_a,
+            last_sdp: mut last_sdp_a,
+            mut recording,
+            mut acked,
+        } = caller;
         info!(
             caller_codec = ?leg_a.target().law,
             callee_codec = ?leg_b.target().law,
             "bridged"
         );
-        let mut recording = self.start_recording(&media, leg_a.media_us(Instant::now()));
-        let mut last_sdp_a = answer_sdp;
         let mut last_sdp_b = sdp::offer(&out.local);
-        let mut acked = false;
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let mut media_since = Instant::now();
