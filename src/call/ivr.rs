@@ -50,13 +50,25 @@ use crate::media::prompt::player::{Player, PlayerEvent};
 use crate::media::recording::{recording_path, Recorder, RecordingFile, Side, Timeline};
 use crate::store::Outcome;
 
-/// How far ahead of its deadline a prompt frame may go out. A prompt
-/// starts whenever its action is carried out, not on this call's 20 ms
-/// tick, so its frames' deadlines can fall a few µs after the ticks: a
-/// tick that fires on time then finds the frame not yet due, and it goes
-/// out with the next one (a 40 ms gap, then none). Half a tick of slack
-/// keeps one frame per tick whatever the phase.
-const SEND_AHEAD_US: u64 = 10_000;
+/// The call's media tick: prompt frames go out on it.
+const TICK_US: u64 = 20_000;
+
+/// How far ahead of its deadline a prompt frame may go out. Prompts start
+/// on the call's 20 ms tick grid ([`Io::grid_us`]), so each frame is due
+/// exactly at a tick, and a tick (which never fires early) finds it due.
+/// Had a prompt started between two ticks, a frame due a hair after a
+/// tick would wait for the next one, and scheduling jitter would flip
+/// frames between neighbouring ticks (gaps of 40 ms, then none). The
+/// small slack only absorbs rounding; a tick must be 18 ms late before a
+/// frame leaves early.
+const SEND_AHEAD_US: u64 = 2_000;
+
+/// The first tick at or after `now_us` on the grid that starts at
+/// `grid_us`.
+fn on_grid(grid_us: u64, now_us: u64) -> u64 {
+    let since = now_us.saturating_sub(grid_us);
+    grid_us + since.div_ceil(TICK_US) * TICK_US
+}
 
 /// A voicemail message being recorded.
 struct Message {
@@ -83,6 +95,9 @@ struct Io {
     customer_id: Option<String>,
     /// The ops of customer lookups in flight.
     customer_lookups: Vec<u64>,
+    /// Media time of the call's first tick: ticks fall every 20 ms from
+    /// here, and prompts start on them.
+    grid_us: u64,
 }
 
 impl Actor {
@@ -110,9 +125,13 @@ impl Actor {
             &self.call.record.to_number,
             chrono::Utc::now(),
         );
+        // The tick grid is fixed before the first prompt starts on it.
+        let tick_origin = tokio::time::Instant::now();
+        let grid_us = leg.media_us(tick_origin.into_std());
         let mut io = Io {
+            grid_us,
             media: Arc::clone(&media),
-            player: Player::new(Vec::new(), leg.media_us(Instant::now())),
+            player: Player::new(Vec::new(), grid_us),
             playing: None,
             source: 1,
             message: None,
@@ -127,7 +146,7 @@ impl Actor {
         let mut acked = late;
         // A transfer the far end answered: the call goes on bridged.
         let mut bridged: Option<Box<Bridged>> = None;
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let mut tick = tokio::time::interval_at(tick_origin, Duration::from_micros(TICK_US));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let mut media_since = Instant::now();
         let stopping = self.ctx.hard_stop.clone().cancelled_owned();
@@ -393,7 +412,7 @@ impl Actor {
                     }
                 }
                 debug!(op, prompts = ?prompts.iter().map(ToString::to_string).collect::<Vec<_>>(), "play");
-                io.player = Player::new(loaded, now_us);
+                io.player = Player::new(loaded, on_grid(io.grid_us, now_us));
                 io.playing = Some(op);
                 io.source = io.source.wrapping_add(1);
             }
@@ -508,5 +527,23 @@ impl Actor {
             &summary,
         );
         summary.duration_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompts_start_on_the_next_tick_of_the_grid() {
+        // The grid starts at 1.000 s: ticks at 1.000, 1.020, 1.040 s…
+        let grid = 1_000_000;
+        assert_eq!(on_grid(grid, grid), grid);
+        assert_eq!(on_grid(grid, grid + 1), grid + TICK_US);
+        assert_eq!(on_grid(grid, grid + 19_999), grid + TICK_US);
+        assert_eq!(on_grid(grid, grid + 20_000), grid + TICK_US);
+        assert_eq!(on_grid(grid, grid + 47_500), grid + 3 * TICK_US);
+        // Before the grid (cannot happen): its start.
+        assert_eq!(on_grid(grid, 10), grid);
     }
 }
