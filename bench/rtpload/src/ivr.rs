@@ -234,6 +234,10 @@ pub struct PromptStream {
     pub packets: u64,
     pub spurts: u64,
     pub gaps_over_limit: u64,
+    /// When the first and the last gap over the limit ended (µs into the
+    /// run), to tell the ramp, the steady window and the teardown apart.
+    pub first_over_at_us: Option<u64>,
+    pub last_over_at_us: Option<u64>,
 }
 
 impl PromptStream {
@@ -258,6 +262,8 @@ impl PromptStream {
                 hist.add(gap);
                 if gap > GAP_LIMIT_US {
                     self.gaps_over_limit += 1;
+                    self.first_over_at_us.get_or_insert(now_us);
+                    self.last_over_at_us = Some(now_us);
                 }
             }
             _ => self.spurts += 1,
@@ -274,6 +280,9 @@ pub struct PromptTotals {
     pub spurts: u64,
     /// Streams (calls) with at least one gap over the limit.
     pub streams_with_gap: u64,
+    /// When those streams' first and last such gaps ended (µs into the
+    /// run; one entry when they are the same gap), sorted.
+    pub over_limit_at_us: Vec<u64>,
     pub gaps: GapHistogram,
 }
 
@@ -284,6 +293,17 @@ impl PromptTotals {
             packets: streams.iter().map(|s| s.packets).sum(),
             spurts: streams.iter().map(|s| s.spurts).sum(),
             streams_with_gap: streams.iter().filter(|s| s.gaps_over_limit > 0).count() as u64,
+            over_limit_at_us: {
+                let mut at: Vec<u64> = streams
+                    .iter()
+                    .flat_map(|s| {
+                        let last = s.last_over_at_us.filter(|l| Some(*l) != s.first_over_at_us);
+                        s.first_over_at_us.into_iter().chain(last)
+                    })
+                    .collect();
+                at.sort_unstable();
+                at
+            },
             gaps,
         }
     }

@@ -456,6 +456,30 @@ pub fn build(run: &RunResult) -> Report {
             "calls with a gap > 40 ms",
             Value::Int(p.streams_with_gap),
         );
+        // When they happened: before, in or after the steady window (the
+        // calls' first and last such gap each).
+        let (from, to) = (
+            run.steady_start.as_ref().map_or(0, |s| s.at_us),
+            run.steady_end.as_ref().map_or(u64::MAX, |s| s.at_us),
+        );
+        let count = |f: &dyn Fn(u64) -> bool| {
+            Value::Int(p.over_limit_at_us.iter().filter(|&&t| f(t)).count() as u64)
+        };
+        r.add(
+            "ivr_over_40ms_before_window",
+            "  of which (first/last per call) before the steady window",
+            count(&|t| t < from),
+        );
+        r.add(
+            "ivr_over_40ms_in_window",
+            "  in the steady window",
+            count(&|t| (from..=to).contains(&t)),
+        );
+        r.add(
+            "ivr_over_40ms_after_window",
+            "  after it (teardown)",
+            count(&|t| t > to),
+        );
         r.add(
             "ivr_keys_sent",
             "DTMF keys sent (RFC 4733)",
