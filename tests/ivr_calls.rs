@@ -18,24 +18,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::ivr::{flows_dir, path_steps};
 use common::media::{best_alignment, dtmf_digits, pcap_payloads, read_wav, split_stereo};
 use common::{free_udp_port, Calls, ServerConfig, TestServer};
 use hibiki::media::g711::alaw_to_linear;
 use hibiki::store::{CallbackStatus, Customer, Outcome};
-use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
 const PROMPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ivr-flows/prompts");
-
-/// A temp flows folder holding `files`.
-fn flows_dir(files: &[(&str, String)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
-    dir
-}
 
 /// The shipped demo flow, open every day all day, with no holidays.
 fn demo_always_open() -> String {
@@ -71,21 +62,6 @@ fn config(flows: &Path, routes: &[(&str, &str)]) -> ServerConfig {
         env: common::media::media_ports_env(),
         ..ServerConfig::default()
     }
-}
-
-fn path_steps(call: &hibiki::store::CallRecord) -> Vec<(String, String)> {
-    call.ivr_path
-        .as_ref()
-        .and_then(Value::as_array)
-        .expect("the call's IVR path")
-        .iter()
-        .map(|e| {
-            (
-                e["step"].as_str().unwrap().to_owned(),
-                e["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

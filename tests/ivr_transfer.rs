@@ -19,6 +19,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::ivr::{flows_dir, path_steps};
 use common::media::{
     best_alignment, dtmf_digits, media_ports_env, pcap_payloads, prompt_samples, read_wav,
     recording_file, recordings_once_closed, split_stereo,
@@ -26,7 +27,6 @@ use common::media::{
 use common::{free_udp_port, Calls, ServerConfig, TestServer};
 use hibiki::media::g711::alaw_to_linear;
 use hibiki::store::{CallRecord, Outcome, RecordingStatus};
-use serde_json::Value;
 
 const PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
 const PROMPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ivr-flows/prompts");
@@ -95,24 +95,7 @@ flow = "transfer"
 
 /// A temp flows folder with `transfer.toml`.
 fn flows(text: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("transfer.toml"), text).unwrap();
-    dir
-}
-
-fn path_steps(call: &CallRecord) -> Vec<(String, String)> {
-    call.ivr_path
-        .as_ref()
-        .and_then(Value::as_array)
-        .expect("the call's IVR path")
-        .iter()
-        .map(|e| {
-            (
-                e["step"].as_str().unwrap().to_owned(),
-                e["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    flows_dir(&[("transfer.toml", text.to_owned())])
 }
 
 /// The record of the caller's call and of the far end's (to 100).

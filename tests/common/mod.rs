@@ -28,6 +28,7 @@
 
 pub mod api;
 pub mod baresip;
+pub mod ivr;
 pub mod media;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket as StdUdpSocket};
