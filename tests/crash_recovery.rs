@@ -190,7 +190,7 @@ fn sdp_audio(body: &str) -> std::net::SocketAddr {
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_mid_recording_leaves_a_playable_wav_repaired_at_next_start() {
     let dir = tempfile::tempdir().unwrap();
-    let media_base = 40_000 + 2 * (rand::random::<u16>() % 5_000);
+    let media_base = common::media::media_port_base();
     let prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows/prompts");
     let Setup {
         config,

@@ -16,7 +16,6 @@ use hibiki::store::Outcome;
 /// A server with one inbound trunk (127.0.0.1) and an outbound trunk
 /// `far` to a SIPp UAS on `far_port`, with `route` appended.
 fn server_config(far_port: u16, outbound_extra: &str, route: &str) -> ServerConfig {
-    let base = 30_000 + 2 * (rand::random::<u16>() % 14_000);
     ServerConfig {
         routes: format!(
             r#"
@@ -34,10 +33,7 @@ address = "127.0.0.1:{far_port}"
 {route}
 "#
         ),
-        env: vec![
-            ("HIBIKI_MEDIA_PORT_MIN".into(), base.to_string()),
-            ("HIBIKI_MEDIA_PORT_MAX".into(), (base + 98).to_string()),
-        ],
+        env: common::media::media_ports_env(),
         ..ServerConfig::default()
     }
 }

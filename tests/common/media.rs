@@ -41,12 +41,18 @@ action = "demo"
     }
 }
 
-/// An RTP port range of 99 ports picked at random in 30000-57999, so
-/// servers of tests running side by side do not collide (a port the
-/// kernel hands out for `:0` may still fall in it: rare, and then that
-/// call gets 503).
+/// The first port of a test server's RTP range: random, so servers of
+/// tests running side by side rarely share ports, and in 10000-31998, so
+/// the range (99 ports) stays below the kernel's ephemeral ports
+/// (32768-60999 on Linux), which the SIPp, baresip and `:0` sockets of
+/// other tests take (a call whose port is taken gets 503).
+pub fn media_port_base() -> u16 {
+    10_000 + 2 * (rand::random::<u16>() % 11_000)
+}
+
+/// `HIBIKI_MEDIA_PORT_MIN/MAX` for 99 ports from [`media_port_base`].
 pub fn media_ports_env() -> Vec<(String, String)> {
-    let base = 30_000 + 2 * (rand::random::<u16>() % 14_000);
+    let base = media_port_base();
     vec![
         ("HIBIKI_MEDIA_PORT_MIN".into(), base.to_string()),
         ("HIBIKI_MEDIA_PORT_MAX".into(), (base + 98).to_string()),
