@@ -6,8 +6,8 @@
 //! ## A tour of the code
 //! - [`config`]: the TOML file, `HIBIKI_<SECTION>_<KEY>` overrides, the
 //!   embedded default, and validation that names the key at fault.
-//! - [`ivr`]: IVR flow files: format, loading, validation (not yet run
-//!   by calls).
+//! - [`ivr`]: IVR flows: format, loading, validation, the sans-IO
+//!   interpreter, the simulator, HTTP data dips.
 //! - [`signaling`]: UDP and TCP transports that drive the sans-IO
 //!   [`hibiki_sip::endpoint::Endpoint`], and the decisions at the door:
 //!   which trunk a request came from, which route a number takes.

@@ -1,5 +1,5 @@
-//! The demo route (`action = "demo"`), which stands in for the IVR until it
-//! lands: answer with real media, play a welcome prompt, read back every
+//! The demo route (`action = "demo"`), a media check without a flow:
+//! answer with real media, play a welcome prompt, read back every
 //! key pressed (RFC 4733), and hang up after `#` once "goodbye" has played.
 //! The whole call is recorded: the caller on the left channel, what Hibiki
 //! played on the right.

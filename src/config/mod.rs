@@ -510,7 +510,7 @@ pub struct RouteConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RouteAction {
     /// The built-in test number: ring (180) for `ring_ms`, then answer
-    /// (200); 0 answers at once. Stands in for the IVR until it lands.
+    /// (200); 0 answers at once. A signalling line test.
     Test { ring_ms: u64 },
     /// Refuse with `status` (400..=699) and an optional reason phrase.
     Reject { status: u16, reason: Option<String> },
