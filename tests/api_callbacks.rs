@@ -290,6 +290,11 @@ async fn a_call_record_shows_its_ivr_path_and_recordings() {
         final_sip_code: Some(200),
         hangup_cause: Some("normal".to_owned()),
         ivr_path: Some(ivr_path.clone()),
+        customer_id: Some("demo-hanako-yamada".to_owned()),
+        queue: Some("support".to_owned()),
+        queued_at_ms: Some(1_700_000_010_000),
+        agent: Some("agent1".to_owned()),
+        connected_at_ms: Some(1_700_000_012_500),
     };
     store.call_ended(&call).await.unwrap();
     let mut rec = RecordingRecord::started(
@@ -337,6 +342,23 @@ async fn a_call_record_shows_its_ivr_path_and_recordings() {
             parse_rfc3339_ms(c["ended_at"].as_str().unwrap()),
             1_700_000_061_000
         );
+        assert_eq!(
+            (&c["customer_id"], &c["queue"], &c["agent"]),
+            (
+                &json!("demo-hanako-yamada"),
+                &json!("support"),
+                &json!("agent1")
+            )
+        );
+        assert_eq!(
+            parse_rfc3339_ms(c["queued_at"].as_str().unwrap()),
+            1_700_000_010_000
+        );
+        assert_eq!(c["connected_at"], "2023-11-14T22:13:32.500Z");
+        assert_eq!(
+            parse_rfc3339_ms(c["connected_at"].as_str().unwrap()),
+            1_700_000_012_500
+        );
         let recs = c["recordings"].as_array().unwrap();
         assert_eq!(recs.len(), 1);
         assert_eq!(recs[0]["id"], "rec-1");
@@ -353,11 +375,19 @@ async fn a_call_record_shows_its_ivr_path_and_recordings() {
     let plain = CallRecord {
         id: "cdr-2".to_owned(),
         ivr_path: None,
+        customer_id: None,
+        queue: None,
+        queued_at_ms: None,
+        agent: None,
+        connected_at_ms: None,
         ..call
     };
     store.call_ended(&plain).await.unwrap();
     let a = api.get("/calls/cdr-2", Some(&t["admin"])).await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     assert!(a.body["ivr_path"].is_null(), "{:?}", a.body);
+    for absent in ["customer_id", "queue", "queued_at", "agent", "connected_at"] {
+        assert!(a.body[absent].is_null(), "{absent}: {:?}", a.body);
+    }
     assert_eq!(a.body["recordings"], json!([]));
 }

@@ -41,6 +41,7 @@ contract!(
     writer_carries_recording_events_in_order_with_call_events,
     writer_leaves_open_recordings_for_the_repair,
     the_ivr_path_is_written_with_the_end,
+    the_acd_columns_are_written_and_a_null_end_keeps_them,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -61,6 +62,11 @@ fn started(id: &str, node: &str, started_at_ms: i64) -> CallRecord {
         final_sip_code: None,
         hangup_cause: None,
         ivr_path: None,
+        customer_id: None,
+        queue: None,
+        queued_at_ms: None,
+        agent: None,
+        connected_at_ms: None,
     }
 }
 
@@ -693,6 +699,71 @@ async fn the_ivr_path_is_written_with_the_end(store: Store) {
     let plain = ended(started("ivr-3", "n", 30), Outcome::Busy, 486, "busy");
     store.call_ended(&plain).await.unwrap();
     assert_eq!(store.call("ivr-3").await.unwrap().unwrap().ivr_path, None);
+}
+
+async fn the_acd_columns_are_written_and_a_null_end_keeps_them(store: Store) {
+    // The start knows the customer (caller-id lookup) and the queue.
+    let mut start = started("acd-1", "n", 1_000);
+    start.customer_id = Some("cust-1".to_owned());
+    start.queue = Some("support".to_owned());
+    start.queued_at_ms = Some(1_500);
+    store.call_started(&start).await.unwrap();
+    assert_eq!(store.call("acd-1").await.unwrap(), Some(start.clone()));
+
+    // The end knows the agent too.
+    let mut end = ended(start.clone(), Outcome::Answered, 200, "normal");
+    end.agent = Some("agent1".to_owned());
+    end.connected_at_ms = Some(9_000);
+    end.answered_at_ms = Some(1_200);
+    store.call_ended(&end).await.unwrap();
+    assert_eq!(store.call("acd-1").await.unwrap(), Some(end.clone()));
+
+    // A later end that knows none of them (a repeated end, an orphan
+    // closed elsewhere) erases nothing.
+    let mut bare = ended(
+        started("acd-1", "n", 1_000),
+        Outcome::Answered,
+        200,
+        "normal",
+    );
+    bare.answered_at_ms = Some(1_200);
+    store.call_ended(&bare).await.unwrap();
+    assert_eq!(store.call("acd-1").await.unwrap(), Some(end.clone()));
+
+    // An end that knows only some of them sets those, keeps the others.
+    let mut partial = bare.clone();
+    partial.agent = Some("agent2".to_owned());
+    store.call_ended(&partial).await.unwrap();
+    let back = store.call("acd-1").await.unwrap().unwrap();
+    assert_eq!(back.agent.as_deref(), Some("agent2"));
+    assert_eq!(back.queue.as_deref(), Some("support"));
+    assert_eq!(back.customer_id.as_deref(), Some("cust-1"));
+    assert_eq!(
+        (back.queued_at_ms, back.connected_at_ms),
+        (Some(1_500), Some(9_000))
+    );
+
+    // Through the writer, an end written without its start (same batch)
+    // carries every column; NUL bytes are replaced like elsewhere.
+    let mut direct = ended(
+        started("acd-2", "n", 2_000),
+        Outcome::Answered,
+        200,
+        "normal",
+    );
+    direct.customer_id = Some("c\0x".to_owned());
+    direct.queue = Some("billing".to_owned());
+    direct.queued_at_ms = Some(2_100);
+    direct.agent = Some("agent2".to_owned());
+    direct.connected_at_ms = Some(i64::MAX);
+    let (sink, handle) = RecordWriter::spawn(store.clone());
+    assert!(sink.send(RecordEvent::Started(started("acd-2", "n", 2_000))));
+    assert!(sink.send(RecordEvent::Ended(direct.clone())));
+    handle.finish().await;
+    let back = store.call("acd-2").await.unwrap().unwrap();
+    assert_eq!(back.customer_id.as_deref(), Some("c\u{FFFD}x"));
+    direct.customer_id = back.customer_id.clone();
+    assert_eq!(back, direct);
 }
 
 // ---------------------------------------------------------------- no backend

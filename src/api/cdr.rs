@@ -71,6 +71,16 @@ pub struct CallView {
     /// The IVR path (a JSON array of entries), `None` when the call ran
     /// no flow.
     pub ivr_path: Option<serde_json::Value>,
+    /// The customer the caller was found to be, if any.
+    pub customer_id: Option<String>,
+    /// The ACD queue the call waited in, if any.
+    pub queue: Option<String>,
+    /// RFC 3339: when the call entered the queue.
+    pub queued_at: Option<String>,
+    /// The username of the agent who took the call.
+    pub agent: Option<String>,
+    /// RFC 3339: when the agent's leg was connected.
+    pub connected_at: Option<String>,
     /// Oldest first.
     pub recordings: Vec<RecordingView>,
 }
@@ -81,6 +91,8 @@ impl CallView {
             started_at: rfc3339_ms(c.started_at_ms),
             answered_at: c.answered_at_ms.map(rfc3339_ms),
             ended_at: c.ended_at_ms.map(rfc3339_ms),
+            queued_at: c.queued_at_ms.map(rfc3339_ms),
+            connected_at: c.connected_at_ms.map(rfc3339_ms),
             id: c.id,
             node_id: c.node_id,
             sip_call_id: c.sip_call_id,
@@ -92,6 +104,9 @@ impl CallView {
             final_sip_code: c.final_sip_code,
             hangup_cause: c.hangup_cause,
             ivr_path: c.ivr_path,
+            customer_id: c.customer_id,
+            queue: c.queue,
+            agent: c.agent,
             recordings: recordings.iter().map(RecordingView::from).collect(),
         }
     }

@@ -598,6 +598,11 @@ fn new_record(node_id: &str, request: &Request) -> CallRecord {
         final_sip_code: None,
         hangup_cause: None,
         ivr_path: None,
+        customer_id: None,
+        queue: None,
+        queued_at_ms: None,
+        agent: None,
+        connected_at_ms: None,
     }
 }
 

@@ -210,8 +210,10 @@ impl Store {
 
     /// Records the end of a call: inserts the whole record when its start
     /// was never written, otherwise updates the end fields (`ended_at_ms`,
-    /// `outcome`, `final_sip_code`, `hangup_cause`, and `answered_at_ms`
-    /// and `ivr_path` when the record has them).
+    /// `outcome`, `final_sip_code`, `hangup_cause`; and `answered_at_ms`,
+    /// `ivr_path`, `customer_id`, `queue`, `queued_at_ms`, `agent` and
+    /// `connected_at_ms` only when the record has them: a `None` there
+    /// keeps the stored value).
     pub async fn call_ended(&self, record: &CallRecord) -> Result<(), StoreError> {
         dispatch!(self, s => s.call_ended(record).await)
     }

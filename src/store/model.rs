@@ -3,7 +3,9 @@
 //! a call) with its [`RecordingStatus`] and [`Pause`] markers; and the
 //! mapping between them and the plain columns both databases share (text
 //! for enums, epoch-millisecond `i64` for times, `i32` for the SIP status
-//! code, JSON text for the pause list and the IVR path). Customers and
+//! code, JSON text for the pause list and the IVR path). A call's ACD
+//! columns (customer, queue, agent and their times) are plain nullable
+//! columns (`migrations/*/0005_agents_queues.sql`). Customers and
 //! callback requests are in `customers.rs` and `callbacks.rs`.
 
 use std::fmt;
@@ -122,6 +124,16 @@ pub struct CallRecord {
     /// did, in order), written by [`super::RecordEvent::Ended`]; `None`
     /// when the call ran no flow. Stored as JSON text.
     pub ivr_path: Option<serde_json::Value>,
+    /// The customer the caller was found to be (by caller number), if any.
+    pub customer_id: Option<String>,
+    /// The ACD queue the call waited in, if it was queued.
+    pub queue: Option<String>,
+    /// When the call entered that queue.
+    pub queued_at_ms: Option<i64>,
+    /// The username of the agent who took the call, if one did.
+    pub agent: Option<String>,
+    /// When the agent's leg was connected to the caller.
+    pub connected_at_ms: Option<i64>,
 }
 
 /// Milliseconds since the Unix epoch, the store's one time unit.
@@ -151,6 +163,11 @@ pub(crate) struct CallRow {
     final_sip_code: Option<i32>,
     hangup_cause: Option<String>,
     ivr_path: Option<String>,
+    customer_id: Option<String>,
+    queue: Option<String>,
+    queued_at_ms: Option<i64>,
+    agent: Option<String>,
+    connected_at_ms: Option<i64>,
 }
 
 impl TryFrom<CallRow> for CallRecord {
@@ -198,6 +215,11 @@ impl TryFrom<CallRow> for CallRecord {
             final_sip_code,
             hangup_cause: row.hangup_cause,
             ivr_path,
+            customer_id: row.customer_id,
+            queue: row.queue,
+            queued_at_ms: row.queued_at_ms,
+            agent: row.agent,
+            connected_at_ms: row.connected_at_ms,
         })
     }
 }

@@ -9,32 +9,41 @@ use std::borrow::Cow;
 
 /// Every column of `calls`, in the order [`bind_record!`] binds them.
 const COLUMNS: &str = "id, node_id, sip_call_id, direction, trunk, from_number, to_number, \
-     started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause, ivr_path";
+     started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause, ivr_path, \
+     customer_id, queue, queued_at_ms, agent, connected_at_ms";
 
 /// Inserts a started call. Idempotent: a retried batch, or a `Started`
 /// arriving after its `Ended` was already upserted, changes nothing.
 pub(crate) const INSERT_STARTED: &str =
     "INSERT INTO calls (id, node_id, sip_call_id, direction, trunk, from_number, to_number, \
      started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause, \
-     ivr_path) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+     ivr_path, customer_id, queue, queued_at_ms, agent, connected_at_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+     $15, $16, $17, $18, $19) \
      ON CONFLICT (id) DO NOTHING";
 
 /// Inserts an ended call, or completes the started row: the end fields
-/// are overwritten, `answered_at_ms` and `ivr_path` only when the new
-/// record knows them.
+/// are overwritten; `answered_at_ms`, `ivr_path` and the ACD columns
+/// (`customer_id`, `queue`, `queued_at_ms`, `agent`, `connected_at_ms`)
+/// only when the new record knows them (a NULL never erases a value).
 pub(crate) const UPSERT_ENDED: &str =
     "INSERT INTO calls (id, node_id, sip_call_id, direction, trunk, from_number, to_number, \
      started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause, \
-     ivr_path) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+     ivr_path, customer_id, queue, queued_at_ms, agent, connected_at_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+     $15, $16, $17, $18, $19) \
      ON CONFLICT (id) DO UPDATE SET \
      answered_at_ms = COALESCE(excluded.answered_at_ms, calls.answered_at_ms), \
      ended_at_ms = excluded.ended_at_ms, \
      outcome = excluded.outcome, \
      final_sip_code = excluded.final_sip_code, \
      hangup_cause = excluded.hangup_cause, \
-     ivr_path = COALESCE(excluded.ivr_path, calls.ivr_path)";
+     ivr_path = COALESCE(excluded.ivr_path, calls.ivr_path), \
+     customer_id = COALESCE(excluded.customer_id, calls.customer_id), \
+     queue = COALESCE(excluded.queue, calls.queue), \
+     queued_at_ms = COALESCE(excluded.queued_at_ms, calls.queued_at_ms), \
+     agent = COALESCE(excluded.agent, calls.agent), \
+     connected_at_ms = COALESCE(excluded.connected_at_ms, calls.connected_at_ms)";
 
 /// `$1` node id, `$2` now (ms), `$3` hangup cause.
 pub(crate) const CLOSE_ORPHANED: &str = "UPDATE calls \
@@ -128,7 +137,7 @@ pub(crate) fn text(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// Binds a [`super::CallRecord`]'s fourteen columns, in [`COLUMNS`] order,
+/// Binds a [`super::CallRecord`]'s nineteen columns, in [`COLUMNS`] order,
 /// to a `sqlx::query(..)` of either database.
 macro_rules! bind_record {
     ($query:expr, $r:expr) => {{
@@ -148,6 +157,11 @@ macro_rules! bind_record {
             .bind(r.final_sip_code.map(i32::from))
             .bind(r.hangup_cause.as_deref().map($crate::store::sql::text))
             .bind($crate::store::model::ivr_path_json(r.ivr_path.as_ref()))
+            .bind(r.customer_id.as_deref().map($crate::store::sql::text))
+            .bind(r.queue.as_deref().map($crate::store::sql::text))
+            .bind(r.queued_at_ms)
+            .bind(r.agent.as_deref().map($crate::store::sql::text))
+            .bind(r.connected_at_ms)
     }};
 }
 pub(crate) use bind_record;

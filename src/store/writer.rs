@@ -446,6 +446,11 @@ mod tests {
             final_sip_code: None,
             hangup_cause: None,
             ivr_path: None,
+            customer_id: None,
+            queue: None,
+            queued_at_ms: None,
+            agent: None,
+            connected_at_ms: None,
         }
     }
 
