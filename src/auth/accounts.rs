@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::password::{check_new_password, generate_password, Hasher, PasswordError};
 use super::Role;
-use crate::store::{now_ms, Store, StoreError, UserRecord};
+use crate::store::{now_ms, AgentSkill, Store, StoreError, UserRecord};
 
 /// The longest username, in bytes.
 pub const MAX_USERNAME_BYTES: usize = 64;
@@ -166,6 +166,13 @@ pub const DEMO_USERS: [(&str, &str, Role); 5] = [
     ("agent2", "Agent Two", Role::Agent),
 ];
 
+/// The skills of the demo agents (username, then skill and level): what
+/// the demo queues route on. The supervisor has none.
+pub const DEMO_AGENT_SKILLS: [(&str, &[(&str, u8)]); 2] = [
+    ("agent1", &[("support", 5), ("billing", 3), ("operator", 1)]),
+    ("agent2", &[("support", 2), ("operator", 3)]),
+];
+
 /// A demo account as created, with the password to show once.
 #[derive(Clone)]
 pub struct DemoUser {
@@ -174,10 +181,11 @@ pub struct DemoUser {
     pub password: String,
 }
 
-/// When no user exists, creates [`DEMO_USERS`] with generated passwords
-/// and returns them (to print once); when any user exists, does nothing
-/// and returns an empty list. A username taken meanwhile (another process
-/// seeding at the same moment) is skipped.
+/// When no user exists, creates [`DEMO_USERS`] with generated passwords,
+/// gives the demo agents their [`DEMO_AGENT_SKILLS`], and returns the
+/// users (to print once); when any user exists, does nothing and returns
+/// an empty list. A username taken meanwhile (another process seeding at
+/// the same moment) is skipped.
 pub async fn seed_demo_users(
     store: &Store,
     hasher: &Hasher,
@@ -203,6 +211,19 @@ pub async fn seed_demo_users(
             Err(AccountError::UsernameTaken(_)) => {}
             Err(e) => return Err(e),
         }
+    }
+    for (username, skills) in DEMO_AGENT_SKILLS {
+        if !created.iter().any(|u| u.username == username) {
+            continue;
+        }
+        let skills: Vec<AgentSkill> = skills
+            .iter()
+            .map(|(skill, level)| AgentSkill {
+                skill: (*skill).to_owned(),
+                level: *level,
+            })
+            .collect();
+        store.set_agent_skills(username, &skills, now_ms()).await?;
     }
     Ok(created)
 }

@@ -53,6 +53,16 @@
 //! ([`Store::complete_callback`]). The call's IVR path is JSON text in
 //! `calls.ivr_path`, written with the CDR's end.
 //!
+//! ## Agents
+//! Skills and devices of agents (users with role `agent` or
+//! `supervisor`), their state changes, their call dispositions and a
+//! customer's interaction history live in `agents.rs`
+//! (`migrations/*/0005_agents_queues.sql`). A state change goes through
+//! the record writer ([`RecordEvent::AgentState`]); a disposition is
+//! written directly ([`Store::save_disposition`]). The ACD columns of
+//! `calls` (`customer_id`, `queue`, `queued_at_ms`, `agent`,
+//! `connected_at_ms`) are part of [`CallRecord`], written like `ivr_path`.
+//!
 //! ## Who calls what
 //! - start-up: [`Store::connect`], [`Store::migrate`], then
 //!   [`Store::close_orphaned_calls`] for this node (calls left open by a
@@ -61,13 +71,15 @@
 //!   `repaired` or `failed`; then [`RecordWriter::spawn`].
 //! - call actors: [`RecordSink::send`] with [`RecordEvent::Started`],
 //!   [`RecordEvent::RecordingStarted`], [`RecordEvent::RecordingClosed`],
-//!   [`RecordEvent::CallbackRequested`] and [`RecordEvent::Ended`]; never
+//!   [`RecordEvent::CallbackRequested`] and [`RecordEvent::Ended`]; the
+//!   ACD [`RecordEvent::AgentState`]; never
 //!   the store directly for writes (reads such as
 //!   [`Store::customer_by_phone`] are fine).
 //! - `/readyz`: [`Store::ping`]; the API: the read methods, and the user
 //!   and token methods through `crate::auth`.
 //! - shutdown: [`WriterHandle::finish`] after the calls have ended.
 
+mod agents;
 mod callbacks;
 mod customers;
 mod model;
@@ -77,6 +89,10 @@ mod sqlite;
 mod users;
 mod writer;
 
+pub use agents::{
+    AgentProfile, AgentSkill, AgentStateChange, AgentStatus, Disposition, Interaction,
+    InteractionRecording, SkillError, UnknownAgentStatus,
+};
 pub use callbacks::{CallbackCompletion, CallbackRequest, CallbackStatus, Voicemail};
 pub use customers::Customer;
 pub use model::{now_ms, CallRecord, Direction, Outcome, Pause, RecordingRecord, RecordingStatus};
@@ -111,9 +127,13 @@ pub enum StoreError {
     /// `key` names the value, never a secret.
     #[error("{table}: {key} already exists")]
     Conflict { table: &'static str, key: String },
+    /// A value the store refuses before writing anything (a skill level
+    /// outside 1..=10, a skill listed twice). `reason` says which.
+    #[error("{table}: {reason}")]
+    Invalid { table: &'static str, reason: String },
     /// A stored row holds a value this version cannot read. `table` is
-    /// `"calls"`, `"recordings"`, `"users"`, `"auth_tokens"` or
-    /// `"callback_requests"`.
+    /// `"calls"`, `"recordings"`, `"users"`, `"auth_tokens"`,
+    /// `"callback_requests"`, `"agent_skills"`, `"agent_state_changes"`.
     #[error("{table} row {id}: stored row is invalid: {reason}")]
     Corrupt {
         table: &'static str,
@@ -142,6 +162,7 @@ impl StoreError {
             | StoreError::CreateDir { .. }
             | StoreError::Migrate(_)
             | StoreError::Conflict { .. }
+            | StoreError::Invalid { .. }
             | StoreError::Corrupt { .. } => true,
         }
     }

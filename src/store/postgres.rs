@@ -8,9 +8,12 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Executor, Postgres};
 
+use super::agents::{bind_agent_state, INSERT_AGENT_STATE};
 use super::model::{recordings, records, CallRow, RecordingRow};
 use super::sql::{self, bind_callback, bind_record, bind_recording};
-use super::{CallRecord, CallbackRequest, RecordEvent, RecordingRecord, StoreError};
+use super::{
+    AgentStateChange, CallRecord, CallbackRequest, RecordEvent, RecordingRecord, StoreError,
+};
 
 /// How long `connect` and every query wait for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,6 +72,7 @@ impl PgStore {
                 RecordEvent::RecordingStarted(r) => recording_started(&mut *tx, r).await?,
                 RecordEvent::RecordingClosed(r) => recording_closed(&mut *tx, r).await?,
                 RecordEvent::CallbackRequested(r) => callback_requested(&mut *tx, r).await?,
+                RecordEvent::AgentState(r) => agent_state(&mut *tx, r).await?,
             }
         }
         tx.commit().await?;
@@ -208,6 +212,16 @@ where
     E: Executor<'e, Database = Postgres>,
 {
     bind_callback!(sqlx::query(sql::INSERT_CALLBACK), r)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+async fn agent_state<'e, E>(ex: E, r: &AgentStateChange) -> Result<(), StoreError>
+where
+    E: Executor<'e, Database = Postgres>,
+{
+    bind_agent_state!(sqlx::query(INSERT_AGENT_STATE), r)
         .execute(ex)
         .await?;
     Ok(())

@@ -12,9 +12,12 @@ use sqlx::sqlite::{
 };
 use sqlx::{Executor, Sqlite};
 
+use super::agents::{bind_agent_state, INSERT_AGENT_STATE};
 use super::model::{recordings, records, CallRow, RecordingRow};
 use super::sql::{self, bind_callback, bind_record, bind_recording};
-use super::{CallRecord, CallbackRequest, RecordEvent, RecordingRecord, StoreError};
+use super::{
+    AgentStateChange, CallRecord, CallbackRequest, RecordEvent, RecordingRecord, StoreError,
+};
 
 /// How long a connection waits on a lock held by another one.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -97,6 +100,7 @@ impl SqliteStore {
                 RecordEvent::RecordingStarted(r) => recording_started(&mut *tx, r).await?,
                 RecordEvent::RecordingClosed(r) => recording_closed(&mut *tx, r).await?,
                 RecordEvent::CallbackRequested(r) => callback_requested(&mut *tx, r).await?,
+                RecordEvent::AgentState(r) => agent_state(&mut *tx, r).await?,
             }
         }
         tx.commit().await?;
@@ -236,6 +240,16 @@ where
     E: Executor<'e, Database = Sqlite>,
 {
     bind_callback!(sqlx::query(sql::INSERT_CALLBACK), r)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+async fn agent_state<'e, E>(ex: E, r: &AgentStateChange) -> Result<(), StoreError>
+where
+    E: Executor<'e, Database = Sqlite>,
+{
+    bind_agent_state!(sqlx::query(INSERT_AGENT_STATE), r)
         .execute(ex)
         .await?;
     Ok(())

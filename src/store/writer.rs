@@ -1,5 +1,5 @@
 //! The call-record writer: the one task that writes CDRs, recording
-//! rows and callback requests, so that no call actor, SIP transaction or RTP path ever waits on
+//! rows, callback requests and agent state changes, so that no call actor, SIP transaction or RTP path ever waits on
 //! the database.
 //!
 //! Call actors hold a [`RecordSink`] (cheap to clone) and hand it
@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{CallRecord, CallbackRequest, RecordingRecord, Store, StoreError};
+use super::{AgentStateChange, CallRecord, CallbackRequest, RecordingRecord, Store, StoreError};
 
 /// Queue capacity of [`RecordWriter::spawn`].
 pub const DEFAULT_CAPACITY: usize = 10_000;
@@ -69,15 +69,20 @@ pub enum RecordEvent {
     /// step, with or without a voicemail, whose file is closed by now):
     /// insert the request, status `open`. Idempotent on the request's id.
     CallbackRequested(CallbackRequest),
+    /// An agent entered a state (the ACD saw it): insert the change.
+    /// Idempotent on the change's id.
+    AgentState(AgentStateChange),
 }
 
 impl RecordEvent {
-    /// Our id of the call the event is about.
+    /// Our id of the call the event is about (empty for an agent state
+    /// change about no call).
     pub fn call_id(&self) -> &str {
         match self {
             RecordEvent::Started(r) | RecordEvent::Ended(r) => &r.id,
             RecordEvent::RecordingStarted(r) | RecordEvent::RecordingClosed(r) => &r.call_id,
             RecordEvent::CallbackRequested(r) => &r.call_id,
+            RecordEvent::AgentState(r) => r.call_id.as_deref().unwrap_or(""),
         }
     }
 
@@ -87,6 +92,7 @@ impl RecordEvent {
             RecordEvent::Started(r) | RecordEvent::Ended(r) => &r.node_id,
             RecordEvent::RecordingStarted(r) | RecordEvent::RecordingClosed(r) => &r.node_id,
             RecordEvent::CallbackRequested(r) => &r.node_id,
+            RecordEvent::AgentState(r) => &r.node_id,
         }
     }
 
@@ -96,7 +102,8 @@ impl RecordEvent {
             RecordEvent::Started(r) | RecordEvent::Ended(r) => Some(r),
             RecordEvent::RecordingStarted(_)
             | RecordEvent::RecordingClosed(_)
-            | RecordEvent::CallbackRequested(_) => None,
+            | RecordEvent::CallbackRequested(_)
+            | RecordEvent::AgentState(_) => None,
         }
     }
 
@@ -104,9 +111,10 @@ impl RecordEvent {
     pub fn recording_record(&self) -> Option<&RecordingRecord> {
         match self {
             RecordEvent::RecordingStarted(r) | RecordEvent::RecordingClosed(r) => Some(r),
-            RecordEvent::Started(_) | RecordEvent::Ended(_) | RecordEvent::CallbackRequested(_) => {
-                None
-            }
+            RecordEvent::Started(_)
+            | RecordEvent::Ended(_)
+            | RecordEvent::CallbackRequested(_)
+            | RecordEvent::AgentState(_) => None,
         }
     }
 
@@ -117,17 +125,19 @@ impl RecordEvent {
             RecordEvent::RecordingStarted(_) => "recording_started",
             RecordEvent::RecordingClosed(_) => "recording_closed",
             RecordEvent::CallbackRequested(_) => "callback_requested",
+            RecordEvent::AgentState(_) => "agent_state",
         }
     }
 
     /// What a log line names besides the call id: the SIP Call-ID of a
     /// call event, the file of a recording event, the request id of a
-    /// callback request.
+    /// callback request, the username of an agent state change.
     fn detail(&self) -> &str {
         match self {
             RecordEvent::Started(r) | RecordEvent::Ended(r) => &r.sip_call_id,
             RecordEvent::RecordingStarted(r) | RecordEvent::RecordingClosed(r) => &r.path,
             RecordEvent::CallbackRequested(r) => &r.id,
+            RecordEvent::AgentState(r) => &r.username,
         }
     }
 }
@@ -340,7 +350,8 @@ fn coalesce(batch: &mut Vec<RecordEvent>) -> u64 {
             }
             RecordEvent::Started(_)
             | RecordEvent::RecordingStarted(_)
-            | RecordEvent::CallbackRequested(_) => {}
+            | RecordEvent::CallbackRequested(_)
+            | RecordEvent::AgentState(_) => {}
         }
     }
     if ended.is_empty() && closed.is_empty() {
@@ -352,7 +363,8 @@ fn coalesce(batch: &mut Vec<RecordEvent>) -> u64 {
         RecordEvent::RecordingStarted(r) => !closed.contains(&r.id),
         RecordEvent::Ended(_)
         | RecordEvent::RecordingClosed(_)
-        | RecordEvent::CallbackRequested(_) => true,
+        | RecordEvent::CallbackRequested(_)
+        | RecordEvent::AgentState(_) => true,
     });
     (before - batch.len()) as u64
 }
