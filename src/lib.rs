@@ -26,6 +26,8 @@
 //! - [`telemetry`]: logging (human or JSON) and the Prometheus registry.
 //! - [`server`]: wiring it together, and graceful shutdown.
 
+pub mod acd;
+pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod call;

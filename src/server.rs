@@ -198,7 +198,33 @@ pub async fn run(
     let refreshed = Arc::clone(&media);
     flows.on_reload(move |set| refreshed.refresh(set));
     let call_commands = commands_tx.clone();
+    let acd = crate::acd::service::spawn(
+        crate::acd::Acd::new(config.queues.iter().map(queue_settings)),
+        config
+            .queues
+            .iter()
+            .map(|q| {
+                (
+                    q.name.clone(),
+                    crate::acd::service::QueueExtras {
+                        ring_seconds: q.ring_seconds,
+                    },
+                )
+            })
+            .collect(),
+        Some(records.clone()),
+        config.node.id.clone(),
+        Duration::from_secs(config.agents.reconnect_grace_seconds),
+    );
     let ctx = CallContext {
+        acd: acd.clone(),
+        queues: Arc::new(
+            config
+                .queues
+                .iter()
+                .map(|q| (q.name.clone(), q.clone()))
+                .collect(),
+        ),
         sip: commands_tx,
         records: records.clone(),
         metrics: metrics.clone(),
@@ -278,6 +304,8 @@ pub async fn run(
         calls: crate::call::CallControl::new(call_commands),
         recordings_dir: config.recording_dir(),
         flows,
+        acd: Some(acd),
+        dispositions: config.agents.dispositions.clone().into(),
     };
     let http_stop = stop_io.clone();
     let http = tokio::spawn(async move {
@@ -325,6 +353,35 @@ pub async fn run(
     store.close().await;
     info!("stopped");
     Ok(())
+}
+
+/// A queue of the config as the ACD's core sees it.
+fn queue_settings(q: &crate::config::QueueConfig) -> crate::acd::QueueSettings {
+    let ms = |s: u64| s.saturating_mul(1000);
+    crate::acd::QueueSettings {
+        name: q.name.clone(),
+        skills: q
+            .skills
+            .iter()
+            .map(|s| crate::acd::SkillNeed {
+                skill: s.name.clone(),
+                min_level: s.min_level,
+            })
+            .collect(),
+        sla_ms: ms(q.sla_seconds),
+        ring_ms: ms(q.ring_seconds),
+        wrap_up_ms: ms(q.wrap_up_seconds),
+        max_wait_ms: (q.max_wait_seconds > 0).then(|| ms(q.max_wait_seconds)),
+        overflow: q
+            .overflow_queue
+            .as_ref()
+            .map(|to| crate::acd::core::Overflow {
+                after_ms: ms(q.overflow_after_seconds),
+                queue: to.clone(),
+            }),
+        wait_without_agents: q.wait_without_agents,
+        default_handle_ms: ms(q.default_handle_seconds),
+    }
 }
 
 /// Loads the IVR flows of `ivr.flows_dir`, refusing to start when one is

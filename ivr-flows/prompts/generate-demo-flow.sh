@@ -18,4 +18,18 @@ gen holiday "Our office is closed today for a holiday."
 gen all-busy "All our agents are busy."
 gen leave-message "Please leave your name, your number, and a short message after the tone. We will call you back."
 gen callback-thanks "Thank you. We will call you back."
+# Queues (src/call/queue.rs): announcements between the hold music.
+gen queue-position "You are caller number"
+gen queue-wait "in line. Your estimated wait is about"
+gen queue-minutes "minutes. Thank you for waiting."
+gen queue-wait-short "in line. An agent will be with you shortly."
+# Hold music: a quiet, slow plucked arpeggio, 8 seconds, looped by queues.
+notes=""
+for n in C4 E4 G4 E4 A3 C4 E4 C4; do
+    sox -n -r 8000 -c 1 -b 16 "/tmp/note-$n.wav" synth 1 pluck "$n" vol 0.3
+    notes="$notes /tmp/note-$n.wav"
+done
+# shellcheck disable=SC2086
+sox $notes en/hold-music.wav
+rm -f /tmp/note-*.wav
 rm -f /tmp/ivr-prompt.wav

@@ -132,3 +132,13 @@ done
 for language in en ja; do
     sox -n -r 8000 -c 1 -b 16 "$language/beep.wav" synth 0.3 sine 1000 vol 0.5
 done
+
+# ---- Queue announcements in Japanese (src/call/queue.rs) ------------------
+# "あなたの順番は N 番目です。お待ち時間はおよそ M 分です。" in pieces around
+# the numbers; the hold music is the English one (made by
+# generate-demo-flow.sh), copied.
+ja queue-position "あなたのじゅんばんは"
+ja queue-wait "ばんめです。おまちじかんは、およそ"
+ja queue-minutes "ふんです。おまたせして、もうしわけございません。"
+ja queue-wait-short "ばんめです。まもなく、おつなぎします。"
+cp en/hold-music.wav ja/hold-music.wav

@@ -46,6 +46,7 @@ pub mod ivr;
 pub mod session;
 mod time;
 pub mod users;
+pub mod web;
 
 pub use auth::Caller;
 pub use error::{ApiError, Json};
@@ -67,6 +68,11 @@ pub struct ApiState {
     pub recordings_dir: PathBuf,
     /// The IVR flows in force.
     pub flows: FlowRegistry,
+    /// The ACD (agent websockets attach to it); `None` in tools and tests
+    /// that run no calls.
+    pub acd: Option<crate::acd::service::AcdHandle>,
+    /// The disposition codes a wrap-up may use (`agents.dispositions`).
+    pub dispositions: std::sync::Arc<[String]>,
 }
 
 impl FromRef<ApiState> for FlowRegistry {
@@ -96,6 +102,8 @@ impl FromRef<ApiState> for Authenticator {
 /// Builds the router.
 pub fn router(state: ApiState) -> Router {
     Router::new()
+        .route("/", get(web::root))
+        .route("/agent", get(web::agent_page))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -120,6 +128,7 @@ fn api_v1() -> Router<ApiState> {
         .route("/callbacks/{id}/complete", post(callbacks::complete))
         .route("/ivr/flows", get(ivr::flows))
         .route("/admin/ivr/reload", post(ivr::reload))
+        .route("/agent/ws", get(crate::agent::session::upgrade))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -181,8 +181,18 @@ impl Authenticator {
         presented: &str,
         now_ms: i64,
     ) -> Result<(TokenRecord, UserRecord), AuthError> {
-        let hash = TokenHash::of(presented);
-        let Some((token, user)) = self.store.token_with_user(&hash).await? else {
+        self.authenticate_hash(&TokenHash::of(presented), now_ms)
+            .await
+    }
+
+    /// [`Authenticator::authenticate`] for a token known by its hash (a
+    /// long-lived websocket checks its token again with it).
+    pub async fn authenticate_hash(
+        &self,
+        hash: &TokenHash,
+        now_ms: i64,
+    ) -> Result<(TokenRecord, UserRecord), AuthError> {
+        let Some((token, user)) = self.store.token_with_user(hash).await? else {
             return Err(TokenRefused::Unknown.into());
         };
         if token.revoked {

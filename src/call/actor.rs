@@ -52,6 +52,10 @@ pub struct CallContext {
     /// The IVR flows in force. A call takes `flows.current()` once, at its
     /// start, and keeps that set to its end, whatever reloads meanwhile.
     pub flows: crate::ivr::registry::FlowRegistry,
+    /// The ACD: queue steps queue the call there.
+    pub acd: crate::acd::service::AcdHandle,
+    /// The queues' settings (music, announcements, callback offer).
+    pub queues: std::sync::Arc<std::collections::HashMap<String, crate::config::QueueConfig>>,
 }
 
 /// One inbound call, as the door handed it over.
@@ -80,6 +84,7 @@ pub async fn run(ctx: CallContext, call: InboundCall, input: mpsc::Receiver<Call
             call,
             input,
             dialog: None,
+            queued: None,
         };
         let end = actor.run_route().await;
         actor.finish(end).await;
@@ -102,6 +107,8 @@ pub(super) struct Actor {
     pub(super) input: mpsc::Receiver<CallInput>,
     /// The dialog our 200 created.
     pub(super) dialog: Option<Dialog>,
+    /// The call's place in the ACD once a queue step queued it.
+    pub(super) queued: Option<super::queue::Queued>,
 }
 
 impl Actor {
@@ -321,6 +328,18 @@ impl Actor {
             self.ctx.metrics.records_dropped.inc();
         }
         let call_id = record.sip_call_id.clone();
+        if let Some(queued) = self.queued.take() {
+            // The agent (if one took the call) goes to wrap-up.
+            let command = match queued.agent {
+                Some(_) => crate::acd::service::Command::Ended {
+                    entry: record.id.clone(),
+                },
+                None => crate::acd::service::Command::Abandon {
+                    entry: record.id.clone(),
+                },
+            };
+            let _ = self.ctx.acd.send(command).await;
+        }
         self.send(SipCommand::Ended { call_id }).await;
     }
 

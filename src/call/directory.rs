@@ -12,6 +12,9 @@ use crate::ivr::run::LookupResult;
 use crate::media::recording::RecordingSummary;
 use crate::store::{CallRecord, CallbackRequest, RecordEvent, RecordSink, Store, Voicemail};
 
+/// How many past interactions a screen pop shows.
+pub const POP_HISTORY: u32 = 5;
+
 /// The customer directory as calls see it. Cheap to clone.
 #[derive(Clone)]
 pub struct Directory {
@@ -47,6 +50,24 @@ impl Directory {
     /// `name_prompt` and `email` as a JSON object.
     pub async fn find(&self, caller: &str) -> LookupResult {
         crate::customer::lookup(&self.store, caller, &self.default_region).await
+    }
+
+    /// The customer's last interactions for the screen pop (newest
+    /// first, at most [`POP_HISTORY`]); empty when the database is slow
+    /// or failing: the pop must not wait on it.
+    pub async fn history(&self, customer_id: &str) -> serde_json::Value {
+        let read = self.store.customer_interactions(customer_id, POP_HISTORY);
+        match tokio::time::timeout(std::time::Duration::from_millis(500), read).await {
+            Ok(Ok(list)) => serde_json::to_value(list).unwrap_or_default(),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "reading the customer's history failed");
+                serde_json::Value::Array(Vec::new())
+            }
+            Err(_) => {
+                tracing::warn!("reading the customer's history timed out");
+                serde_json::Value::Array(Vec::new())
+            }
+        }
     }
 
     /// Files the callback request of a voicemail `message` left in `flow`

@@ -19,8 +19,9 @@
 //!   silence or the far end's early media and keys are ignored; once the
 //!   far end answers the flow ends and the call goes on bridged, with the
 //!   same recording, its path stored as it was when the flow handed over;
-//! - queues: none serve calls yet (the ACD is issue 5's), so a queue step
-//!   is left at once for its fallback;
+//! - queues: the call waits in the ACD ([`super::queue`]) with the
+//!   screen pop built here; answered by an agent, the flow ends and the
+//!   call goes on bridged to the agent, with the same recording;
 //! - the whole call is recorded as every media route's is, and the path
 //!   the caller took is stored with the call record.
 //!
@@ -41,8 +42,10 @@ use super::bridge::{Caller, CallerMedia};
 use super::demo::{info_digit, AnsweredMedia};
 use super::media::MediaContext;
 use super::outcome::HangupCause;
+use super::queue::{CallerSide, QueueStep, Waited};
 use super::recording::Recording;
 use super::CallInput;
+use crate::acd::SkillNeed;
 use crate::ivr::run::{Action, Ending, Flows, Input, LookupRequest, LookupResult, Session};
 use crate::ivr::Flow;
 use crate::media::leg::{Received, RtpLeg};
@@ -93,6 +96,8 @@ struct Io {
     flow: String,
     /// The customer a lookup found, for callback requests.
     customer_id: Option<String>,
+    /// The customer document that lookup found, for the screen pop.
+    customer: Option<serde_json::Value>,
     /// The ops of customer lookups in flight.
     customer_lookups: Vec<u64>,
     /// Media time of the call's first tick: ticks fall every 20 ms from
@@ -118,6 +123,7 @@ impl Actor {
         let mut recording = self.start_recording(&media, leg.media_us(Instant::now()));
         info!(flow = %flow.name, "running the flow");
         let flow_name = flow.name.clone();
+        let language = flow.language.clone();
         let mut session = Session::new(
             flows,
             flow,
@@ -139,6 +145,7 @@ impl Actor {
             feedback: VecDeque::new(),
             flow: flow_name,
             customer_id: None,
+            customer: None,
             customer_lookups: Vec::new(),
         };
         session.start(clock(&leg));
@@ -168,6 +175,60 @@ impl Actor {
                 let Some(action) = session.poll_action() else {
                     break;
                 };
+                if let Action::Queue {
+                    op,
+                    queue,
+                    priority,
+                    skills,
+                } = action
+                {
+                    io.player.stop();
+                    io.playing = None;
+                    let pop = self.screen_pop(&io, &session, &queue).await;
+                    let step = QueueStep {
+                        queue,
+                        priority,
+                        skills: skills
+                            .into_iter()
+                            .map(|(skill, level)| SkillNeed {
+                                skill,
+                                min_level: u8::try_from(level).unwrap_or(u8::MAX),
+                            })
+                            .collect(),
+                        language: language.clone(),
+                        pop,
+                    };
+                    let caller = CallerSide {
+                        leg: &mut leg,
+                        local: &local,
+                        last_sdp: &mut last_sdp,
+                        recording: &mut recording,
+                        acked: &mut acked,
+                        t0,
+                    };
+                    match self.wait_in_queue(step, caller).await {
+                        Waited::Connected { bridged: b, agent } => {
+                            bridged = Some(b);
+                            io.feedback.push_back(Input::QueueConnected { op, agent });
+                        }
+                        Waited::Left(reason) => {
+                            io.feedback.push_back(Input::QueueLeft { op, reason });
+                        }
+                        Waited::CallerLeft => {
+                            session.handle(Input::Hangup, clock(&leg));
+                            end.get_or_insert(answered(HangupCause::Normal));
+                        }
+                        Waited::Shutdown => {
+                            session.handle(Input::Hangup, clock(&leg));
+                            end.get_or_insert(answered(HangupCause::Shutdown));
+                        }
+                        Waited::EngineGone => {
+                            session.handle(Input::Hangup, clock(&leg));
+                            end.get_or_insert(self.engine_gone());
+                        }
+                    }
+                    continue;
+                }
                 if let Action::Transfer {
                     op,
                     trunk,
@@ -304,6 +365,8 @@ impl Actor {
                             io.customer_lookups.retain(|o| *o != op);
                             if let (true, LookupResult::Found(doc)) = (customer, &result) {
                                 io.customer_id = doc.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+                                io.customer = Some(doc.clone());
+                                self.call.record.customer_id.clone_from(&io.customer_id);
                             }
                             session.handle(Input::LookupDone { op, result }, clock(&leg));
                         }
@@ -374,8 +437,11 @@ impl Actor {
         );
         self.call.record.ivr_path = serde_json::to_value(session.path()).ok();
         if let Some(b) = bridged {
-            if matches!(session.ending(), Some(Ending::Transferred { .. })) {
-                info!("the flow handed the call to the transfer");
+            if matches!(
+                session.ending(),
+                Some(Ending::Transferred { .. } | Ending::Connected { .. })
+            ) {
+                info!("the flow handed the call over (transfer or agent)");
                 let caller = CallerMedia {
                     rtp: leg,
                     local,
@@ -427,13 +493,9 @@ impl Actor {
                 let lookup = self.lookup_task(request);
                 io.lookups.spawn(async move { (op, lookup.await) });
             }
-            Action::Queue { op, queue, .. } => {
-                info!(%queue, "queue step: no agents serve queues yet; taking the fallback");
-                io.feedback.push_back(Input::QueueLeft {
-                    op,
-                    reason: "no agents serve queues yet".into(),
-                });
-            }
+            // `run_ivr` carries queue steps out itself: the call waits
+            // there with its whole caller side.
+            Action::Queue { .. } => {}
             Action::Record { op, max_ms } => {
                 let name = format!("{}-{op}", self.call.record.id);
                 let path = recording_path(&io.media.voicemail_dir, &name, now_ms());
@@ -473,6 +535,26 @@ impl Actor {
             }
         }
         None
+    }
+
+    /// What the agent's screen shows when the call is offered: the
+    /// caller, the customer the flow found (and their last interactions),
+    /// the flow's variables, the queue.
+    async fn screen_pop(&self, io: &Io, session: &Session, queue: &str) -> serde_json::Value {
+        let history = match &io.customer_id {
+            Some(id) => self.ctx.customers.history(id).await,
+            None => serde_json::Value::Array(Vec::new()),
+        };
+        serde_json::json!({
+            "call_id": self.call.record.id,
+            "caller": self.call.record.from_number,
+            "dialled": self.call.record.to_number,
+            "queue": queue,
+            "flow": io.flow,
+            "customer": io.customer,
+            "ivr": session.vars_json(),
+            "history": history,
+        })
     }
 
     /// The future answering a lookup: the customer from the database, or

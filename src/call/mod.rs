@@ -19,6 +19,7 @@ pub mod ivr;
 pub mod media;
 pub mod outbound;
 pub mod outcome;
+pub mod queue;
 pub mod recording;
 
 use std::net::SocketAddr;

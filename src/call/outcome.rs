@@ -53,6 +53,8 @@ pub enum HangupCause {
     FlowEnded,
     /// An IVR flow could not go on (see the call's IVR path).
     FlowFailed,
+    /// The agent hung up from their screen (the agent websocket).
+    AgentHangup,
 }
 
 impl HangupCause {
@@ -78,6 +80,7 @@ impl HangupCause {
             HangupCause::TrunkFailed => "trunk_failed",
             HangupCause::FlowEnded => "flow_ended",
             HangupCause::FlowFailed => "flow_failed",
+            HangupCause::AgentHangup => "agent_hangup",
         }
     }
 }

@@ -217,6 +217,7 @@ const SECTIONS: &[&str] = &[
     "shutdown",
     "auth",
     "customers",
+    "agents",
 ];
 
 /// Applies every `HIBIKI_<SECTION>_<KEY>` variable, in name order.
@@ -339,6 +340,15 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
         ("shutdown", "grace_seconds") => c.shutdown.grace_seconds = parse(v)?,
         ("auth", "token_ttl_seconds") => c.auth.token_ttl_seconds = parse(v)?,
         ("customers", "default_region") => c.customers.default_region = v.to_owned(),
+        ("agents", "dispositions") => {
+            c.agents.dispositions = v
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }
+        ("agents", "reconnect_grace_seconds") => c.agents.reconnect_grace_seconds = parse(v)?,
         _ => return Err(None),
     }
     Ok(())

@@ -84,6 +84,10 @@ pub struct Config {
     #[serde(default)]
     pub customers: CustomersConfig,
     #[serde(default)]
+    pub agents: AgentsConfig,
+    #[serde(default)]
+    pub queues: Vec<QueueConfig>,
+    #[serde(default)]
     pub trunks: Vec<TrunkConfig>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
@@ -392,6 +396,139 @@ impl Default for CustomersConfig {
     }
 }
 
+/// `[agents]`: what agents' sessions may do.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsConfig {
+    /// The disposition codes a wrap-up may choose from.
+    pub dispositions: Vec<String>,
+    /// How long an agent whose screen went away (page reload, network)
+    /// stays logged in before being logged out; a call in progress goes
+    /// on meanwhile and is never dropped for it.
+    pub reconnect_grace_seconds: u64,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig {
+            dispositions: [
+                "resolved",
+                "follow_up",
+                "escalated",
+                "wrong_number",
+                "no_action",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            reconnect_grace_seconds: 60,
+        }
+    }
+}
+
+/// `[[queues]]`: a queue of the ACD.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// The name flows' `queue` steps use.
+    pub name: String,
+    /// Skills every call of the queue needs (a queue step can add more).
+    #[serde(default)]
+    pub skills: Vec<QueueSkill>,
+    /// Service level threshold: a call answered within it is in service level.
+    #[serde(default = "default_sla_seconds")]
+    pub sla_seconds: u64,
+    /// How long an agent's offer rings before ring-no-answer (the agent
+    /// goes not ready, the call back to the front of the queue).
+    #[serde(default = "default_ring_seconds")]
+    pub ring_seconds: u64,
+    /// After-call work before the agent is offered calls again.
+    #[serde(default = "default_wrap_up_seconds")]
+    pub wrap_up_seconds: u64,
+    /// The longest a caller waits; then the flow goes on at the queue
+    /// step's `fallback` (voicemail, say). 0: no limit.
+    #[serde(default)]
+    pub max_wait_seconds: u64,
+    /// Move waiting calls to `overflow_queue` after this long. 0: never.
+    #[serde(default)]
+    pub overflow_after_seconds: u64,
+    #[serde(default)]
+    pub overflow_queue: Option<String>,
+    /// Keep callers waiting when no agent who could take the call is
+    /// logged in (default: they leave at once, to the step's fallback).
+    #[serde(default)]
+    pub wait_without_agents: bool,
+    /// What callers hear while waiting: a prompt of the flow's language,
+    /// looped.
+    #[serde(default = "default_music")]
+    pub music: String,
+    /// Announce the caller's position and estimated wait this often.
+    /// 0: never.
+    #[serde(default = "default_announce_seconds")]
+    pub announce_seconds: u64,
+    /// The handle time assumed for the estimated wait until the queue has
+    /// handled calls.
+    #[serde(default = "default_handle_seconds")]
+    pub default_handle_seconds: u64,
+}
+
+/// A skill a queue requires.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSkill {
+    pub name: String,
+    #[serde(default = "default_min_level")]
+    pub min_level: u8,
+}
+
+fn default_sla_seconds() -> u64 {
+    20
+}
+fn default_ring_seconds() -> u64 {
+    15
+}
+fn default_wrap_up_seconds() -> u64 {
+    30
+}
+fn default_music() -> String {
+    "hold-music".to_owned()
+}
+fn default_announce_seconds() -> u64 {
+    30
+}
+fn default_handle_seconds() -> u64 {
+    180
+}
+fn default_min_level() -> u8 {
+    1
+}
+
+impl QueueConfig {
+    /// A queue with every default, needing `skill` (if any) at level 1.
+    pub fn named(name: &str, skill: Option<&str>) -> QueueConfig {
+        QueueConfig {
+            name: name.to_owned(),
+            skills: skill
+                .map(|s| {
+                    vec![QueueSkill {
+                        name: s.to_owned(),
+                        min_level: 1,
+                    }]
+                })
+                .unwrap_or_default(),
+            sla_seconds: default_sla_seconds(),
+            ring_seconds: default_ring_seconds(),
+            wrap_up_seconds: default_wrap_up_seconds(),
+            max_wait_seconds: 0,
+            overflow_after_seconds: 0,
+            overflow_queue: None,
+            wait_without_agents: false,
+            music: default_music(),
+            announce_seconds: default_announce_seconds(),
+            default_handle_seconds: default_handle_seconds(),
+        }
+    }
+}
+
 /// A password: `Debug`, `Display` and serialization print `***`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -587,6 +724,19 @@ impl Config {
             shutdown: ShutdownConfig::default(),
             auth: AuthConfig::default(),
             customers: CustomersConfig::default(),
+            agents: AgentsConfig::default(),
+            queues: vec![
+                QueueConfig {
+                    max_wait_seconds: 600,
+                    ..QueueConfig::named("support", Some("support"))
+                },
+                QueueConfig {
+                    overflow_after_seconds: 60,
+                    overflow_queue: Some("support".to_owned()),
+                    ..QueueConfig::named("billing", Some("billing"))
+                },
+                QueueConfig::named("operator", Some("operator")),
+            ],
             trunks: vec![TrunkConfig {
                 name: "local".to_owned(),
                 inbound: Some(TrunkInbound {

@@ -128,7 +128,8 @@ pub(super) fn check(c: &Config) -> Check {
         )?;
     }
     check_trunks(c)?;
-    check_routes(c)
+    check_routes(c)?;
+    check_queues(c)
 }
 
 fn check_trunks(c: &Config) -> Check {
@@ -277,6 +278,63 @@ fn check_routes(c: &Config) -> Check {
                 fail(format!("{at}.ring_timeout_seconds"), "must be at least 1")?;
             }
         }
+    }
+    Ok(())
+}
+
+fn check_queues(c: &Config) -> Check {
+    let names: HashSet<&str> = c.queues.iter().map(|q| q.name.as_str()).collect();
+    let mut seen = HashSet::new();
+    for (i, q) in c.queues.iter().enumerate() {
+        let at = format!("queues[{i}]");
+        if !is_flow_name(&q.name) {
+            fail(
+                format!("{at}.name"),
+                "use letters, digits, `_` and `-` (what flows' queue steps name)",
+            )?;
+        }
+        if !seen.insert(q.name.as_str()) {
+            fail(
+                format!("{at}.name"),
+                format!("queue name `{}` is used twice", q.name),
+            )?;
+        }
+        if q.ring_seconds == 0 {
+            fail(format!("{at}.ring_seconds"), "must be > 0")?;
+        }
+        for (j, s) in q.skills.iter().enumerate() {
+            if s.name.trim().is_empty() {
+                fail(format!("{at}.skills[{j}].name"), "must not be empty")?;
+            }
+            if !(1..=10).contains(&s.min_level) {
+                fail(format!("{at}.skills[{j}].min_level"), "must be 1 to 10")?;
+            }
+        }
+        match (&q.overflow_queue, q.overflow_after_seconds) {
+            (Some(to), _) if !names.contains(to.as_str()) => fail(
+                format!("{at}.overflow_queue"),
+                format!("no queue is named `{to}`"),
+            )?,
+            (Some(to), _) if to == &q.name => fail(
+                format!("{at}.overflow_queue"),
+                "a queue cannot overflow to itself",
+            )?,
+            (Some(_), 0) => fail(
+                format!("{at}.overflow_after_seconds"),
+                "must be > 0 when `overflow_queue` is set",
+            )?,
+            (None, n) if n > 0 => fail(
+                format!("{at}.overflow_queue"),
+                "`overflow_after_seconds` needs an `overflow_queue`",
+            )?,
+            _ => {}
+        }
+        if q.music.is_empty() {
+            fail(format!("{at}.music"), "must name a prompt")?;
+        }
+    }
+    if c.agents.dispositions.is_empty() {
+        fail("agents.dispositions", "list at least one disposition code")?;
     }
     Ok(())
 }

@@ -96,6 +96,9 @@ pub enum Input {
     /// [`Action::Transfer`] `op`: `Ok` when the far end answered (the
     /// flow ends, the call goes on bridged), `Err` with the reason.
     TransferDone { op: u64, result: Result<(), String> },
+    /// [`Action::Queue`] `op` reached `agent`: the flow ends, the call
+    /// goes on with the agent.
+    QueueConnected { op: u64, agent: String },
     /// The caller hung up.
     Hangup,
 }
@@ -195,6 +198,8 @@ pub enum Ending {
     CallerHungUp,
     /// A `transfer` was answered; the call goes on bridged.
     Transferred { to: String },
+    /// A `queue` step reached an agent; the call goes on with them.
+    Connected { queue: String, agent: String },
     /// The flow could not go on (see the path).
     Failed { reason: String },
 }
@@ -403,6 +408,16 @@ impl Session {
                         let outcome = format!("recorded {:.1} s", duration_ms as f64 / 1000.0);
                         self.leave(outcome, &next);
                     }
+                }
+            }
+            Input::QueueConnected { op, agent } => {
+                if self.wait != (Wait::Queue { op }) {
+                    return;
+                }
+                if let Some(Step::Queue(q)) = self.current() {
+                    let queue = q.queue.clone();
+                    self.close_entry(format!("answered by agent {agent}"), None);
+                    self.end(Ending::Connected { queue, agent });
                 }
             }
             Input::TransferDone { op, result } => {
@@ -1146,7 +1161,8 @@ impl Session {
         out
     }
 
-    fn vars_json(&self) -> serde_json::Value {
+    /// The flow's variables as a JSON object (the screen pop shows them).
+    pub fn vars_json(&self) -> serde_json::Value {
         serde_json::Value::Object(
             self.vars
                 .iter()

@@ -179,7 +179,7 @@ pub fn simulate(
                         ),
                         &mut events,
                     );
-                    let reason = "no agent (the ACD is not built yet)".to_owned();
+                    let reason = "no agents in a simulation".to_owned();
                     s.handle(Input::QueueLeft { op, reason }, now);
                 }
                 Action::Record { op, max_ms } => {
@@ -333,6 +333,9 @@ impl Report {
             Ending::HungUp => "the flow hung up".to_owned(),
             Ending::CallerHungUp => "the caller hung up".to_owned(),
             Ending::Transferred { to } => format!("transferred to {to}"),
+            Ending::Connected { queue, agent } => {
+                format!("answered by agent {agent} of queue {queue}")
+            }
             Ending::Failed { reason } => format!("failed: {reason}"),
         };
         out.push_str(&format!(

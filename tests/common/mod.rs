@@ -26,6 +26,7 @@
 //! to await (readiness, a row appearing in the database).
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod agent;
 pub mod api;
 pub mod baresip;
 pub mod ivr;
@@ -486,6 +487,12 @@ impl TestServer {
                     let done = !rows.is_empty() && rows.iter().all(|r| r.outcome.is_some());
                     (done, rows)
                 }
+                Calls::Id(id) => {
+                    let rows: Vec<CallRecord> =
+                        store.call(id).await.expect("call").into_iter().collect();
+                    let done = rows.iter().any(|r| r.outcome.is_some());
+                    (done, rows)
+                }
             };
             if done {
                 return rows;
@@ -667,6 +674,8 @@ fn tail(s: &str, max: usize) -> &str {
 pub enum Calls<'a> {
     Count(u64),
     SipCallId(&'a str),
+    /// Our call id (the CDR's key).
+    Id(&'a str),
 }
 
 // ----------------------------------------------------------------- sipp ---

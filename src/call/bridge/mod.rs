@@ -600,7 +600,7 @@ impl Actor {
 
     /// Gives up the outbound leg before it answered: CANCEL, and if a 2xx
     /// crosses the CANCEL, ACK and BYE it so the far end is not left up.
-    async fn abandon(&mut self, out: &mut OutLeg) {
+    pub(super) async fn abandon(&mut self, out: &mut OutLeg) {
         self.send(SipCommand::Cancel {
             leg_call_id: out.call_id.clone(),
         })

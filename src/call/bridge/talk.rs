@@ -108,8 +108,22 @@ impl Actor {
         // the token on creation.
         let stopping = self.ctx.hard_stop.clone().cancelled_owned();
         tokio::pin!(stopping);
+        // A queued call's agent may hang up from their screen: the ACD's
+        // events are read here (the call ends after the talk anyway).
+        let mut agent_events = self
+            .queued
+            .as_mut()
+            .map(|q| std::mem::replace(&mut q.events, tokio::sync::mpsc::channel(1).1));
         let end = loop {
             tokio::select! {
+                Some(event) = next_agent_event(&mut agent_events) => {
+                    if matches!(event, crate::acd::service::QueueEvent::AgentHangup) {
+                        info!("the agent hung up from their screen");
+                        self.hang_up().await;
+                        self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
+                        break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::AgentHangup };
+                    }
+                }
                 () = &mut stopping => {
                     self.hang_up().await;
                     self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
@@ -289,5 +303,15 @@ impl Actor {
             transport,
         })
         .await;
+    }
+}
+
+/// The next ACD event of a queued call, or never.
+async fn next_agent_event(
+    events: &mut Option<tokio::sync::mpsc::Receiver<crate::acd::service::QueueEvent>>,
+) -> Option<crate::acd::service::QueueEvent> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -61,6 +61,13 @@ pub struct Bridged {
     far: Connected,
 }
 
+impl Bridged {
+    /// An answered leg and its far side (a queue's agent leg, too).
+    pub(in crate::call) fn new(out: OutLeg, far: Connected) -> Bridged {
+        Bridged { out, far }
+    }
+}
+
 /// The number a transfer presents (the From user): the flow's, else the
 /// trunk's own — its `username`, else the number the caller dialled.
 fn presented_number(caller_id: Option<&str>, username: Option<&str>, dialled: &str) -> String {

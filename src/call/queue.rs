@@ -1,0 +1,445 @@
+//! An IVR flow's `queue` step: the call waits in an ACD queue until an
+//! agent takes it.
+//!
+//! The call is queued with its screen pop (built here from what the call
+//! knows: the caller, the customer the flow's lookup found, the flow's
+//! variables, the customer's last interactions) so the ACD can push the
+//! pop to the agent in the same step that routes the call. While it
+//! waits, the caller hears the queue's music, and every
+//! `announce_seconds` their position and estimated wait; keys are
+//! ignored; their audio is recorded as always.
+//!
+//! When the ACD offers the call to an agent whose device is a SIP phone,
+//! this actor rings it (an outbound INVITE to the agent's SIP URI, the
+//! same outbound-leg machinery as a transfer; the caller hears silence
+//! meanwhile) for the queue's `ring_seconds`; answered, the call leaves
+//! the flow bridged to the agent, with the call's one recording going on;
+//! not answered, refused or unreachable, the ACD is told and the call
+//! waits again (the ACD puts it back at the front). An agent who takes
+//! calls in the browser is not supported yet: such an offer is reported
+//! as a device failure.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hibiki_sip::sdp::{Codec, LocalMedia, SessionDescription};
+use hibiki_sip::Method;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::actor::Actor;
+use super::bridge::transfer::Bridged;
+use super::bridge::{Caller, Ringing};
+use super::demo::info_digit;
+use super::outbound::TrunkTarget;
+use super::recording::Recording;
+use super::CallInput;
+use crate::acd::core::{Enqueue, EntryKind, Missed, SkillNeed};
+use crate::acd::service::{Command, Device, QueueEvent};
+use crate::config::{CodecName, QueueConfig, TransportKind, TrunkOutbound};
+use crate::ivr::flow::SayKind;
+use crate::ivr::say::say;
+use crate::media::g711::Law;
+use crate::media::leg::{Received, RtpLeg};
+use crate::media::prompt::player::{Player, PlayerEvent};
+use crate::media::recording::Side;
+
+/// The media tick.
+const TICK: Duration = Duration::from_millis(20);
+
+/// What the queue step asks.
+pub(super) struct QueueStep {
+    pub queue: String,
+    pub priority: u32,
+    pub skills: Vec<SkillNeed>,
+    /// The flow's prompt language.
+    pub language: String,
+    pub pop: serde_json::Value,
+}
+
+/// The caller's answered side, borrowed from the flow.
+pub(super) struct CallerSide<'a> {
+    pub leg: &'a mut RtpLeg,
+    pub local: &'a LocalMedia,
+    pub last_sdp: &'a mut SessionDescription,
+    pub recording: &'a mut Option<Recording>,
+    pub acked: &'a mut bool,
+    pub t0: Instant,
+}
+
+/// How waiting ended.
+pub(super) enum Waited {
+    /// An agent answered: go on bridged.
+    Connected {
+        bridged: Box<Bridged>,
+        agent: String,
+    },
+    /// The call left the queue without an agent (the reason for the
+    /// flow's path).
+    Left(String),
+    CallerLeft,
+    Shutdown,
+    EngineGone,
+}
+
+/// The call's place in the ACD, for the talk that follows and for the
+/// call's end.
+pub(super) struct Queued {
+    pub events: mpsc::Receiver<QueueEvent>,
+    pub agent: Option<String>,
+}
+
+impl Actor {
+    /// Queues the call and waits; see the module doc.
+    pub(super) async fn wait_in_queue(
+        &mut self,
+        step: QueueStep,
+        caller: CallerSide<'_>,
+    ) -> Waited {
+        let Some(settings) = self.ctx.queues.get(&step.queue).cloned() else {
+            return Waited::Left(format!("no queue is named `{}`", step.queue));
+        };
+        let entry = self.call.record.id.clone();
+        let (events_tx, events) = mpsc::channel(16);
+        let request = Enqueue {
+            id: entry.clone(),
+            queue: step.queue.clone(),
+            priority: step.priority,
+            skills: step.skills.clone(),
+            kind: EntryKind::Call,
+            pop: Arc::new(step.pop.clone()),
+        };
+        let enqueued = self
+            .ctx
+            .acd
+            .ask(|reply| Command::Enqueue {
+                request,
+                events: events_tx,
+                reply,
+            })
+            .await;
+        match enqueued {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Waited::Left(e.to_string()),
+            Err(e) => return Waited::Left(e.to_string()),
+        }
+        info!(queue = %step.queue, "queued");
+        self.call.record.queue = Some(step.queue.clone());
+        self.call.record.queued_at_ms = Some(super::actor::now_ms());
+        self.queued = Some(Queued {
+            events,
+            agent: None,
+        });
+        let waited = self.wait(&step, &settings, caller).await;
+        match &waited {
+            Waited::Connected { agent, .. } => {
+                self.call.record.agent = Some(agent.clone());
+                self.call.record.connected_at_ms = Some(super::actor::now_ms());
+                if let Some(q) = self.queued.as_mut() {
+                    q.agent = Some(agent.clone());
+                }
+                let _ = self
+                    .ctx
+                    .acd
+                    .send(Command::Answered {
+                        entry,
+                        agent: agent.clone(),
+                    })
+                    .await;
+            }
+            Waited::Left(_) => self.queued = None,
+            Waited::CallerLeft | Waited::Shutdown | Waited::EngineGone => {
+                self.queued = None;
+                let _ = self.ctx.acd.send(Command::Abandon { entry }).await;
+            }
+        }
+        waited
+    }
+
+    async fn wait(
+        &mut self,
+        step: &QueueStep,
+        settings: &QueueConfig,
+        c: CallerSide<'_>,
+    ) -> Waited {
+        let CallerSide {
+            leg,
+            local,
+            last_sdp,
+            recording,
+            acked,
+            t0,
+        } = c;
+        let media = Arc::clone(&self.ctx.media);
+        let music = media.flow_prompt(&step.language, &settings.music);
+        if let Err(e) = &music {
+            warn!(error = %e, "the queue's music cannot be played");
+        }
+        let mut source = 1_000u32;
+        let now_us = leg.media_us(Instant::now());
+        let mut player = Player::new(music.iter().cloned().collect(), now_us);
+        let announce =
+            (settings.announce_seconds > 0).then(|| Duration::from_secs(settings.announce_seconds));
+        let mut next_announce = announce.map(|d| tokio::time::Instant::now() + d);
+        let mut announcing = false;
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let stopping = self.ctx.hard_stop.clone().cancelled_owned();
+        tokio::pin!(stopping);
+        loop {
+            let Some(queued) = self.queued.as_mut() else {
+                return Waited::EngineGone;
+            };
+            tokio::select! {
+                () = &mut stopping => {
+                    self.hang_up().await;
+                    return Waited::Shutdown;
+                }
+                event = queued.events.recv() => match event {
+                    Some(QueueEvent::Offered { agent, device }) => {
+                        let caller = Caller::Answered {
+                            local,
+                            last_sdp: &mut *last_sdp,
+                            recording: &mut *recording,
+                            acked: &mut *acked,
+                        };
+                        match self.ring_agent(&agent, &device, settings, leg, caller, t0).await {
+                            AgentRing::Answered(bridged) => {
+                                return Waited::Connected { bridged, agent };
+                            }
+                            AgentRing::Missed(how) => {
+                                let _ = self.ctx.acd.send(Command::Missed {
+                                    entry: self.call.record.id.clone(),
+                                    agent,
+                                    how,
+                                }).await;
+                                let now_us = leg.media_us(Instant::now());
+                                source = source.wrapping_add(1);
+                                player = Player::new(music.iter().cloned().collect(), now_us);
+                            }
+                            AgentRing::CallerLeft => return Waited::CallerLeft,
+                            AgentRing::Shutdown => return Waited::Shutdown,
+                            AgentRing::EngineGone => return Waited::EngineGone,
+                        }
+                    }
+                    Some(QueueEvent::Left { reason }) => return Waited::Left(reason.to_owned()),
+                    Some(QueueEvent::Moved { to }) => {
+                        info!(%to, "moved to another queue");
+                        self.call.record.queue = Some(to);
+                    }
+                    Some(QueueEvent::Withdrawn { .. } | QueueEvent::AgentHangup) => {}
+                    None => return Waited::Left("the ACD stopped".into()),
+                },
+                input = self.input.recv() => match input {
+                    Some(CallInput::Ack { .. }) => *acked = true,
+                    Some(CallInput::Request { tx, request }) if request.method == Method::Bye => {
+                        self.respond_on(tx, &request, 200, "OK", None).await;
+                        info!("caller hung up while queued");
+                        return Waited::CallerLeft;
+                    }
+                    Some(CallInput::Request { tx, request }) if request.method == Method::Info => {
+                        let _ = info_digit(&request);
+                        self.respond_on(tx, &request, 200, "OK", None).await;
+                    }
+                    Some(CallInput::Request { tx, request }) if request.method == Method::Invite => {
+                        self.reinvite(tx, &request, leg, local, last_sdp).await;
+                    }
+                    Some(CallInput::Control(control)) => {
+                        let now_us = leg.media_us(Instant::now());
+                        super::recording::control(recording.as_mut(), control, now_us);
+                    }
+                    Some(other) => self.unexpected(other).await,
+                    None => return Waited::EngineGone,
+                },
+                received = leg.recv() => {
+                    if let Ok(Received::Audio { at_us, len }) = received {
+                        let pcm = leg.decoded(len);
+                        if let Some(r) = recording.as_mut() {
+                            r.recorder.push(Side::Caller, at_us, pcm);
+                        }
+                    }
+                    // Keys are not used while queued.
+                    while leg.poll_digit(Instant::now()).is_some() {}
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    let now_us = leg.media_us(now);
+                    while let Some(event) = player.poll(now_us) {
+                        if let PlayerEvent::Frame(frame) = event {
+                            leg.send_pcm(source, &frame.samples, now).await;
+                            if let Some(r) = recording.as_mut() {
+                                r.recorder.push(Side::Other, frame.deadline_us, &frame.samples);
+                            }
+                        }
+                    }
+                    if player.finished().is_some() {
+                        // Music loops; an announcement gives way to it.
+                        announcing = false;
+                        player = Player::new(music.iter().cloned().collect(), now_us);
+                    }
+                    if let Some(r) = recording.as_mut() {
+                        if let Err(e) = r.recorder.tick(now_us) {
+                            warn!(error = %e, "recording failed; the call goes on unrecorded");
+                            *recording = None;
+                        }
+                    }
+                    if next_announce.is_some_and(|t| t <= tokio::time::Instant::now()) && !announcing {
+                        next_announce = announce.map(|d| tokio::time::Instant::now() + d);
+                        let prompts = self.announcement(&step.language).await;
+                        if !prompts.is_empty() {
+                            announcing = true;
+                            source = source.wrapping_add(1);
+                            player = Player::new(prompts, now_us);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// "You are caller number N. Your estimated wait is about M minutes."
+    async fn announcement(&self, language: &str) -> Vec<Arc<crate::media::prompt::Prompt>> {
+        let entry = self.call.record.id.clone();
+        let Ok(Some(estimate)) = self
+            .ctx
+            .acd
+            .ask(|reply| Command::Estimate { entry, reply })
+            .await
+        else {
+            return Vec::new();
+        };
+        let minutes = estimate.ewt_ms.div_ceil(60_000);
+        let mut names: Vec<String> = vec!["queue-position".into()];
+        names.extend(
+            say(SayKind::Number, &estimate.position.to_string(), language).unwrap_or_default(),
+        );
+        if minutes <= 1 {
+            names.push("queue-wait-short".into());
+        } else {
+            names.push("queue-wait".into());
+            names.extend(say(SayKind::Number, &minutes.to_string(), language).unwrap_or_default());
+            names.push("queue-minutes".into());
+        }
+        info!(
+            position = estimate.position,
+            ewt_s = estimate.ewt_ms / 1000,
+            "announcing the wait"
+        );
+        names
+            .iter()
+            .filter_map(|n| self.ctx.media.flow_prompt(language, n).ok())
+            .collect()
+    }
+
+    /// Rings `agent` for an offer.
+    async fn ring_agent(
+        &mut self,
+        agent: &str,
+        device: &Device,
+        settings: &QueueConfig,
+        leg: &mut RtpLeg,
+        caller: Caller<'_>,
+        t0: Instant,
+    ) -> AgentRing {
+        let Device::Sip(uri) = device else {
+            warn!(%agent, "the agent takes calls in the browser, which this server cannot bridge yet");
+            return AgentRing::Missed(Missed::DeviceFailed);
+        };
+        let Some((user, address)) = sip_uri_parts(uri) else {
+            warn!(%agent, %uri, "the agent's SIP URI is unusable");
+            return AgentRing::Missed(Missed::DeviceFailed);
+        };
+        let outbound = TrunkOutbound {
+            address,
+            transport: TransportKind::Udp,
+            username: None,
+            password: None,
+            password_env: None,
+            from_domain: None,
+            codecs: vec![CodecName::Pcmu, CodecName::Pcma],
+        };
+        let target = match TrunkTarget::resolve(&outbound, &self.ctx.media_ip).await {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(%agent, error = %e, "cannot reach the agent's phone");
+                return AgentRing::Missed(Missed::DeviceFailed);
+            }
+        };
+        let Some(lease) = Arc::clone(&self.ctx.media).ports.lease() else {
+            warn!("no RTP port free for the agent's leg");
+            return AgentRing::Missed(Missed::DeviceFailed);
+        };
+        let codec = match leg.target().law {
+            Law::Ulaw => Codec::Pcmu,
+            Law::Alaw => Codec::Pcma,
+        };
+        let presented = self.call.record.from_number.clone();
+        info!(%agent, %uri, "ringing the agent");
+        let mut out = self
+            .call_out(target, &outbound, lease, codec, &user, &presented)
+            .await;
+        let ring = Duration::from_secs(settings.ring_seconds);
+        match self.ring(&mut out, leg, caller, t0, ring).await {
+            Ringing::Answered(response) => match self.connect(&mut out, &response, t0).await {
+                Ok(far) => {
+                    info!(%agent, "the agent answered");
+                    AgentRing::Answered(Box::new(Bridged::new(out, far)))
+                }
+                Err(e) => {
+                    warn!(%agent, error = %e, "the agent's answer is unusable");
+                    AgentRing::Missed(Missed::DeviceFailed)
+                }
+            },
+            Ringing::Refused { response, .. } => {
+                info!(%agent, status = response.status, "the agent's phone refused the call");
+                AgentRing::Missed(Missed::DeviceFailed)
+            }
+            Ringing::NoAnswer => {
+                self.abandon(&mut out).await;
+                info!(%agent, "the agent did not answer");
+                AgentRing::Missed(Missed::NoAnswer)
+            }
+            Ringing::CallerLeft => {
+                self.abandon(&mut out).await;
+                AgentRing::CallerLeft
+            }
+            Ringing::Shutdown => {
+                self.abandon(&mut out).await;
+                AgentRing::Shutdown
+            }
+            Ringing::EngineGone => AgentRing::EngineGone,
+        }
+    }
+}
+
+enum AgentRing {
+    Answered(Box<Bridged>),
+    Missed(Missed),
+    CallerLeft,
+    Shutdown,
+    EngineGone,
+}
+
+/// `sip:user@host[:port][;params]` → (`user`, `host[:port]`).
+fn sip_uri_parts(uri: &str) -> Option<(String, String)> {
+    let rest = uri.strip_prefix("sip:")?;
+    let rest = rest.split(';').next()?;
+    let (user, host) = rest.split_once('@')?;
+    (!user.is_empty() && !host.is_empty()).then(|| (user.to_owned(), host.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sip_uri_parts;
+
+    #[test]
+    fn agent_uris_split_into_user_and_address() {
+        assert_eq!(
+            sip_uri_parts("sip:agent1@127.0.0.1:5072;transport=udp"),
+            Some(("agent1".into(), "127.0.0.1:5072".into()))
+        );
+        assert_eq!(sip_uri_parts("sips:a@b"), None);
+        assert_eq!(sip_uri_parts("sip:@b"), None);
+        assert_eq!(sip_uri_parts("sip:nobody"), None);
+    }
+}

@@ -1,0 +1,390 @@
+//! Agents take queued calls, end to end through the real server.
+//!
+//! - A known customer (SIPp, From +819012345678) calls the demo flow and
+//!   presses 1 (support). An agent is logged in on the agent websocket,
+//!   available, with the support skill and a SIP phone (a SIPp UAS that
+//!   answers and talks). Checked: the screen pop reaches the agent's
+//!   socket with the right customer, the IVR's variables and the queue;
+//!   the agent's phone rings and answers; the agent hangs up from the
+//!   socket and both phones get a BYE; the agent wraps up with a
+//!   disposition; the call record names the queue, the agent and the
+//!   customer; the recording holds the caller's audio on the left and the
+//!   agent's on the right; the customer's history lists the call with its
+//!   disposition and recording; every state change was stored.
+//! - Ring-no-answer: an agent whose phone rings out is made not ready
+//!   (`ring_no_answer`) and the call goes to the next agent.
+//! - The socket refuses a missing token and the wrong role, and closes
+//!   once the token is revoked.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::agent::{refused_status, AgentSocket};
+use common::api::{add_user, Api};
+use common::media::{
+    best_alignment, pcap_payloads, read_wav, recording_file, recordings_once_closed, split_stereo,
+};
+use common::{free_udp_port, Calls, ServerConfig, TestServer};
+use hibiki::media::g711::alaw_to_linear;
+use hibiki::store::{AgentSkill, Customer, Outcome};
+use serde_json::json;
+
+const PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
+const PROMPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ivr-flows/prompts");
+const PASSWORD: &str = "correct horse battery staple";
+
+/// The shipped demo flow, open every day all day (the test must not
+/// depend on the hour).
+fn demo_always_open() -> String {
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows/demo.toml"))
+            .unwrap();
+    let schedules = shipped
+        .find("[schedules.office]")
+        .expect("the demo's schedule");
+    let mut text = shipped[..schedules].to_owned();
+    let all_day = "[\"00:00-24:00\"]";
+    text.push_str(&format!(
+        "[schedules.office]\ntime_zone = \"Asia/Tokyo\"\nweekly = {{ mon = {all_day}, tue = {all_day}, wed = {all_day}, thu = {all_day}, fri = {all_day}, sat = {all_day}, sun = {all_day} }}\n"
+    ));
+    text
+}
+
+/// The demo flow on 100, queues support/billing/operator (support rings
+/// an agent for `ring_seconds`).
+fn config(flows: &Path, ring_seconds: u64) -> ServerConfig {
+    let mut text = format!(
+        "[ivr]\nflows_dir = {:?}\nwatch = false\n\n[media]\nprompts_dir = {PROMPTS:?}\n\n\
+         [[trunks]]\nname = \"local\"\n[trunks.inbound]\nsources = [\"127.0.0.1/32\"]\n\n\
+         [[routes]]\nnumber = \"100\"\naction = \"ivr\"\nflow = \"demo\"\n",
+        flows.display().to_string()
+    );
+    text.push_str(&format!(
+        "\n[[queues]]\nname = \"support\"\nskills = [{{ name = \"support\" }}]\nring_seconds = {ring_seconds}\nwrap_up_seconds = 60\nannounce_seconds = 0\n\
+         \n[[queues]]\nname = \"billing\"\nskills = [{{ name = \"billing\" }}]\n\
+         \n[[queues]]\nname = \"operator\"\n"
+    ));
+    ServerConfig {
+        routes: text,
+        env: common::media::media_ports_env(),
+        ..ServerConfig::default()
+    }
+}
+
+/// Creates `agent` with the support skill and a SIP phone at `phone`,
+/// logs them in on the socket and makes them available.
+async fn ready_agent(server: &TestServer, api: &Api, agent: &str, phone: u16) -> AgentSocket {
+    add_user(server, agent, "agent", PASSWORD);
+    let store = server.store().await;
+    let now = hibiki::store::now_ms();
+    let skill = AgentSkill::new("support", 5).unwrap();
+    assert!(store.set_agent_skills(agent, &[skill], now).await.unwrap());
+    let uri = format!("sip:{agent}@127.0.0.1:{phone}");
+    assert!(store
+        .set_agent_device(agent, Some(&uri), now)
+        .await
+        .unwrap());
+    let token = api.token(agent, PASSWORD).await;
+    let (mut socket, welcome) = AgentSocket::connect(server.http, &token).await;
+    assert_eq!(welcome["version"], 1, "{welcome}");
+    assert_eq!(welcome["agent"], agent, "{welcome}");
+    assert_eq!(
+        welcome["status"], "not_ready",
+        "agents log in not ready: {welcome}"
+    );
+    assert_eq!(welcome["device"], "sip", "{welcome}");
+    let ok = socket.request(json!({ "type": "state.available" })).await;
+    assert_eq!(ok["type"], "ok", "{ok}");
+    socket.state("available", Duration::from_secs(5)).await;
+    socket
+}
+
+async fn hanako(server: &TestServer) {
+    server
+        .store()
+        .await
+        .create_customer(
+            &Customer {
+                id: "c-hanako".into(),
+                name: "Hanako Yamada".into(),
+                name_prompt: Some("customer-hanako-yamada".into()),
+                email: None,
+                notes: "prefers mornings".into(),
+                phones: vec!["+819012345678".into()],
+            },
+            hibiki::store::now_ms(),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queued_caller_reaches_the_agent_with_the_screen_pop() {
+    assert!(
+        Path::new(PCAP).exists(),
+        "{PCAP} is missing: install Debian's sip-tester"
+    );
+    let flows = common::ivr::flows_dir(&[("demo.toml", demo_always_open())]);
+    let server = TestServer::start_with(config(flows.path(), 10)).await;
+    hanako(&server).await;
+    let api = Api::new(&server);
+    add_user(&server, "boss", "admin", PASSWORD);
+    let admin = api.token("boss", PASSWORD).await;
+
+    let phone_port = free_udp_port("127.0.0.1");
+    let phone_media = free_udp_port("127.0.0.1").to_string();
+    let phone = server.sipp_uas("uas_agent", phone_port, &["-mp", &phone_media]);
+    let mut agent = ready_agent(&server, &api, "ann", phone_port).await;
+
+    let caller_media = free_udp_port("127.0.0.1").to_string();
+    let caller = server.sipp_spawn(
+        "uac_queue",
+        &[
+            "-mp",
+            &caller_media,
+            "-key",
+            "caller",
+            "+819012345678",
+            "-timeout",
+            "90s",
+        ],
+    );
+
+    // The pop, before anyone says hello.
+    let offer = agent.next_of("call.offered", Duration::from_secs(30)).await;
+    let pop = &offer["pop"];
+    assert_eq!(offer["queue"], "support", "{offer}");
+    assert_eq!(offer["kind"], "call", "{offer}");
+    assert_eq!(pop["customer"]["name"], "Hanako Yamada", "{offer}");
+    assert_eq!(pop["customer"]["id"], "c-hanako", "{offer}");
+    assert_eq!(pop["caller"], "+819012345678", "{offer}");
+    assert_eq!(pop["dialled"], "100", "{offer}");
+    assert_eq!(
+        pop["ivr"]["customer_name"], "Hanako Yamada",
+        "the IVR's variables: {offer}"
+    );
+    assert!(
+        pop["history"].as_array().is_some_and(Vec::is_empty),
+        "no past calls yet: {offer}"
+    );
+    let call_id = offer["call_id"].as_str().unwrap().to_owned();
+    agent.state("offered", Duration::from_secs(5)).await;
+
+    // The phone answers: the agent is on the call.
+    let connected = agent
+        .next_of("call.connected", Duration::from_secs(20))
+        .await;
+    assert_eq!(connected["call_id"], call_id.as_str());
+    agent.state("on_call", Duration::from_secs(5)).await;
+
+    // Both talk (the caller's pcap starts 6 s after the key, the agent's
+    // 1 s after the answer; each lasts about 7 s), then the agent hangs up
+    // from the screen.
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    let hangup = agent
+        .request(json!({ "type": "call.hangup", "call_id": call_id }))
+        .await;
+    assert_eq!(hangup["type"], "ok", "{hangup}");
+    let ended = agent.next_of("call.ended", Duration::from_secs(10)).await;
+    assert_eq!(ended["call_id"], call_id.as_str());
+    agent.state("wrap_up", Duration::from_secs(5)).await;
+    caller.finish().await.assert_ok();
+    phone.finish().await.assert_ok();
+
+    // Wrap-up: an unknown code is refused, a known one saved.
+    let bad = agent
+        .request(json!({ "type": "call.wrapup", "call_id": call_id, "disposition": "nonsense" }))
+        .await;
+    assert_eq!(bad["code"], "unknown_disposition", "{bad}");
+    let wrapped = agent
+        .request(json!({
+            "type": "call.wrapup", "call_id": call_id,
+            "disposition": "resolved", "notes": "reset her password"
+        }))
+        .await;
+    assert_eq!(wrapped["type"], "ok", "{wrapped}");
+    agent.state("available", Duration::from_secs(5)).await;
+
+    // The call record.
+    let rows = server
+        .wait_for_calls(Calls::Id(&call_id), Duration::from_secs(15))
+        .await;
+    let call = &rows[0];
+    assert_eq!(call.outcome, Some(Outcome::Answered), "{call:#?}");
+    assert_eq!(
+        call.hangup_cause.as_deref(),
+        Some("agent_hangup"),
+        "{call:#?}"
+    );
+    assert_eq!(call.queue.as_deref(), Some("support"), "{call:#?}");
+    assert_eq!(call.agent.as_deref(), Some("ann"), "{call:#?}");
+    assert_eq!(call.customer_id.as_deref(), Some("c-hanako"), "{call:#?}");
+    let (queued, connected) = (call.queued_at_ms.unwrap(), call.connected_at_ms.unwrap());
+    assert!(
+        connected >= queued && queued >= call.started_at_ms,
+        "{call:#?}"
+    );
+    let path = common::ivr::path_steps(call);
+    let last = path.last().unwrap();
+    assert_eq!(last.0, "support", "{path:?}");
+    assert_eq!(last.1, "answered by agent ann", "{path:?}");
+
+    // The recording: the caller on the left, the agent on the right.
+    let recordings = recordings_once_closed(&server, &call_id).await;
+    assert_eq!(recordings.len(), 1, "{recordings:#?}");
+    let (spec, samples) = read_wav(&recording_file(&server, &recordings[0]));
+    assert_eq!((spec.channels, spec.sample_rate), (2, 8000));
+    let (left, right) = split_stereo(&samples);
+    let sent: Vec<f64> = pcap_payloads(PCAP)
+        .iter()
+        .flat_map(|p| p.iter().map(|b| f64::from(alaw_to_linear(*b))))
+        .collect();
+    let (ncc_left, _) = best_alignment(&left, &sent, left.len());
+    assert!(
+        ncc_left >= 0.9,
+        "the caller's audio on the left: NCC {ncc_left}"
+    );
+    let (ncc_right, _) = best_alignment(&right, &sent, right.len());
+    assert!(
+        ncc_right >= 0.9,
+        "the agent's audio on the right: NCC {ncc_right}"
+    );
+
+    // The customer's history lists the call, its disposition, its recording.
+    let history = api
+        .get("/customers/c-hanako/interactions", Some(&admin))
+        .await;
+    assert_eq!(history.status, 200, "{:?}", history.body);
+    let text = history.body.to_string();
+    assert!(text.contains(&call_id), "{text}");
+    assert!(
+        text.contains("resolved") && text.contains("reset her password"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&recordings[0].id),
+        "the recording is linked: {text}"
+    );
+
+    // Every state change was stored, in order.
+    let states = api.get("/agents/ann/states?limit=50", Some(&admin)).await;
+    assert_eq!(states.status, 200, "{:?}", states.body);
+    let mut seen: Vec<String> = states
+        .body
+        .as_array()
+        .or_else(|| states.body["states"].as_array())
+        .expect("a list of states")
+        .iter()
+        .map(|s| s["status"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    seen.reverse(); // newest first
+    for wanted in [
+        "not_ready",
+        "available",
+        "offered",
+        "on_call",
+        "wrap_up",
+        "available",
+    ] {
+        let at = seen.iter().position(|s| s == wanted);
+        assert!(at.is_some(), "{wanted} in {seen:?}");
+        seen.drain(..=at.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ring_no_answer_makes_the_agent_not_ready_and_the_next_agent_gets_the_call() {
+    let flows = common::ivr::flows_dir(&[("demo.toml", demo_always_open())]);
+    let server = TestServer::start_with(config(flows.path(), 3)).await;
+    let api = Api::new(&server);
+
+    // Ann's phone rings until cancelled; Bob's answers. Ann is idle longer.
+    let ann_port = free_udp_port("127.0.0.1");
+    let ann_phone = server.sipp_uas("uas_ring", ann_port, &[]);
+    let mut ann = ready_agent(&server, &api, "ann", ann_port).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let bob_port = free_udp_port("127.0.0.1");
+    let bob_media = free_udp_port("127.0.0.1").to_string();
+    let bob_phone = server.sipp_uas("uas_agent", bob_port, &["-mp", &bob_media]);
+    let mut bob = ready_agent(&server, &api, "bob", bob_port).await;
+
+    let caller_media = free_udp_port("127.0.0.1").to_string();
+    let caller = server.sipp_spawn(
+        "uac_queue",
+        &[
+            "-mp",
+            &caller_media,
+            "-key",
+            "caller",
+            "+819098765432",
+            "-timeout",
+            "90s",
+        ],
+    );
+    let first = ann.next_of("call.offered", Duration::from_secs(30)).await;
+    let call_id = first["call_id"].as_str().unwrap().to_owned();
+    assert!(
+        first["pop"]["customer"].is_null(),
+        "an unknown caller: {first}"
+    );
+    let withdrawn = ann.next_of("call.withdrawn", Duration::from_secs(15)).await;
+    assert_eq!(withdrawn["call_id"], call_id.as_str());
+    assert_eq!(withdrawn["reason"], "ring_no_answer", "{withdrawn}");
+    let state = ann.state("not_ready", Duration::from_secs(5)).await;
+    assert_eq!(state["reason"], "ring_no_answer", "{state}");
+    ann_phone.finish().await.assert_ok();
+
+    let second = bob.next_of("call.offered", Duration::from_secs(10)).await;
+    assert_eq!(
+        second["call_id"],
+        call_id.as_str(),
+        "the same call, next agent"
+    );
+    bob.next_of("call.connected", Duration::from_secs(20)).await;
+    // The caller's scenario waits for the BYE from 12 s after its key on.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let hangup = bob
+        .request(json!({ "type": "call.hangup", "call_id": call_id }))
+        .await;
+    assert_eq!(hangup["type"], "ok", "{hangup}");
+    caller.finish().await.assert_ok();
+    bob_phone.finish().await.assert_ok();
+    let rows = server
+        .wait_for_calls(Calls::Id(&call_id), Duration::from_secs(15))
+        .await;
+    assert_eq!(rows[0].agent.as_deref(), Some("bob"), "{:#?}", rows[0]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_socket_checks_the_token_and_the_role() {
+    let flows = common::ivr::flows_dir(&[("demo.toml", demo_always_open())]);
+    let server = TestServer::start_with(config(flows.path(), 10)).await;
+    let api = Api::new(&server);
+    assert_eq!(refused_status(server.http, "").await, Some(401));
+    assert_eq!(
+        refused_status(server.http, "?token=not-a-token").await,
+        Some(401)
+    );
+    add_user(&server, "mgr", "manager", PASSWORD);
+    let manager = api.token("mgr", PASSWORD).await;
+    assert_eq!(
+        refused_status(server.http, &format!("?token={manager}")).await,
+        Some(403),
+        "managers do not take calls"
+    );
+    add_user(&server, "ann", "agent", PASSWORD);
+    let token = api.token("ann", PASSWORD).await;
+    let (mut socket, welcome) = AgentSocket::connect(server.http, &token).await;
+    assert_eq!(welcome["device"], "browser", "no SIP phone set: {welcome}");
+    let pong = socket.request(json!({ "type": "ping" })).await;
+    assert_eq!(pong["type"], "pong");
+    let bad = socket.request(json!({ "type": "state.dance" })).await;
+    assert_eq!(bad["code"], "bad_request", "{bad}");
+    // Logging out on REST revokes the token: the socket closes.
+    let out = api.post("/auth/logout", Some(&token), json!({})).await;
+    assert!(out.status < 300, "{:?}", out.body);
+    socket.send_text(r#"{"type":"ping"}"#).await;
+    assert_eq!(socket.closed(Duration::from_secs(10)).await, Some(4401));
+}
