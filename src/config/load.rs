@@ -217,6 +217,7 @@ const SECTIONS: &[&str] = &[
     "shutdown",
     "auth",
     "customers",
+    "softphone",
 ];
 
 /// Applies every `HIBIKI_<SECTION>_<KEY>` variable, in name order.
@@ -339,6 +340,25 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
         ("shutdown", "grace_seconds") => c.shutdown.grace_seconds = parse(v)?,
         ("auth", "token_ttl_seconds") => c.auth.token_ttl_seconds = parse(v)?,
         ("customers", "default_region") => c.customers.default_region = v.to_owned(),
+        ("softphone", "bind_ip") => c.softphone.bind_ip = parse(v)?,
+        ("softphone", "public_ip") => {
+            c.softphone.public_ip = match optional(v) {
+                Some(a) => Some(parse(&a)?),
+                None => None,
+            }
+        }
+        ("softphone", "port_min") => c.softphone.port_min = parse(v)?,
+        ("softphone", "port_max") => c.softphone.port_max = parse(v)?,
+        ("softphone", "stun") => {
+            c.softphone.stun = v
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }
+        ("softphone", "connect_timeout_ms") => c.softphone.connect_timeout_ms = parse(v)?,
+        ("softphone", "gather_timeout_ms") => c.softphone.gather_timeout_ms = parse(v)?,
         _ => return Err(None),
     }
     Ok(())

@@ -83,6 +83,9 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub customers: CustomersConfig,
+    /// `[softphone]`: agents' browser softphones (WebRTC).
+    #[serde(default)]
+    pub softphone: crate::softphone::SoftphoneConfig,
     #[serde(default)]
     pub trunks: Vec<TrunkConfig>,
     #[serde(default)]
@@ -587,6 +590,7 @@ impl Config {
             shutdown: ShutdownConfig::default(),
             auth: AuthConfig::default(),
             customers: CustomersConfig::default(),
+            softphone: crate::softphone::SoftphoneConfig::default(),
             trunks: vec![TrunkConfig {
                 name: "local".to_owned(),
                 inbound: Some(TrunkInbound {
