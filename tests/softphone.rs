@@ -145,7 +145,6 @@ fn codec(law: Law) -> RTCRtpCodecParameters {
             rtcp_feedback: Vec::new(),
         },
         payload_type: law.payload_type(),
-        ..Default::default()
     }
 }
 

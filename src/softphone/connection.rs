@@ -173,7 +173,6 @@ fn codec_of(law: Law) -> RTCRtpCodecParameters {
             rtcp_feedback: Vec::new(),
         },
         payload_type: law.payload_type(),
-        ..Default::default()
     }
 }
 

@@ -57,6 +57,17 @@
 //! is an adapter, not a sans-IO core; its tests pair it with a second
 //! webrtc-rs peer on 127.0.0.1.
 
+// Offers and RTP come from the network: no panics on them.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod audio;
 mod config;
 mod connection;

@@ -88,7 +88,7 @@ pub struct SoftphoneMedia {
 /// let answer_sdp = phone.accept_offer(&offer_sdp).await?; // → the page, over the websocket
 /// phone.wait_connected().await?;
 /// media.audio.send_frame(&[0xFF; 160]).ok();              // every 20 ms
-/// if let Some(frame) = media.frames.recv().await { /* 160 bytes of G.711 */ }
+/// if let Some(_frame) = media.frames.recv().await { /* 160 bytes of G.711 */ }
 /// phone.close().await;
 /// # Ok(()) }
 /// ```
