@@ -15,6 +15,8 @@
 //!   of live calls; the call record written when it ends.
 //! - [`media`]: G.711, DTMF, RTP, prompts and the call recorder (building
 //!   blocks; RTP sessions and bridging come next).
+//! - [`softphone`]: agents' browser softphones: one persistent WebRTC
+//!   connection per logged-in agent (offer/answer, audio in and out).
 //! - [`customer`]: who is calling: phone numbers to E.164 for the
 //!   caller-id lookup, and the demo customers.
 //! - [`store`]: the database behind a `Store` with SQLite and PostgreSQL
@@ -37,5 +39,6 @@ pub mod ivr;
 pub mod media;
 pub mod server;
 pub mod signaling;
+pub mod softphone;
 pub mod store;
 pub mod telemetry;

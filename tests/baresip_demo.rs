@@ -302,7 +302,7 @@ fn microphone(dir: &Path) -> (PathBuf, Vec<f64>) {
     let mut writer = hound::WavWriter::create(&path, spec).expect("create microphone.wav");
     for &s in speech
         .iter()
-        .chain(std::iter::repeat(&0).take(TRAILING_SILENCE_SECONDS * RATE))
+        .chain(std::iter::repeat_n(&0, TRAILING_SILENCE_SECONDS * RATE))
     {
         writer.write_sample(s).expect("write microphone.wav");
     }

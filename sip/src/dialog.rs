@@ -256,7 +256,7 @@ impl Dialog {
     }
 
     fn build(&self, method: Method, seq: u32) -> Request {
-        let loose = self.route_set.first().map_or(true, is_loose_router);
+        let loose = self.route_set.first().is_none_or(is_loose_router);
         let (uri, route) = match self.route_set.split_first() {
             None => (self.remote_target.clone(), Vec::new()),
             Some(_) if loose => (self.remote_target.clone(), self.route_set.clone()),

@@ -89,7 +89,7 @@ impl Loss {
     fn drops(&mut self, n: u64) -> bool {
         match self {
             Loss::None => false,
-            Loss::Every(k) => n % *k == 0,
+            Loss::Every(k) => n.is_multiple_of(*k),
             Loss::Random { percent, seed } => {
                 *seed = seed
                     .wrapping_mul(6364136223846793005)

@@ -218,6 +218,7 @@ const SECTIONS: &[&str] = &[
     "auth",
     "customers",
     "agents",
+    "softphone",
 ];
 
 /// Applies every `HIBIKI_<SECTION>_<KEY>` variable, in name order.
@@ -349,6 +350,25 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
                 .collect()
         }
         ("agents", "reconnect_grace_seconds") => c.agents.reconnect_grace_seconds = parse(v)?,
+        ("softphone", "bind_ip") => c.softphone.bind_ip = parse(v)?,
+        ("softphone", "public_ip") => {
+            c.softphone.public_ip = match optional(v) {
+                Some(a) => Some(parse(&a)?),
+                None => None,
+            }
+        }
+        ("softphone", "port_min") => c.softphone.port_min = parse(v)?,
+        ("softphone", "port_max") => c.softphone.port_max = parse(v)?,
+        ("softphone", "stun") => {
+            c.softphone.stun = v
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }
+        ("softphone", "connect_timeout_ms") => c.softphone.connect_timeout_ms = parse(v)?,
+        ("softphone", "gather_timeout_ms") => c.softphone.gather_timeout_ms = parse(v)?,
         _ => return Err(None),
     }
     Ok(())

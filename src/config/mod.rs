@@ -83,6 +83,9 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub customers: CustomersConfig,
+    /// `[softphone]`: agents' browser softphones (WebRTC).
+    #[serde(default)]
+    pub softphone: crate::softphone::SoftphoneConfig,
     #[serde(default)]
     pub agents: AgentsConfig,
     #[serde(default)]
@@ -737,6 +740,7 @@ impl Config {
                 },
                 QueueConfig::named("operator", Some("operator")),
             ],
+            softphone: crate::softphone::SoftphoneConfig::default(),
             trunks: vec![TrunkConfig {
                 name: "local".to_owned(),
                 inbound: Some(TrunkInbound {

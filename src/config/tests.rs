@@ -740,3 +740,51 @@ fn the_customers_region_is_checked() {
         "unknown keys are refused"
     );
 }
+
+#[test]
+fn the_softphone_section_is_read_checked_and_overridable() {
+    let c = from_str(
+        "[softphone]\nbind_ip = \"10.0.0.5\"\npublic_ip = \"203.0.113.7\"\n\
+         port_min = 40000\nport_max = 40099\nstun = [\"stun:stun.example.net:3478\"]\n\
+         [[softphone.turn]]\nurl = \"turn:turn.example.net:3478\"\nusername = \"u\"\ncredential = \"p\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.softphone.bind_ip.to_string(), "10.0.0.5");
+    assert_eq!(
+        c.softphone.public_ip.map(|ip| ip.to_string()).as_deref(),
+        Some("203.0.113.7")
+    );
+    assert_eq!((c.softphone.port_min, c.softphone.port_max), (40000, 40099));
+    assert_eq!(c.softphone.turn[0].credential.expose(), "p");
+    assert_eq!(format!("{:?}", c.softphone.turn[0].credential), "***");
+
+    let defaults = from_str("").unwrap().softphone;
+    assert_eq!(
+        (defaults.port_min, defaults.port_max),
+        (0, 0),
+        "any port by default"
+    );
+
+    let e = err("[softphone]\nport_min = 5\nport_max = 4\n");
+    assert_eq!(e.key(), Some("softphone.port_max"), "{e}");
+    let e = err("[softphone]\nstun = [\"turn:x\"]\n");
+    assert_eq!(e.key(), Some("softphone.stun"), "{e}");
+    assert!(
+        from_str("[softphone]\nbind = \"1.2.3.4\"\n").is_err(),
+        "unknown keys are refused"
+    );
+
+    let c = Config::load_with_env(
+        None,
+        env(&[
+            ("HIBIKI_SOFTPHONE_PUBLIC_IP", "198.51.100.1"),
+            ("HIBIKI_SOFTPHONE_STUN", "stun:a:3478, stun:b:3478"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.softphone.public_ip.map(|ip| ip.to_string()).as_deref(),
+        Some("198.51.100.1")
+    );
+    assert_eq!(c.softphone.stun, vec!["stun:a:3478", "stun:b:3478"]);
+}

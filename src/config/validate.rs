@@ -31,6 +31,43 @@ fn is_flow_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// `[softphone]`: a usable port range, timeouts, STUN/TURN URL schemes.
+fn check_softphone(s: &crate::softphone::SoftphoneConfig) -> Check {
+    let any_port = s.port_min == 0 && s.port_max == 0;
+    if !any_port && (s.port_min == 0 || s.port_max < s.port_min) {
+        fail(
+            "softphone.port_max",
+            format!(
+                "the softphone port range {}..={} is empty (both 0 for any port, else 0 < port_min <= port_max)",
+                s.port_min, s.port_max
+            ),
+        )?;
+    }
+    if s.connect_timeout_ms == 0 {
+        fail("softphone.connect_timeout_ms", "must be greater than 0")?;
+    }
+    if s.gather_timeout_ms == 0 {
+        fail("softphone.gather_timeout_ms", "must be greater than 0")?;
+    }
+    for url in &s.stun {
+        if !(url.starts_with("stun:") || url.starts_with("stuns:")) {
+            fail(
+                "softphone.stun",
+                format!("`{url}` must start with stun: or stuns:"),
+            )?;
+        }
+    }
+    for turn in &s.turn {
+        if !(turn.url.starts_with("turn:") || turn.url.starts_with("turns:")) {
+            fail(
+                "softphone.turn",
+                format!("`{}` must start with turn: or turns:", turn.url),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// The first problem found, in file order.
 pub(super) fn check(c: &Config) -> Check {
     if c.node.id.trim().is_empty() {
@@ -107,6 +144,7 @@ pub(super) fn check(c: &Config) -> Check {
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.log.level) {
         fail("log.level", format!("not a valid log filter: {e}"))?;
     }
+    check_softphone(&c.softphone)?;
     if c.auth.token_ttl_seconds == 0 {
         fail("auth.token_ttl_seconds", "must be greater than 0")?;
     }

@@ -197,7 +197,7 @@ impl RecordSink {
                     mpsc::error::TrySendError::Closed(ev) => ("writer closed", ev),
                 };
                 let n = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if n == 1 || n % 1000 == 0 {
+                if n == 1 || n.is_multiple_of(1000) {
                     tracing::warn!(
                         call_id = %ev.call_id(),
                         detail = %ev.detail(),

@@ -240,7 +240,7 @@ pub fn piecewise_alignment(
                 continue;
             };
             let c = ncc(seg, piece);
-            if best.map_or(true, |(b, _)| c > b) {
+            if best.is_none_or(|(b, _)| c > b) {
                 best = Some((c, shift + d));
             }
         }

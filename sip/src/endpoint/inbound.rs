@@ -265,7 +265,7 @@ impl Endpoint {
     }
 
     fn ack_outcome(&mut self, id: u64, outcome: AckOutcome, ack: Request, source: SocketAddr) {
-        let internal = self.servers.get(&id).map_or(true, |e| e.internal);
+        let internal = self.servers.get(&id).is_none_or(|e| e.internal);
         if outcome == AckOutcome::AckFor2xx && !internal {
             self.events.push_back(Event::Ack {
                 tx: ServerTxId(id),

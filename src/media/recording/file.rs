@@ -184,7 +184,7 @@ impl RecordingFile {
     /// flushes once a second of audio has accumulated. Does not allocate
     /// for frames of up to one 20 ms frame after the first.
     pub fn write_frame(&mut self, stereo: &[i16]) -> Result<(), RecordingError> {
-        if stereo.len() % 2 != 0 {
+        if !stereo.len().is_multiple_of(2) {
             return Err(RecordingError::OddFrame(stereo.len()));
         }
         let frames = (stereo.len() / 2) as u64;
