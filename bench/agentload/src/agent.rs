@@ -142,6 +142,9 @@ impl Script {
             }
             Some("call.connected") => {
                 self.counters.connected += 1;
+                if self.call.is_none() {
+                    self.call = call_id;
+                }
                 self.hangup_at = Some(now_us.saturating_add(self.hold_us));
             }
             Some("call.withdrawn") => {
@@ -227,15 +230,16 @@ impl Script {
 
     /// The hold time is over: hang up.
     pub fn on_time(&mut self, now_us: u64) -> Vec<String> {
-        match (self.hangup_at, self.call.clone()) {
-            (Some(t), Some(call_id)) if now_us >= t => {
-                self.hangup_at = None;
-                self.counters.hangups += 1;
-                let id = self.id("h");
-                vec![json!({"type": "call.hangup", "id": id, "call_id": call_id}).to_string()]
-            }
-            _ => Vec::new(),
+        if !matches!(self.hangup_at, Some(t) if now_us >= t) {
+            return Vec::new();
         }
+        self.hangup_at = None;
+        let Some(call_id) = self.call.clone() else {
+            return Vec::new();
+        };
+        self.counters.hangups += 1;
+        let id = self.id("h");
+        vec![json!({"type": "call.hangup", "id": id, "call_id": call_id}).to_string()]
     }
 
     /// The run is ending: finish the call in progress, then go not ready.
@@ -539,6 +543,27 @@ mod tests {
         s.on_text(&json!({"type": "ok", "id": leave_id}).to_string(), 0, 0);
         assert!(s.is_done());
         assert_eq!(s.counters.forced_not_ready, 0);
+    }
+
+    #[test]
+    fn a_due_hangup_is_cleared_even_without_a_call() {
+        let mut s = Script::new(Duration::from_secs(1));
+        s.on_text(&welcome("available"), 0, 0);
+        s.on_text(
+            &json!({"type": "call.connected", "call_id": "c4"}).to_string(),
+            0,
+            0,
+        );
+        let sent = parsed(&s.on_time(1_000_000));
+        assert_eq!(sent[0]["call_id"], "c4", "connected names the call");
+        s.on_text(
+            &json!({"type": "call.ended", "call_id": "c4"}).to_string(),
+            0,
+            0,
+        );
+        s.on_text(&json!({"type": "call.connected"}).to_string(), 2_000_000, 0);
+        assert!(s.on_time(3_000_000).is_empty());
+        assert_eq!(s.hangup_at(), None, "no timer left to spin on");
     }
 
     #[test]
