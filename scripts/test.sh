@@ -35,7 +35,6 @@ warn() { printf '\n!!! %s\n' "$*" >&2; }
 # One line per tool: "<command the tests run> <Debian package that provides it>".
 # (baresip: without recommends, the metapackage brings only baresip-core, which
 # holds the binary and every module tests/common/baresip.rs loads.)
-# A later issue adds chromium here.
 TOOLS=(
   "sipp sip-tester"
   "sox sox"
@@ -44,6 +43,7 @@ TOOLS=(
   "sha256sum coreutils"
   "date coreutils"
   "kill procps"
+  "chromium chromium"
 )
 
 # The tools are installed above, so tests that need them must not skip

@@ -13,6 +13,9 @@
 //!   disposition and recording; every state change was stored.
 //! - Ring-no-answer: an agent whose phone rings out is made not ready
 //!   (`ring_no_answer`) and the call goes to the next agent.
+//! - The same call taken on the agent page in real headless Chromium: log
+//!   in, go available, the pop shows the customer and the IVR's data, the
+//!   agent hangs up and saves a disposition from the page; Japanese text.
 //! - The socket refuses a missing token and the wrong role, and closes
 //!   once the token is revoked.
 
@@ -23,6 +26,7 @@ use std::time::Duration;
 
 use common::agent::{refused_status, AgentSocket};
 use common::api::{add_user, Api};
+use common::browser::Browser;
 use common::media::{
     best_alignment, pcap_payloads, read_wav, recording_file, recordings_once_closed, split_stereo,
 };
@@ -387,4 +391,136 @@ async fn the_agent_socket_checks_the_token_and_the_role() {
     assert!(out.status < 300, "{:?}", out.body);
     socket.send_text(r#"{"type":"ping"}"#).await;
     assert_eq!(socket.closed(Duration::from_secs(10)).await, Some(4401));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_page_takes_a_call_in_chromium() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let flows = common::ivr::flows_dir(&[("demo.toml", demo_always_open())]);
+    let server = TestServer::start_with(config(flows.path(), 10)).await;
+    hanako(&server).await;
+    add_user(&server, "ann", "agent", PASSWORD);
+    let phone_port = free_udp_port("127.0.0.1");
+    let phone_media = free_udp_port("127.0.0.1").to_string();
+    let phone = server.sipp_uas("uas_agent", phone_port, &["-mp", &phone_media]);
+    let store = server.store().await;
+    let now = hibiki::store::now_ms();
+    let skill = AgentSkill::new("support", 5).unwrap();
+    assert!(store.set_agent_skills("ann", &[skill], now).await.unwrap());
+    let uri = format!("sip:ann@127.0.0.1:{phone_port}");
+    assert!(store
+        .set_agent_device("ann", Some(&uri), now)
+        .await
+        .unwrap());
+
+    let mut page = browser
+        .open(&format!("http://{}/agent?lang=en", server.http))
+        .await;
+    page.wait_for(
+        "document.readyState === 'complete'",
+        Duration::from_secs(10),
+    )
+    .await;
+    page.fill("username", "ann").await;
+    page.fill("password", PASSWORD).await;
+    page.eval("document.getElementById('login-form').requestSubmit()")
+        .await;
+    let status = "document.getElementById('state').dataset.status";
+    page.wait_for(
+        &format!("{status} === 'not_ready'"),
+        Duration::from_secs(10),
+    )
+    .await;
+    page.click("go-available").await;
+    page.wait_for(
+        &format!("{status} === 'available'"),
+        Duration::from_secs(10),
+    )
+    .await;
+
+    let caller_media = free_udp_port("127.0.0.1").to_string();
+    let caller = server.sipp_spawn(
+        "uac_queue",
+        &[
+            "-mp",
+            &caller_media,
+            "-key",
+            "caller",
+            "+819012345678",
+            "-timeout",
+            "90s",
+        ],
+    );
+    // The pop: the customer and what the IVR gathered, on screen.
+    let name = page
+        .wait_for(
+            "document.getElementById('c-name').textContent === 'Hanako Yamada' && document.getElementById('c-name').textContent",
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(name, "Hanako Yamada");
+    let ivr = page
+        .eval("document.getElementById('ivr').textContent")
+        .await;
+    assert!(
+        ivr.as_str().unwrap_or("").contains("customer_name"),
+        "the IVR's variables on screen: {ivr}"
+    );
+    assert_eq!(
+        page.eval("document.getElementById('call-caller').textContent")
+            .await,
+        "+819012345678"
+    );
+    page.wait_for(&format!("{status} === 'on_call'"), Duration::from_secs(20))
+        .await;
+    let call_id = page.eval("agent.callId").await;
+    let call_id = call_id.as_str().expect("the call on screen").to_owned();
+
+    // Talk, hang up from the page, wrap up from the page.
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    page.click("hangup").await;
+    page.wait_for(
+        "!document.getElementById('wrapup-panel').classList.contains('hidden')",
+        Duration::from_secs(10),
+    )
+    .await;
+    caller.finish().await.assert_ok();
+    phone.finish().await.assert_ok();
+    page.eval("document.getElementById('disposition').value = 'follow_up'")
+        .await;
+    page.fill("notes", "call back on Monday").await;
+    page.eval("document.getElementById('wrapup-form').requestSubmit()")
+        .await;
+    page.wait_for(
+        &format!("{status} === 'available'"),
+        Duration::from_secs(10),
+    )
+    .await;
+    let saved = store.dispositions_for_call(&call_id).await.unwrap();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert_eq!(
+        (
+            saved[0].username.as_str(),
+            saved[0].code.as_str(),
+            saved[0].notes.as_str()
+        ),
+        ("ann", "follow_up", "call back on Monday")
+    );
+    assert_eq!(saved[0].customer_id.as_deref(), Some("c-hanako"));
+
+    // The page speaks Japanese too.
+    page.eval("document.getElementById('lang').value = 'ja'; document.getElementById('lang').dispatchEvent(new Event('change'))")
+        .await;
+    assert_eq!(
+        page.eval("document.getElementById('hangup').textContent")
+            .await,
+        "切断"
+    );
+    assert_eq!(
+        page.eval("document.getElementById('state').textContent")
+            .await,
+        "受付可"
+    );
 }

@@ -29,6 +29,7 @@
 pub mod agent;
 pub mod api;
 pub mod baresip;
+pub mod browser;
 pub mod ivr;
 pub mod media;
 
