@@ -39,23 +39,6 @@ const PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
 const PROMPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ivr-flows/prompts");
 const PASSWORD: &str = "correct horse battery staple";
 
-/// The shipped demo flow, open every day all day (the test must not
-/// depend on the hour).
-fn demo_always_open() -> String {
-    let shipped =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows/demo.toml"))
-            .unwrap();
-    let schedules = shipped
-        .find("[schedules.office]")
-        .expect("the demo's schedule");
-    let mut text = shipped[..schedules].to_owned();
-    let all_day = "[\"00:00-24:00\"]";
-    text.push_str(&format!(
-        "[schedules.office]\ntime_zone = \"Asia/Tokyo\"\nweekly = {{ mon = {all_day}, tue = {all_day}, wed = {all_day}, thu = {all_day}, fri = {all_day}, sat = {all_day}, sun = {all_day} }}\n"
-    ));
-    text
-}
-
 /// The demo flow on 100, queues support/billing/operator (support rings
 /// an agent for `ring_seconds`).
 fn config(flows: &Path, ring_seconds: u64) -> ServerConfig {
@@ -77,10 +60,8 @@ fn config(flows: &Path, ring_seconds: u64) -> ServerConfig {
     }
 }
 
-/// Creates `agent` with the support skill and a SIP phone at `phone`,
-/// logs them in on the socket and makes them available.
-async fn ready_agent(server: &TestServer, api: &Api, agent: &str, phone: u16) -> AgentSocket {
-    add_user(server, agent, "agent", PASSWORD);
+/// Gives `agent` the support skill and a SIP phone on 127.0.0.1:`phone`.
+async fn support_agent_with_phone(server: &TestServer, agent: &str, phone: u16) {
     let store = server.store().await;
     let now = hibiki::store::now_ms();
     let skill = AgentSkill::new("support", 5).unwrap();
@@ -90,6 +71,13 @@ async fn ready_agent(server: &TestServer, api: &Api, agent: &str, phone: u16) ->
         .set_agent_device(agent, Some(&uri), now)
         .await
         .unwrap());
+}
+
+/// Creates `agent` with the support skill and a SIP phone at `phone`,
+/// logs them in on the socket and makes them available.
+async fn ready_agent(server: &TestServer, api: &Api, agent: &str, phone: u16) -> AgentSocket {
+    add_user(server, agent, "agent", PASSWORD);
+    support_agent_with_phone(server, agent, phone).await;
     let token = api.token(agent, PASSWORD).await;
     let (mut socket, welcome) = AgentSocket::connect(server.http, &token).await;
     assert_eq!(welcome["version"], 1, "{welcome}");
@@ -130,7 +118,7 @@ async fn a_queued_caller_reaches_the_agent_with_the_screen_pop() {
         Path::new(PCAP).exists(),
         "{PCAP} is missing: install Debian's sip-tester"
     );
-    let flows = common::ivr::flows_dir(&[("demo.toml", demo_always_open())]);
+    let flows = common::ivr::flows_dir(&[("demo.toml", common::ivr::demo_always_open())]);
     let server = TestServer::start_with(config(flows.path(), 10)).await;
     hanako(&server).await;
     let api = Api::new(&server);
@@ -300,7 +288,7 @@ async fn a_queued_caller_reaches_the_agent_with_the_screen_pop() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ring_no_answer_makes_the_agent_not_ready_and_the_next_agent_gets_the_call() {
-    let flows = common::ivr::flows_dir(&[("demo.toml", demo_always_open())]);
+    let flows = common::ivr::flows_dir(&[("demo.toml", common::ivr::demo_always_open())]);
     let server = TestServer::start_with(config(flows.path(), 3)).await;
     let api = Api::new(&server);
 
@@ -363,7 +351,7 @@ async fn ring_no_answer_makes_the_agent_not_ready_and_the_next_agent_gets_the_ca
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_agent_socket_checks_the_token_and_the_role() {
-    let flows = common::ivr::flows_dir(&[("demo.toml", demo_always_open())]);
+    let flows = common::ivr::flows_dir(&[("demo.toml", common::ivr::demo_always_open())]);
     let server = TestServer::start_with(config(flows.path(), 10)).await;
     let api = Api::new(&server);
     assert_eq!(refused_status(server.http, "").await, Some(401));
@@ -398,22 +386,15 @@ async fn the_agent_page_takes_a_call_in_chromium() {
     let Some(browser) = Browser::launch().await else {
         return;
     };
-    let flows = common::ivr::flows_dir(&[("demo.toml", demo_always_open())]);
+    let flows = common::ivr::flows_dir(&[("demo.toml", common::ivr::demo_always_open())]);
     let server = TestServer::start_with(config(flows.path(), 10)).await;
     hanako(&server).await;
     add_user(&server, "ann", "agent", PASSWORD);
     let phone_port = free_udp_port("127.0.0.1");
     let phone_media = free_udp_port("127.0.0.1").to_string();
     let phone = server.sipp_uas("uas_agent", phone_port, &["-mp", &phone_media]);
+    support_agent_with_phone(&server, "ann", phone_port).await;
     let store = server.store().await;
-    let now = hibiki::store::now_ms();
-    let skill = AgentSkill::new("support", 5).unwrap();
-    assert!(store.set_agent_skills("ann", &[skill], now).await.unwrap());
-    let uri = format!("sip:ann@127.0.0.1:{phone_port}");
-    assert!(store
-        .set_agent_device("ann", Some(&uri), now)
-        .await
-        .unwrap());
 
     let mut page = browser
         .open(&format!("http://{}/agent?lang=en", server.http))

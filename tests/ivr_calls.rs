@@ -28,22 +28,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
 const PROMPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ivr-flows/prompts");
 
-/// The shipped demo flow, open every day all day, with no holidays.
-fn demo_always_open() -> String {
-    let shipped =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows/demo.toml"))
-            .unwrap();
-    let schedules = shipped
-        .find("[schedules.office]")
-        .expect("the demo's schedule");
-    let mut text = shipped[..schedules].to_owned();
-    let all_day = "[\"00:00-24:00\"]";
-    text.push_str(&format!(
-        "[schedules.office]\ntime_zone = \"Asia/Tokyo\"\nweekly = {{ mon = {all_day}, tue = {all_day}, wed = {all_day}, thu = {all_day}, fri = {all_day}, sat = {all_day}, sun = {all_day} }}\n"
-    ));
-    text
-}
-
 /// Server config: `flows` as the flows folder, the shipped prompts, and
 /// `routes` (number → flow).
 fn config(flows: &Path, routes: &[(&str, &str)]) -> ServerConfig {
@@ -70,7 +54,7 @@ async fn a_known_caller_navigates_the_demo_flow_and_leaves_a_message() {
         Path::new(PCAP).exists(),
         "{PCAP} is missing: install Debian's sip-tester"
     );
-    let flows = flows_dir(&[("demo.toml", demo_always_open())]);
+    let flows = flows_dir(&[("demo.toml", common::ivr::demo_always_open())]);
     let server = TestServer::start_with(config(flows.path(), &[("100", "demo")])).await;
     let store = server.store().await;
     store
