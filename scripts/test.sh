@@ -187,6 +187,7 @@ PG_TEST_BINARIES=(
   api_recording
   api_callbacks
   trunk_calls
+  agent_queue
 )
 
 run_postgres_tests() {
