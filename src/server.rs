@@ -278,6 +278,7 @@ pub async fn run(
         calls: crate::call::CallControl::new(call_commands),
         recordings_dir: config.recording_dir(),
         flows,
+        default_region: config.customers.default_region.clone(),
     };
     let http_stop = stop_io.clone();
     let http = tokio::spawn(async move {
