@@ -186,6 +186,7 @@ PG_TEST_BINARIES=(
   baresip_demo
   api_recording
   api_callbacks
+  api_customers
   trunk_calls
   agent_queue
 )

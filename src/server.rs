@@ -306,6 +306,7 @@ pub async fn run(
         flows,
         acd: Some(acd),
         dispositions: config.agents.dispositions.clone().into(),
+        default_region: config.customers.default_region.clone(),
     };
     let http_stop = stop_io.clone();
     let http = tokio::spawn(async move {

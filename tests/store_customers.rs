@@ -28,6 +28,8 @@ contract!(
     completing_is_for_open_requests_only,
     the_writer_carries_callback_requests_and_a_retry_keeps_the_completion,
     a_refused_callback_request_costs_only_itself,
+    an_update_replaces_fields_and_phones_and_a_taken_number_writes_nothing,
+    customers_are_searched_by_name_ignoring_case_with_limit_and_offset,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -331,4 +333,114 @@ async fn a_refused_callback_request_costs_only_itself(store: Store) {
         Some(also_good)
     );
     assert_eq!(store.callback_request("bad").await.unwrap(), None);
+}
+
+async fn an_update_replaces_fields_and_phones_and_a_taken_number_writes_nothing(store: Store) {
+    let hanako = customer("c1", "Hanako Yamada", &["+81312345678", "+819012345678"]);
+    let john = customer("c2", "John Smith", &["+14155550100"]);
+    store.create_customer(&hanako, 1).await.unwrap();
+    store.create_customer(&john, 1).await.unwrap();
+
+    let mut changed = hanako.clone();
+    changed.name = "Hanako Tanaka".to_owned();
+    changed.email = None;
+    changed.name_prompt = None;
+    changed.notes = "moved".to_owned();
+    changed.phones = vec!["+81312345678".to_owned(), "+81667890123".to_owned()];
+    assert!(store.update_customer(&changed, 2).await.unwrap());
+    assert_eq!(store.customer("c1").await.unwrap(), Some(changed.clone()));
+    // The dropped number is free again; the new one finds her.
+    assert_eq!(
+        store.customer_by_phone("+819012345678").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .customer_by_phone("+81667890123")
+            .await
+            .unwrap()
+            .map(|c| c.id),
+        Some("c1".to_owned())
+    );
+
+    // John taking one of Hanako's numbers: a conflict, nothing of it written.
+    let mut greedy = john.clone();
+    greedy.name = "Johnny".to_owned();
+    greedy.phones = vec!["+14155550100".to_owned(), "+81312345678".to_owned()];
+    match store.update_customer(&greedy, 3).await {
+        Err(StoreError::Conflict { table, key }) => {
+            assert_eq!(table, "customer_phones");
+            assert_eq!(key, "number +81312345678");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.customer("c2").await.unwrap(), Some(john));
+    assert_eq!(store.customer("c1").await.unwrap(), Some(changed));
+
+    // No such customer: false, nothing created.
+    let ghost = customer("ghost", "Nobody", &["+81399990000"]);
+    assert!(!store.update_customer(&ghost, 4).await.unwrap());
+    assert_eq!(store.customer("ghost").await.unwrap(), None);
+    assert_eq!(store.customer_by_phone("+81399990000").await.unwrap(), None);
+}
+
+async fn customers_are_searched_by_name_ignoring_case_with_limit_and_offset(store: Store) {
+    for (id, name, phones) in [
+        ("c1", "Hanako Yamada", &["+81312345678"][..]),
+        (
+            "c2",
+            "Taro Yamamoto",
+            &["+81612345678", "+819011112222"][..],
+        ),
+        ("c3", "John Smith", &[][..]),
+        ("c4", "100% Yams_Co", &[][..]),
+    ] {
+        store
+            .create_customer(&customer(id, name, phones), 1)
+            .await
+            .unwrap();
+    }
+    let ids = |v: Vec<Customer>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.search_customers("YAMA", 10, 0).await.unwrap()),
+        ["c1", "c2"],
+        "by name"
+    );
+    assert_eq!(
+        ids(store.search_customers("yam", 10, 0).await.unwrap()),
+        ["c4", "c1", "c2"]
+    );
+    assert_eq!(
+        ids(store.search_customers("yam", 1, 1).await.unwrap()),
+        ["c1"]
+    );
+    assert_eq!(
+        ids(store.search_customers("yam", 10, 3).await.unwrap()),
+        Vec::<String>::new()
+    );
+    // `%`, `_` and `\` are literal.
+    assert_eq!(
+        ids(store.search_customers("0%", 10, 0).await.unwrap()),
+        ["c4"]
+    );
+    assert_eq!(
+        ids(store.search_customers("s_c", 10, 0).await.unwrap()),
+        ["c4"]
+    );
+    assert!(store
+        .search_customers("a_o", 10, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.search_customers("%", 10, 0).await.unwrap().len() == 1);
+    assert!(store
+        .search_customers("\\", 10, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    // Every number comes along.
+    let taro = store.search_customers("taro", 10, 0).await.unwrap();
+    assert_eq!(taro.len(), 1);
+    assert_eq!(taro[0].phones, ["+81612345678", "+819011112222"]);
+    assert_eq!(taro[0].email.as_deref(), Some("c2@example.com"));
 }

@@ -5,8 +5,8 @@
 //! `{"error": "<code>", "message": "<for a human>"}`. `error` is a stable
 //! machine code from a short list (`bad_request`, `unauthorized`,
 //! `forbidden`, `not_found`, `method_not_allowed`, `conflict`,
-//! `payload_too_large`, `unsupported_media_type`, `invalid`,
-//! `too_many_requests`, `internal`); `message` may change wording. A 401
+//! `payload_too_large`, `unsupported_media_type`, `range_not_satisfiable`,
+//! `invalid`, `too_many_requests`, `internal`); `message` may change wording. A 401
 //! carries `WWW-Authenticate: Bearer realm="hibiki"` (RFC 6750), with
 //! `error="invalid_token"` when a token was presented and refused.
 //! A 5xx never shows internals: the cause is logged, the client reads

@@ -7,8 +7,9 @@
 //!   `http.listen` to a private address in production.
 //! - The REST API under `/api/v1` (`docs/api.md`, `docs/api/openapi.yaml`):
 //!   `auth/login`, `auth/logout`, `me`, `users`, `calls/{id}` (the
-//!   stored record), `calls/{id}/recording/…`, `callbacks`, `ivr/flows`,
-//!   `admin/ivr/reload`. Every endpoint there but
+//!   stored record), `calls/{id}/recording/…`, `callbacks`, `customers`
+//!   (and their import and interactions), `recordings/{id}` (and its
+//!   audio), `agents`, `ivr/flows`, `admin/ivr/reload`. Every endpoint there but
 //!   login takes a [`Caller`] (a valid bearer token) and names the roles
 //!   it admits with [`Caller::require`]; errors are [`ApiError`] JSON;
 //!   bodies are read with [`Json`]. The agent and supervisor websockets
@@ -18,16 +19,18 @@
 //! [`Json`]), `session.rs` (login, logout, me), `users.rs` (user admin),
 //! `calls.rs` (commands for live calls: recording pause/resume),
 //! `cdr.rs` (stored call records), `callbacks.rs` (callback requests and
-//! their voicemail), `ivr.rs` (the IVR flows in force and their reload),
-//! `time.rs` (RFC 3339).
+//! their voicemail), `customers.rs` (customers, their interactions, the
+//! CSV import), `recordings.rs` (recording metadata and audio),
+//! `agents.rs` (agents' skills, devices and state history), `ivr.rs` (the
+//! IVR flows in force and their reload), `time.rs` (RFC 3339).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::extract::{FromRef, State};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use tokio::sync::watch;
 
@@ -37,12 +40,15 @@ use crate::ivr::registry::FlowRegistry;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
+pub mod agents;
 pub mod auth;
 pub mod callbacks;
 pub mod calls;
 pub mod cdr;
+pub mod customers;
 mod error;
 pub mod ivr;
+pub mod recordings;
 pub mod session;
 mod time;
 pub mod users;
@@ -73,6 +79,8 @@ pub struct ApiState {
     pub acd: Option<crate::acd::service::AcdHandle>,
     /// The disposition codes a wrap-up may use (`agents.dispositions`).
     pub dispositions: std::sync::Arc<[String]>,
+    /// `customers.default_region`: how the API reads national numbers.
+    pub default_region: String,
 }
 
 impl FromRef<ApiState> for FlowRegistry {
@@ -126,6 +134,22 @@ fn api_v1() -> Router<ApiState> {
         .route("/callbacks/{id}", get(callbacks::get))
         .route("/callbacks/{id}/voicemail", get(callbacks::voicemail))
         .route("/callbacks/{id}/complete", post(callbacks::complete))
+        .route("/customers", get(customers::search).post(customers::create))
+        .route(
+            "/customers/import",
+            post(customers::import).layer(DefaultBodyLimit::max(customers::IMPORT_MAX_BYTES + 1)),
+        )
+        .route(
+            "/customers/{id}",
+            get(customers::get).patch(customers::update),
+        )
+        .route("/customers/{id}/interactions", get(customers::interactions))
+        .route("/recordings/{id}", get(recordings::get))
+        .route("/recordings/{id}/audio", get(recordings::audio))
+        .route("/agents", get(agents::list))
+        .route("/agents/{username}/skills", put(agents::set_skills))
+        .route("/agents/{username}/device", put(agents::set_device))
+        .route("/agents/{username}/states", get(agents::states))
         .route("/ivr/flows", get(ivr::flows))
         .route("/admin/ivr/reload", post(ivr::reload))
         .route("/agent/ws", get(crate::agent::session::upgrade))

@@ -3,13 +3,15 @@
 //! numbers normalised to E.164 before they are stored or looked up
 //! ([`normalise_phone`], `phone.rs`, with the region table and why it is
 //! hand-written), and the demo customers the embedded default seeds on
-//! its first start ([`seed_demo_customers`]).
+//! its first start ([`seed_demo_customers`]), and the CSV import
+//! (`import.rs`, [`import::import_csv`]).
 //!
 //! The IVR's caller-id lookup is
 //! `store.customer_by_phone(&normalise_phone(from_user, &config.customers.default_region)?)`;
 //! `customers.default_region` (`docs/configuration.md`) says how national
 //! numbers read.
 
+pub mod import;
 mod phone;
 
 pub use phone::{normalise_phone, region, Region, REGIONS};
