@@ -479,12 +479,14 @@ async fn every_documented_endpoint_exists() {
             }
         }
     }
-    assert_eq!(endpoints.len(), 15, "{endpoints:?}");
+    assert_eq!(endpoints.len(), 27, "{endpoints:?}");
     let (_server, api) = server_with_admin(Vec::new()).await;
     for (method, path) in endpoints {
         let url = format!("{}{path}", api.base);
         let req = match method.as_str() {
             "get" => api.client.get(url),
+            "put" => api.client.put(url),
+            "patch" => api.client.patch(url),
             _ => api.client.post(url),
         };
         let a = api.send(req, None).await;
