@@ -479,7 +479,7 @@ async fn every_documented_endpoint_exists() {
             }
         }
     }
-    assert_eq!(endpoints.len(), 27, "{endpoints:?}");
+    assert_eq!(endpoints.len(), 28, "{endpoints:?}");
     let (_server, api) = server_with_admin(Vec::new()).await;
     for (method, path) in endpoints {
         let url = format!("{}{path}", api.base);
