@@ -26,6 +26,7 @@ contract!(
     a_disposition_is_saved_once_per_call_and_agent,
     interactions_are_the_customers_calls_with_dispositions_and_recording,
     demo_agents_have_their_skills,
+    many_agents_set_up_at_once_all_succeed,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -557,4 +558,43 @@ async fn demo_agents_have_their_skills(store: Store) {
         .is_empty());
     let a2 = store.agent_profile("agent2").await.unwrap().unwrap();
     assert_eq!(a2.skills, [skill("billing", 7)]);
+}
+
+/// Skills and devices written by many requests at once (a supervisor's
+/// bulk set-up, the agent benchmark's 200 agents): every write succeeds.
+/// On SQLite a transaction that read before writing failed with
+/// SQLITE_BUSY_SNAPSHOT when another writer committed in between.
+async fn many_agents_set_up_at_once_all_succeed(store: Store) {
+    users(&store).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for round in 0..20u8 {
+        for agent in ["agent1", "agent2", "super"] {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let level = round % 10 + 1;
+                let skills = store
+                    .set_agent_skills(agent, &[skill("support", level)], i64::from(round))
+                    .await;
+                let uri = format!("sip:{agent}-{round}@127.0.0.1:5070");
+                let device = store
+                    .set_agent_device(agent, Some(&uri), i64::from(round))
+                    .await;
+                (
+                    agent,
+                    skills.map_err(|e| e.to_string()),
+                    device.map_err(|e| e.to_string()),
+                )
+            });
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (agent, skills, device) = done.unwrap();
+        assert_eq!(skills, Ok(true), "{agent}: skills");
+        assert_eq!(device, Ok(true), "{agent}: device");
+    }
+    for agent in ["agent1", "agent2", "super"] {
+        let profile = store.agent_profile(agent).await.unwrap().unwrap();
+        assert_eq!(profile.skills.len(), 1, "{profile:?}");
+        assert!(profile.sip_uri.is_some(), "{profile:?}");
+    }
 }

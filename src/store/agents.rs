@@ -270,11 +270,16 @@ fn select_skills(filter: &str) -> String {
 
 const USER_ID_OF: &str = "SELECT id FROM users WHERE username = $1";
 
+/// The first statement of the agents' write transactions: a write, so
+/// SQLite takes the write lock at once. A deferred transaction that read
+/// first would fail with `SQLITE_BUSY_SNAPSHOT` (517, which no busy
+/// timeout retries) whenever another writer committed in between, as
+/// happens when many agents are set up at once.
+const TOUCH_USER_BY_NAME: &str = "UPDATE users SET updated_at_ms = $2 WHERE username = $1";
+
 const DELETE_SKILLS: &str = "DELETE FROM agent_skills WHERE user_id = $1";
 
 const INSERT_SKILL: &str = "INSERT INTO agent_skills (user_id, skill, level) VALUES ($1, $2, $3)";
-
-const TOUCH_USER: &str = "UPDATE users SET updated_at_ms = $2 WHERE id = $1";
 
 const UPSERT_DEVICE: &str = "INSERT INTO agent_devices (user_id, sip_uri, updated_at_ms) \
      VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET \
@@ -470,6 +475,11 @@ impl Store {
         })?;
         let found = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            sqlx::query(TOUCH_USER_BY_NAME)
+                .bind(text(username))
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
             let user: Option<(String,)> = sqlx::query_as(USER_ID_OF)
                 .bind(text(username))
                 .fetch_optional(&mut *tx)
@@ -489,7 +499,6 @@ impl Store {
                             .execute(&mut *tx)
                             .await?;
                     }
-                    sqlx::query(TOUCH_USER).bind(&user_id).bind(now_ms).execute(&mut *tx).await?;
                     tx.commit().await?;
                     true
                 }
@@ -499,8 +508,9 @@ impl Store {
     }
 
     /// Sets (`Some`) or removes (`None`: the browser softphone) the SIP
-    /// URI the user `username` takes calls on. The URI is stored as given:
-    /// the caller checks it. False when there is no such user.
+    /// URI the user `username` takes calls on, and sets the user's updated
+    /// time to `now_ms`. The URI is stored as given: the caller checks it.
+    /// False when there is no such user.
     pub async fn set_agent_device(
         &self,
         username: &str,
@@ -509,6 +519,11 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let found = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            sqlx::query(TOUCH_USER_BY_NAME)
+                .bind(text(username))
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
             let user: Option<(String,)> = sqlx::query_as(USER_ID_OF)
                 .bind(text(username))
                 .fetch_optional(&mut *tx)
