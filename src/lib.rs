@@ -15,6 +15,9 @@
 //!   of live calls; the call record written when it ends.
 //! - [`media`]: G.711, DTMF, RTP, prompts and the call recorder (building
 //!   blocks; RTP sessions and bridging come next).
+//! - [`acd`]: queues and agents: which waiting call goes to which agent
+//!   (a sans-IO core and the one task that owns it and the agents' screens).
+//! - [`agent`]: the agent websocket (`docs/agent-protocol.md`).
 //! - [`softphone`]: agents' browser softphones: one persistent WebRTC
 //!   connection per logged-in agent (offer/answer, audio in and out).
 //! - [`customer`]: who is calling: phone numbers to E.164 for the

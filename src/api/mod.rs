@@ -12,8 +12,9 @@
 //!   audio), `agents`, `ivr/flows`, `admin/ivr/reload`. Every endpoint there but
 //!   login takes a [`Caller`] (a valid bearer token) and names the roles
 //!   it admits with [`Caller::require`]; errors are [`ApiError`] JSON;
-//!   bodies are read with [`Json`]. The agent and supervisor websockets
-//!   and the web UI join later with the same extractor.
+//!   bodies are read with [`Json`]. The agent websocket
+//!   (`crate::agent`) takes the same extractor; the agent page is
+//!   `web.rs`. Supervisor dashboards come later.
 //!
 //! Files: `auth.rs` (the [`Caller`] extractor), `error.rs` ([`ApiError`],
 //! [`Json`]), `session.rs` (login, logout, me), `users.rs` (user admin),
