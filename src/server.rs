@@ -215,9 +215,11 @@ pub async fn run(
         Some(records.clone()),
         config.node.id.clone(),
         Duration::from_secs(config.agents.reconnect_grace_seconds),
+        Arc::new(config.softphone.clone()),
     );
     let ctx = CallContext {
         acd: acd.clone(),
+        transfer_trunk: config.agents.transfer_trunk.clone(),
         queues: Arc::new(
             config
                 .queues
@@ -307,6 +309,8 @@ pub async fn run(
         acd: Some(acd),
         dispositions: config.agents.dispositions.clone().into(),
         default_region: config.customers.default_region.clone(),
+        ice_servers: config.softphone.browser_ice_servers().into(),
+        number_transfers: config.agents.transfer_trunk.is_some(),
     };
     let http_stop = stop_io.clone();
     let http = tokio::spawn(async move {

@@ -30,48 +30,14 @@ use common::browser::Browser;
 use common::media::{
     best_alignment, pcap_payloads, read_wav, recording_file, recordings_once_closed, split_stereo,
 };
-use common::{free_udp_port, Calls, ServerConfig, TestServer};
+use common::{free_udp_port, Calls, TestServer};
 use hibiki::media::g711::alaw_to_linear;
-use hibiki::store::{AgentSkill, Customer, Outcome};
+use hibiki::store::Outcome;
 use serde_json::json;
 
-const PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
-const PROMPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ivr-flows/prompts");
-const PASSWORD: &str = "correct horse battery staple";
-
-/// The demo flow on 100, queues support/billing/operator (support rings
-/// an agent for `ring_seconds`).
-fn config(flows: &Path, ring_seconds: u64) -> ServerConfig {
-    let mut text = format!(
-        "[ivr]\nflows_dir = {:?}\nwatch = false\n\n[media]\nprompts_dir = {PROMPTS:?}\n\n\
-         [[trunks]]\nname = \"local\"\n[trunks.inbound]\nsources = [\"127.0.0.1/32\"]\n\n\
-         [[routes]]\nnumber = \"100\"\naction = \"ivr\"\nflow = \"demo\"\n",
-        flows.display().to_string()
-    );
-    text.push_str(&format!(
-        "\n[[queues]]\nname = \"support\"\nskills = [{{ name = \"support\" }}]\nring_seconds = {ring_seconds}\nwrap_up_seconds = 60\nannounce_seconds = 0\n\
-         \n[[queues]]\nname = \"billing\"\nskills = [{{ name = \"billing\" }}]\n\
-         \n[[queues]]\nname = \"operator\"\n"
-    ));
-    ServerConfig {
-        routes: text,
-        env: common::media::media_ports_env(),
-        ..ServerConfig::default()
-    }
-}
-
-/// Gives `agent` the support skill and a SIP phone on 127.0.0.1:`phone`.
-async fn support_agent_with_phone(server: &TestServer, agent: &str, phone: u16) {
-    let store = server.store().await;
-    let now = hibiki::store::now_ms();
-    let skill = AgentSkill::new("support", 5).unwrap();
-    assert!(store.set_agent_skills(agent, &[skill], now).await.unwrap());
-    let uri = format!("sip:{agent}@127.0.0.1:{phone}");
-    assert!(store
-        .set_agent_device(agent, Some(&uri), now)
-        .await
-        .unwrap());
-}
+use common::queue::{
+    config, hanako, page_login, support_agent_with_phone, PAGE_STATUS, PASSWORD, PCAP,
+};
 
 /// Creates `agent` with the support skill and a SIP phone at `phone`,
 /// logs them in on the socket and makes them available.
@@ -91,25 +57,6 @@ async fn ready_agent(server: &TestServer, api: &Api, agent: &str, phone: u16) ->
     assert_eq!(ok["type"], "ok", "{ok}");
     socket.state("available", Duration::from_secs(5)).await;
     socket
-}
-
-async fn hanako(server: &TestServer) {
-    server
-        .store()
-        .await
-        .create_customer(
-            &Customer {
-                id: "c-hanako".into(),
-                name: "Hanako Yamada".into(),
-                name_prompt: Some("customer-hanako-yamada".into()),
-                email: None,
-                notes: "prefers mornings".into(),
-                phones: vec!["+819012345678".into()],
-            },
-            hibiki::store::now_ms(),
-        )
-        .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -396,24 +343,8 @@ async fn the_agent_page_takes_a_call_in_chromium() {
     support_agent_with_phone(&server, "ann", phone_port).await;
     let store = server.store().await;
 
-    let mut page = browser
-        .open(&format!("http://{}/agent?lang=en", server.http))
-        .await;
-    page.wait_for(
-        "document.readyState === 'complete'",
-        Duration::from_secs(10),
-    )
-    .await;
-    page.fill("username", "ann").await;
-    page.fill("password", PASSWORD).await;
-    page.eval("document.getElementById('login-form').requestSubmit()")
-        .await;
-    let status = "document.getElementById('state').dataset.status";
-    page.wait_for(
-        &format!("{status} === 'not_ready'"),
-        Duration::from_secs(10),
-    )
-    .await;
+    let mut page = page_login(&browser, &server, "ann").await;
+    let status = PAGE_STATUS;
     page.click("go-available").await;
     page.wait_for(
         &format!("{status} === 'available'"),

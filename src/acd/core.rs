@@ -111,6 +111,9 @@ pub struct Enqueue {
     pub kind: EntryKind,
     /// What the agent's screen shows (opaque to the ACD).
     pub pop: Arc<serde_json::Value>,
+    /// Only this agent may take it (a transfer to an agent): the skills
+    /// are not asked, and it waits for that agent like any other entry.
+    pub agent: Option<String>,
 }
 
 /// Why an entry left its queue without an agent.
@@ -150,6 +153,9 @@ pub enum AgentError {
     WrongState { agent: String, state: &'static str },
     #[error("agent `{agent}` has no offer or call `{entry}`")]
     NotTheirs { agent: String, entry: EntryId },
+    /// A request this agent or target cannot have (why in the text).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// How an offer ended without the agent taking the call.
@@ -252,6 +258,8 @@ struct Entry {
     step_skills: Vec<SkillNeed>,
     kind: EntryKind,
     pop: Arc<serde_json::Value>,
+    /// Only this agent may take it.
+    for_agent: Option<String>,
     /// The place: lower is served first (within a priority).
     place: i64,
     entered_at: u64,
@@ -459,7 +467,10 @@ impl Acd {
         if self.entries.contains_key(&request.id) {
             return Err(EnqueueError::AlreadyQueued(request.id));
         }
-        let needs = merge_needs(&q.skills, &request.skills);
+        let needs = match request.agent {
+            Some(_) => Vec::new(),
+            None => merge_needs(&q.skills, &request.skills),
+        };
         let wait_anyway = q.wait_without_agents;
         self.next_place += 1;
         let entry = Entry {
@@ -469,13 +480,14 @@ impl Acd {
             step_skills: request.skills,
             kind: request.kind,
             pop: request.pop,
+            for_agent: request.agent,
             place: self.next_place,
             entered_at: now,
             entered_queue_at: now,
             state: EntryState::Waiting,
             missed_by: HashSet::new(),
         };
-        let staffed = self.staffed(&entry.needs);
+        let staffed = self.staffed(&entry);
         let id = request.id;
         if staffed == 0 && !wait_anyway {
             self.actions.push_back(Action::Left {
@@ -598,7 +610,7 @@ impl Acd {
                 (std::cmp::Reverse(o.priority), o.place) < (std::cmp::Reverse(e.priority), e.place)
             })
             .count();
-        let staffed = self.staffed(&e.needs);
+        let staffed = self.staffed(e);
         let aht = self.average_handle_ms(&e.queue);
         let ewt_ms = aht.saturating_mul(position as u64) / staffed.max(1) as u64;
         Some(Estimate {
@@ -646,11 +658,11 @@ impl Acd {
         self.set_status(agent, AgentStatus::WrapUp, None, now);
     }
 
-    /// Agents logged in (not offline) with every skill of `needs`.
-    fn staffed(&self, needs: &[SkillNeed]) -> usize {
+    /// Agents logged in (not offline) who may take `e`.
+    fn staffed(&self, e: &Entry) -> usize {
         self.agents
-            .values()
-            .filter(|a| a.status != AgentStatus::Offline && qualifies(a, needs))
+            .iter()
+            .filter(|(name, a)| a.status != AgentStatus::Offline && may_take(name, a, e))
             .count()
     }
 
@@ -718,6 +730,10 @@ impl Acd {
             });
             return;
         }
+        // An entry for one agent waits for them, wherever it is.
+        if e.for_agent.is_some() {
+            return;
+        }
         let Some(to) = q.overflow.as_ref().map(|o| o.queue.clone()) else {
             return;
         };
@@ -776,7 +792,7 @@ impl Acd {
             .agents
             .iter()
             .filter(|(_, a)| a.status == AgentStatus::Available && a.connected)
-            .filter(|(_, a)| qualifies(a, &e.needs));
+            .filter(|(name, a)| may_take(name, a, e));
         candidates
             .min_by_key(|(name, a)| (e.missed_by.contains(*name), a.idle_since, (*name).clone()))
             .map(|(name, _)| name.clone())
@@ -821,6 +837,12 @@ fn merge_needs(queue: &[SkillNeed], step: &[SkillNeed]) -> Vec<SkillNeed> {
             min_level,
         })
         .collect()
+}
+
+/// Whether `agent` (named `name`) may take `e`: the one it is for, or
+/// anyone with the skills.
+fn may_take(name: &str, agent: &Agent, e: &Entry) -> bool {
+    e.for_agent.as_deref().is_none_or(|only| only == name) && qualifies(agent, &e.needs)
 }
 
 fn qualifies(agent: &Agent, needs: &[SkillNeed]) -> bool {

@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 
 use super::core::{Acd, Action, AgentError, Enqueue, EnqueueError, Estimate, Missed, Withdrawn};
 use super::AgentStatus;
+use crate::softphone::{SoftphoneConfig, Station};
 use crate::store::{RecordEvent, RecordSink};
 
 /// Where an agent takes calls.
@@ -30,8 +31,9 @@ use crate::store::{RecordEvent, RecordSink};
 pub enum Device {
     /// Their SIP phone, rung with an INVITE.
     Sip(String),
-    /// The browser softphone of their page.
-    Browser,
+    /// The browser softphone of their page: the station the call borrows
+    /// the media from when the agent answers.
+    Browser(Station),
 }
 
 /// What the ACD tells a queued call.
@@ -48,6 +50,29 @@ pub enum QueueEvent {
     Moved { to: String },
     /// The agent pressed hang up on their screen.
     AgentHangup,
+    /// The agent pressed answer on their screen (a browser offer).
+    AgentAnswer { agent: String },
+    /// The connected agent asks for hold, resume or a transfer.
+    Control(CallControl),
+}
+
+/// What a connected agent may ask of their call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallControl {
+    /// The caller hears music; neither hears the other.
+    Hold,
+    Resume,
+    /// Blind transfer; the agent goes to wrap-up once the caller is
+    /// handed over.
+    Transfer(TransferTarget),
+}
+
+/// Where a blind transfer sends the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransferTarget {
+    Queue(String),
+    Agent(String),
+    Number(String),
 }
 
 /// What an agent's screen is told (JSON over the websocket; see
@@ -100,6 +125,9 @@ pub struct Attached {
     pub status: AgentStatus,
     pub reason: Option<String>,
     pub call_id: Option<String>,
+    /// The agent's softphone station when they take calls in the browser
+    /// (the same one for every session of the agent).
+    pub station: Option<Station>,
 }
 
 /// A request to the ACD task.
@@ -137,7 +165,8 @@ pub enum Command {
     Attach {
         agent: String,
         skills: HashMap<String, u8>,
-        device: Device,
+        /// The agent's SIP phone; `None`: the browser softphone.
+        sip_uri: Option<String>,
         session: u64,
         outbox: mpsc::Sender<AgentEvent>,
         reply: oneshot::Sender<Attached>,
@@ -166,6 +195,19 @@ pub enum Command {
     },
     Hangup {
         agent: String,
+        reply: oneshot::Sender<Result<(), AgentError>>,
+    },
+    /// The agent answers the call offered to them (browser softphone).
+    Answer {
+        agent: String,
+        entry: String,
+        reply: oneshot::Sender<Result<(), AgentError>>,
+    },
+    /// Hold, resume or transfer from the agent connected to `entry`.
+    Control {
+        agent: String,
+        entry: String,
+        control: CallControl,
         reply: oneshot::Sender<Result<(), AgentError>>,
     },
     /// Whether `entry` is the last call `agent` was connected to; if so,
@@ -219,6 +261,7 @@ pub fn spawn(
     records: Option<RecordSink>,
     node_id: String,
     reconnect_grace: Duration,
+    softphone: Arc<SoftphoneConfig>,
 ) -> AcdHandle {
     let (tx, rx) = mpsc::channel(4096);
     let task = Task {
@@ -227,6 +270,7 @@ pub fn spawn(
         records,
         node_id,
         reconnect_grace,
+        softphone,
         origin: Instant::now(),
         calls: HashMap::new(),
         agents: HashMap::new(),
@@ -245,10 +289,12 @@ struct Task {
     records: Option<RecordSink>,
     node_id: String,
     reconnect_grace: Duration,
+    softphone: Arc<SoftphoneConfig>,
     origin: Instant,
     /// Each queued call's event channel.
     calls: HashMap<String, mpsc::Sender<QueueEvent>>,
-    /// Each logged-in agent's device.
+    /// Each logged-in agent's device (a browser agent's station lives as
+    /// long as this entry, and the calls that borrowed it).
     agents: HashMap<String, Device>,
     /// Each agent's live sessions.
     sessions: HashMap<String, Vec<(u64, mpsc::Sender<AgentEvent>)>>,
@@ -380,12 +426,24 @@ impl Task {
             Command::Attach {
                 agent,
                 skills,
-                device,
+                sip_uri,
                 session,
                 outbox,
                 reply,
             } => {
                 self.away.remove(&agent);
+                let device = match (sip_uri, self.agents.remove(&agent)) {
+                    (Some(uri), _) => Device::Sip(uri),
+                    // Every session of a browser agent shares one station.
+                    (None, Some(Device::Browser(station))) => Device::Browser(station),
+                    (None, _) => {
+                        Device::Browser(Station::spawn(&agent, Arc::clone(&self.softphone)))
+                    }
+                };
+                let station = match &device {
+                    Device::Browser(station) => Some(station.clone()),
+                    Device::Sip(_) => None,
+                };
                 self.agents.insert(agent.clone(), device);
                 self.sessions
                     .entry(agent.clone())
@@ -401,6 +459,7 @@ impl Task {
                     status,
                     reason,
                     call_id: self.acd.agent_entry(&agent).map(str::to_owned),
+                    station,
                 });
             }
             Command::Detach { agent, session } => {
@@ -463,6 +522,56 @@ impl Task {
                 };
                 let _ = reply.send(result);
             }
+            Command::Answer {
+                agent,
+                entry,
+                reply,
+            } => {
+                let result = match self.acd.agent_status(&agent) {
+                    Some((AgentStatus::Offered, _))
+                        if self.acd.agent_entry(&agent) == Some(entry.as_str()) =>
+                    {
+                        self.tell_call(&entry, QueueEvent::AgentAnswer { agent });
+                        Ok(())
+                    }
+                    Some((AgentStatus::Offered, _)) => Err(AgentError::NotTheirs {
+                        agent: agent.clone(),
+                        entry,
+                    }),
+                    Some((status, _)) => Err(AgentError::WrongState {
+                        agent: agent.clone(),
+                        state: status.as_str(),
+                    }),
+                    None => Err(AgentError::NotLoggedIn(agent.clone())),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Control {
+                agent,
+                entry,
+                control,
+                reply,
+            } => {
+                let result = match self.acd.agent_status(&agent) {
+                    Some((AgentStatus::OnCall, _))
+                        if self.acd.agent_entry(&agent) == Some(entry.as_str()) =>
+                    {
+                        self.check_control(&agent, &control).map(|()| {
+                            self.tell_call(&entry, QueueEvent::Control(control));
+                        })
+                    }
+                    Some((AgentStatus::OnCall, _)) => Err(AgentError::NotTheirs {
+                        agent: agent.clone(),
+                        entry,
+                    }),
+                    Some((status, _)) => Err(AgentError::WrongState {
+                        agent: agent.clone(),
+                        state: status.as_str(),
+                    }),
+                    None => Err(AgentError::NotLoggedIn(agent.clone())),
+                };
+                let _ = reply.send(result);
+            }
             Command::HandledBy {
                 agent,
                 entry,
@@ -470,6 +579,35 @@ impl Task {
             } => {
                 let _ = reply.send(self.handled_by(&agent, &entry));
             }
+        }
+    }
+
+    /// Whether a connected agent's control can be carried out: hold and
+    /// transfer are the browser softphone's (a SIP phone has its own hold
+    /// key); a transfer needs a queue that exists or another agent who is
+    /// logged in.
+    fn check_control(&self, agent: &str, control: &CallControl) -> Result<(), AgentError> {
+        if !matches!(self.agents.get(agent), Some(Device::Browser(_))) {
+            return Err(AgentError::Refused(
+                "hold and transfer are for calls taken in the browser; use your phone's keys"
+                    .into(),
+            ));
+        }
+        match control {
+            CallControl::Transfer(TransferTarget::Queue(queue))
+                if !self.acd.queue_names().any(|q| q == queue) =>
+            {
+                Err(AgentError::Refused(format!("no queue is named `{queue}`")))
+            }
+            CallControl::Transfer(TransferTarget::Agent(to)) if to == agent => Err(
+                AgentError::Refused("a call cannot be transferred to yourself".into()),
+            ),
+            CallControl::Transfer(TransferTarget::Agent(to)) if !matches!(self.acd.agent_status(to), Some((s, _)) if s != AgentStatus::Offline) => {
+                Err(AgentError::Refused(format!(
+                    "agent `{to}` is not logged in"
+                )))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -500,7 +638,12 @@ impl Task {
                     pop,
                     waited_ms,
                 } => {
-                    let device = self.agents.get(&agent).cloned().unwrap_or(Device::Browser);
+                    let Some(device) = self.agents.get(&agent).cloned() else {
+                        warn!(%agent, "offered to an agent with no device");
+                        let now = self.now();
+                        let _ = self.acd.missed(&entry, &agent, Missed::DeviceFailed, now);
+                        continue;
+                    };
                     let ring_seconds = self.extras.get(&queue).map_or(15, |e| e.ring_seconds);
                     let (kind_name, callback_number) = match kind {
                         super::EntryKind::Call => ("call", None),
@@ -660,7 +803,7 @@ mod tests {
         acd.ask(|reply| Command::Attach {
             agent: agent.into(),
             skills: HashMap::new(),
-            device: Device::Sip(format!("sip:{agent}@127.0.0.1:5999")),
+            sip_uri: Some(format!("sip:{agent}@127.0.0.1:5999")),
             session,
             outbox,
             reply,
@@ -687,6 +830,7 @@ mod tests {
             None,
             "n1".into(),
             Duration::from_secs(60),
+            Arc::new(SoftphoneConfig::loopback()),
         );
         let mut ann = attach(&acd, "ann", 1).await;
         acd.ask(|reply| Command::SetAvailable {
@@ -706,6 +850,7 @@ mod tests {
                 skills: Vec::new(),
                 kind: EntryKind::Call,
                 pop,
+                agent: None,
             },
             events,
             reply,
@@ -767,6 +912,7 @@ mod tests {
             None,
             "n1".into(),
             Duration::from_secs(60),
+            Arc::new(SoftphoneConfig::loopback()),
         );
         let events = attach(&acd, "ann", 1).await;
         drop(events);

@@ -41,6 +41,7 @@ fn call(id: &str, queue: &str, priority: u32) -> Enqueue {
         skills: Vec::new(),
         kind: EntryKind::Call,
         pop: Arc::new(serde_json::json!({ "call": id })),
+        agent: None,
     }
 }
 
@@ -420,4 +421,34 @@ fn every_state_change_is_reported() {
             "offline"
         ]
     );
+}
+
+#[test]
+fn an_entry_for_one_agent_waits_for_them_whatever_their_skills() {
+    let mut acd = Acd::new([queue("support", Some(("support", 3)))]);
+    ready(
+        &mut acd,
+        &[
+            ("ann", &[("support", 5)], 1_000),
+            ("bob", &[("billing", 1)], 2_000),
+        ],
+    );
+    routing(&mut acd);
+    // A transfer to bob: ann is idle longer and has the queue's skill, but
+    // the call is for bob, who lacks it.
+    let mut c = call("c1", "support", 0);
+    c.agent = Some("bob".into());
+    acd.enqueue(c, 5_000).unwrap();
+    assert_eq!(routing(&mut acd), ["offer c1->bob"]);
+    // While bob is busy, another call for him waits; ann is not offered it.
+    let mut c2 = call("c2", "support", 0);
+    c2.agent = Some("bob".into());
+    acd.enqueue(c2, 5_100).unwrap();
+    assert_eq!(routing(&mut acd), Vec::<String>::new());
+    assert_eq!(acd.estimate("c2").map(|e| e.staffed), Some(1));
+    // A call for an agent who is not logged in leaves at once.
+    let mut c3 = call("c3", "support", 0);
+    c3.agent = Some("cid".into());
+    acd.enqueue(c3, 5_200).unwrap();
+    assert_eq!(routing(&mut acd), ["left c3 no_agents"]);
 }

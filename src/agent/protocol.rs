@@ -35,6 +35,45 @@ pub enum Request {
         id: Option<String>,
         call_id: String,
     },
+    /// The page's softphone offer (SDP, every candidate gathered): the
+    /// answer comes back as `softphone.answer`. Sent after `welcome` when
+    /// `device` is `browser`, and again after a reload or a failure.
+    #[serde(rename = "softphone.offer")]
+    SoftphoneOffer {
+        #[serde(default)]
+        id: Option<String>,
+        sdp: String,
+    },
+    /// Take the offered call (browser softphone).
+    #[serde(rename = "call.answer")]
+    Answer {
+        #[serde(default)]
+        id: Option<String>,
+        call_id: String,
+    },
+    /// Put the caller on hold (they hear music) or take them off it.
+    #[serde(rename = "call.hold")]
+    Hold {
+        #[serde(default)]
+        id: Option<String>,
+        call_id: String,
+    },
+    #[serde(rename = "call.resume")]
+    Resume {
+        #[serde(default)]
+        id: Option<String>,
+        call_id: String,
+    },
+    /// Blind transfer: the caller goes to a queue, to another agent (who is
+    /// offered the call with its pop) or to an external number; this agent
+    /// goes to wrap-up.
+    #[serde(rename = "call.transfer")]
+    Transfer {
+        #[serde(default)]
+        id: Option<String>,
+        call_id: String,
+        to: TransferTo,
+    },
     /// Hang up the call in progress.
     #[serde(rename = "call.hangup")]
     Hangup {
@@ -69,6 +108,18 @@ pub enum Request {
     },
 }
 
+/// Where a transfer goes: exactly one of the three.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TransferTo {
+    /// A queue by name (the call waits there with its pop).
+    Queue(String),
+    /// An agent by username.
+    Agent(String),
+    /// A phone number, dialled through `agents.transfer_trunk`.
+    Number(String),
+}
+
 fn default_reason() -> String {
     "not_ready".to_owned()
 }
@@ -80,6 +131,11 @@ impl Request {
             Request::Available { id }
             | Request::NotReady { id, .. }
             | Request::Reject { id, .. }
+            | Request::SoftphoneOffer { id, .. }
+            | Request::Answer { id, .. }
+            | Request::Hold { id, .. }
+            | Request::Resume { id, .. }
+            | Request::Transfer { id, .. }
             | Request::Hangup { id, .. }
             | Request::WrapUp { id, .. }
             | Request::Logout { id }
@@ -96,6 +152,9 @@ pub enum Reply {
     Ok { id: Option<String> },
     #[serde(rename = "pong")]
     Pong { id: Option<String> },
+    /// The server's answer to `softphone.offer`.
+    #[serde(rename = "softphone.answer")]
+    SoftphoneAnswer { id: Option<String>, sdp: String },
     #[serde(rename = "error")]
     Error {
         id: Option<String>,
@@ -121,6 +180,8 @@ pub struct Welcome {
     pub call_id: Option<String>,
     /// Where calls ring: `browser` or `sip`.
     pub device: &'static str,
+    /// For a browser device: the page's `RTCConfiguration.iceServers`.
+    pub ice_servers: Vec<crate::softphone::BrowserIceServer>,
     pub skills: Vec<(String, u8)>,
     pub dispositions: Vec<String>,
 }

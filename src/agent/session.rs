@@ -21,11 +21,12 @@ use axum::response::Response;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::protocol::{Reply, Request, Welcome, VERSION};
+use super::protocol::{Reply, Request, TransferTo, Welcome, VERSION};
 use crate::acd::core::AgentError;
-use crate::acd::service::{AcdHandle, AgentEvent, Attached, Command, Device};
+use crate::acd::service::{AcdHandle, AgentEvent, Attached, CallControl, Command, TransferTarget};
 use crate::api::{ApiError, ApiState, Caller};
 use crate::auth::Role;
+use crate::softphone::Station;
 use crate::store::{now_ms, Disposition};
 
 /// How often a live session's token is checked again.
@@ -67,15 +68,15 @@ async fn run(mut socket: WebSocket, state: ApiState, acd: AcdHandle, caller: Cal
             return;
         }
     };
-    let (skills, device) = match &profile {
+    let (skills, sip_uri) = match &profile {
         Some(p) => (
             p.skills
                 .iter()
                 .map(|s| (s.skill.clone(), s.level))
                 .collect::<HashMap<_, _>>(),
-            p.sip_uri.clone().map_or(Device::Browser, Device::Sip),
+            p.sip_uri.clone(),
         ),
-        None => (HashMap::new(), Device::Browser),
+        None => (HashMap::new(), None),
     };
     let session = SESSIONS.fetch_add(1, Ordering::Relaxed);
     let (outbox, mut events) = mpsc::channel::<AgentEvent>(256);
@@ -83,7 +84,7 @@ async fn run(mut socket: WebSocket, state: ApiState, acd: AcdHandle, caller: Cal
         .ask(|reply| Command::Attach {
             agent: agent.clone(),
             skills: skills.clone(),
-            device: device.clone(),
+            sip_uri,
             session,
             outbox,
             reply,
@@ -93,6 +94,7 @@ async fn run(mut socket: WebSocket, state: ApiState, acd: AcdHandle, caller: Cal
         status,
         reason,
         call_id,
+        station,
     }) = attached
     else {
         let _ = socket.send(close(1011, "the ACD is not running")).await;
@@ -110,9 +112,11 @@ async fn run(mut socket: WebSocket, state: ApiState, acd: AcdHandle, caller: Cal
         status,
         reason,
         call_id,
-        device: match device {
-            Device::Browser => "browser",
-            Device::Sip(_) => "sip",
+        device: if station.is_some() { "browser" } else { "sip" },
+        ice_servers: if station.is_some() {
+            state.ice_servers.to_vec()
+        } else {
+            Vec::new()
         },
         skills: skill_list,
         dispositions: state.dispositions.to_vec(),
@@ -134,7 +138,7 @@ async fn run(mut socket: WebSocket, state: ApiState, acd: AcdHandle, caller: Cal
                         let _ = socket.send(close(CLOSE_UNAUTHORIZED, "token expired or revoked")).await;
                         break;
                     }
-                    let reply = handle(&state, &acd, &agent, text.as_str()).await;
+                    let reply = handle(&state, &acd, station.as_ref(), &agent, text.as_str()).await;
                     open = send_json(&mut socket, &reply).await;
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
@@ -170,7 +174,13 @@ async fn run(mut socket: WebSocket, state: ApiState, acd: AcdHandle, caller: Cal
 }
 
 /// Carries out one request from the page.
-async fn handle(state: &ApiState, acd: &AcdHandle, agent: &str, text: &str) -> Reply {
+async fn handle(
+    state: &ApiState,
+    acd: &AcdHandle,
+    station: Option<&Station>,
+    agent: &str,
+    text: &str,
+) -> Reply {
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -215,6 +225,71 @@ async fn handle(state: &ApiState, acd: &AcdHandle, agent: &str, text: &str) -> R
             })
             .await
         }
+        Request::SoftphoneOffer { sdp, .. } => {
+            let Some(station) = station else {
+                return Reply::Error {
+                    id,
+                    code: "wrong_state",
+                    message: "your calls ring on your SIP phone, not in the browser".into(),
+                };
+            };
+            return match station.offer(sdp).await {
+                Ok(sdp) => Reply::SoftphoneAnswer { id, sdp },
+                Err(e) => {
+                    warn!(%agent, error = %e, "softphone offer refused");
+                    Reply::Error {
+                        id,
+                        code: "bad_offer",
+                        message: e.to_string(),
+                    }
+                }
+            };
+        }
+        Request::Answer { call_id, .. } => {
+            if station.is_none() {
+                return Reply::Error {
+                    id,
+                    code: "wrong_state",
+                    message: "answer on your SIP phone".into(),
+                };
+            }
+            ask(acd, |reply| Command::Answer {
+                agent,
+                entry: call_id,
+                reply,
+            })
+            .await
+        }
+        Request::Hold { call_id, .. } => control(acd, agent, call_id, CallControl::Hold).await,
+        Request::Resume { call_id, .. } => control(acd, agent, call_id, CallControl::Resume).await,
+        Request::Transfer { call_id, to, .. } => {
+            let target = match to {
+                TransferTo::Queue(q) => TransferTarget::Queue(q),
+                TransferTo::Agent(a) => TransferTarget::Agent(a),
+                TransferTo::Number(n) => {
+                    if !state.number_transfers {
+                        return Reply::Error {
+                            id,
+                            code: "refused",
+                            message:
+                                "transfers to numbers are not set up here (agents.transfer_trunk)"
+                                    .into(),
+                        };
+                    }
+                    if !is_dialable(&n) {
+                        return Reply::Error {
+                            id,
+                            code: "bad_request",
+                            message: format!(
+                                "`{n}` is not a number: digits, `*` and `#`, 2 to 20, an optional leading `+`"
+                            ),
+                        };
+                    }
+                    TransferTarget::Number(n)
+                }
+            };
+            control(acd, agent, call_id, CallControl::Transfer(target)).await
+        }
         Request::Hangup { .. } => ask(acd, |reply| Command::Hangup { agent, reply }).await,
         Request::Logout { .. } => ask(acd, |reply| Command::Logout { agent, reply }).await,
         Request::WrapUp {
@@ -246,6 +321,7 @@ impl From<AgentError> for Refusal {
         let code = match e {
             AgentError::NotLoggedIn(_) | AgentError::WrongState { .. } => "wrong_state",
             AgentError::NotTheirs { .. } => "not_yours",
+            AgentError::Refused(_) => "refused",
         };
         Refusal {
             code,
@@ -269,6 +345,30 @@ async fn ask(
         Ok(result) => result.map_err(Refusal::from),
         Err(_) => Err(unavailable()),
     }
+}
+
+/// A number an agent may transfer to: `+` then 2 to 20 digits, `*`, `#`.
+fn is_dialable(number: &str) -> bool {
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    (2..=20).contains(&digits.len())
+        && digits
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+}
+
+async fn control(
+    acd: &AcdHandle,
+    agent: String,
+    entry: String,
+    control: CallControl,
+) -> Result<(), Refusal> {
+    ask(acd, |reply| Command::Control {
+        agent,
+        entry,
+        control,
+        reply,
+    })
+    .await
 }
 
 /// Stores the disposition of a call the agent handled, then ends the
@@ -369,4 +469,20 @@ fn close(code: u16, reason: &'static str) -> Message {
         code,
         reason: reason.into(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_dialable;
+
+    #[test]
+    fn transfer_numbers_are_digits_with_an_optional_plus() {
+        assert!(is_dialable("+81312345678"));
+        assert!(is_dialable("400"));
+        assert!(is_dialable("*72#"));
+        assert!(!is_dialable("+"));
+        assert!(!is_dialable("sip:evil@example.net"));
+        assert!(!is_dialable("1 2"));
+        assert!(!is_dialable(&"9".repeat(21)));
+    }
 }

@@ -82,6 +82,12 @@ pub struct ApiState {
     pub dispositions: std::sync::Arc<[String]>,
     /// `customers.default_region`: how the API reads national numbers.
     pub default_region: String,
+    /// The STUN/TURN servers a browser agent's page should use
+    /// (`softphone.stun`, `softphone.turn`).
+    pub ice_servers: std::sync::Arc<[crate::softphone::BrowserIceServer]>,
+    /// Whether agents may transfer callers to numbers
+    /// (`agents.transfer_trunk` is set).
+    pub number_transfers: bool,
 }
 
 impl FromRef<ApiState> for FlowRegistry {

@@ -56,6 +56,8 @@ pub struct CallContext {
     pub acd: crate::acd::service::AcdHandle,
     /// The queues' settings (music, announcements, callback offer).
     pub queues: std::sync::Arc<std::collections::HashMap<String, crate::config::QueueConfig>>,
+    /// `agents.transfer_trunk`: where agents' transfers to numbers go.
+    pub transfer_trunk: Option<String>,
 }
 
 /// One inbound call, as the door handed it over.
@@ -85,6 +87,7 @@ pub async fn run(ctx: CallContext, call: InboundCall, input: mpsc::Receiver<Call
             input,
             dialog: None,
             queued: None,
+            queue_step: None,
         };
         let end = actor.run_route().await;
         actor.finish(end).await;
@@ -109,6 +112,9 @@ pub(super) struct Actor {
     pub(super) dialog: Option<Dialog>,
     /// The call's place in the ACD once a queue step queued it.
     pub(super) queued: Option<super::queue::Queued>,
+    /// The last queue step (its pop and skills), for the agents'
+    /// transfers.
+    pub(super) queue_step: Option<super::queue::QueueStep>,
 }
 
 impl Actor {

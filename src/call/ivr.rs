@@ -197,6 +197,7 @@ impl Actor {
                             .collect(),
                         language: language.clone(),
                         pop,
+                        agent: None,
                     };
                     let caller = CallerSide {
                         leg: &mut leg,
@@ -449,7 +450,7 @@ impl Actor {
                     recording,
                     acked,
                 };
-                return self.talk_transferred(*b, caller).await;
+                return self.talk_transferred(*b, caller, t0).await;
             }
             self.drop_transferred(*b).await;
         }

@@ -15,6 +15,7 @@ pub mod actor;
 pub mod bridge;
 pub mod demo;
 pub mod directory;
+mod handover;
 pub mod ivr;
 pub mod media;
 pub mod outbound;

@@ -43,11 +43,13 @@ use crate::media::g711::Law;
 use crate::media::leg::{Received, RtpLeg};
 use crate::media::prompt::player::{Player, PlayerEvent};
 use crate::media::recording::Side;
+use crate::softphone::Station;
 
 /// The media tick.
 const TICK: Duration = Duration::from_millis(20);
 
 /// What the queue step asks.
+#[derive(Clone, Debug)]
 pub(super) struct QueueStep {
     pub queue: String,
     pub priority: u32,
@@ -55,6 +57,15 @@ pub(super) struct QueueStep {
     /// The flow's prompt language.
     pub language: String,
     pub pop: serde_json::Value,
+    /// Only this agent may take the call (an agent's transfer to another).
+    pub agent: Option<String>,
+}
+
+/// An offer to an agent's browser, while the caller waits with music.
+struct BrowserOffer {
+    agent: String,
+    station: Station,
+    until: tokio::time::Instant,
 }
 
 /// The caller's answered side, borrowed from the flow.
@@ -108,7 +119,9 @@ impl Actor {
             skills: step.skills.clone(),
             kind: EntryKind::Call,
             pop: Arc::new(step.pop.clone()),
+            agent: step.agent.clone(),
         };
+        self.queue_step = Some(step.clone());
         let enqueued = self
             .ctx
             .acd
@@ -186,16 +199,57 @@ impl Actor {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let stopping = self.ctx.hard_stop.clone().cancelled_owned();
         tokio::pin!(stopping);
+        let mut offer: Option<BrowserOffer> = None;
         loop {
             let Some(queued) = self.queued.as_mut() else {
                 return Waited::EngineGone;
             };
+            let offer_ends = offer.as_ref().map(|o| o.until);
             tokio::select! {
                 () = &mut stopping => {
                     self.hang_up().await;
                     return Waited::Shutdown;
                 }
+                () = sleep_until(offer_ends) => {
+                    if let Some(o) = offer.take() {
+                        info!(agent = %o.agent, "the agent did not answer in the browser");
+                        self.missed(o.agent, Missed::NoAnswer).await;
+                    }
+                }
                 event = queued.events.recv() => match event {
+                    Some(QueueEvent::Offered { agent, device: Device::Browser(station) }) => {
+                        // The caller keeps hearing the music while the
+                        // agent's page rings.
+                        info!(%agent, "offered to the agent's browser");
+                        offer = Some(BrowserOffer {
+                            agent,
+                            station,
+                            until: tokio::time::Instant::now() + Duration::from_secs(settings.ring_seconds),
+                        });
+                    }
+                    Some(QueueEvent::AgentAnswer { agent }) => {
+                        let Some(o) = offer.take_if(|o| o.agent == agent) else {
+                            continue;
+                        };
+                        match o.station.borrow().await {
+                            Ok(lent) => {
+                                info!(%agent, "the agent answered in the browser");
+                                return Waited::Connected {
+                                    bridged: Box::new(Bridged::Browser { agent: agent.clone(), lent }),
+                                    agent,
+                                };
+                            }
+                            Err(e) => {
+                                warn!(%agent, error = %e, "the agent answered but their softphone cannot take the call");
+                                self.missed(agent, Missed::DeviceFailed).await;
+                            }
+                        }
+                    }
+                    Some(QueueEvent::Withdrawn { agent }) => {
+                        // Rejected on the page, or rang out in the ACD:
+                        // it has dealt with the agent already.
+                        offer.take_if(|o| o.agent == agent);
+                    }
                     Some(QueueEvent::Offered { agent, device }) => {
                         let caller = Caller::Answered {
                             local,
@@ -208,11 +262,7 @@ impl Actor {
                                 return Waited::Connected { bridged, agent };
                             }
                             AgentRing::Missed(how) => {
-                                let _ = self.ctx.acd.send(Command::Missed {
-                                    entry: self.call.record.id.clone(),
-                                    agent,
-                                    how,
-                                }).await;
+                                self.missed(agent, how).await;
                                 let now_us = leg.media_us(Instant::now());
                                 source = source.wrapping_add(1);
                                 player = Player::new(music.iter().cloned().collect(), now_us);
@@ -227,7 +277,7 @@ impl Actor {
                         info!(%to, "moved to another queue");
                         self.call.record.queue = Some(to);
                     }
-                    Some(QueueEvent::Withdrawn { .. } | QueueEvent::AgentHangup) => {}
+                    Some(QueueEvent::AgentHangup | QueueEvent::Control(_)) => {}
                     None => return Waited::Left("the ACD stopped".into()),
                 },
                 input = self.input.recv() => match input {
@@ -297,6 +347,19 @@ impl Actor {
         }
     }
 
+    /// Tells the ACD the offer to `agent` was missed.
+    async fn missed(&self, agent: String, how: Missed) {
+        let _ = self
+            .ctx
+            .acd
+            .send(Command::Missed {
+                entry: self.call.record.id.clone(),
+                agent,
+                how,
+            })
+            .await;
+    }
+
     /// "You are caller number N. Your estimated wait is about M minutes."
     async fn announcement(&self, language: &str) -> Vec<Arc<crate::media::prompt::Prompt>> {
         let entry = self.call.record.id.clone();
@@ -342,7 +405,7 @@ impl Actor {
         t0: Instant,
     ) -> AgentRing {
         let Device::Sip(uri) = device else {
-            warn!(%agent, "the agent takes calls in the browser, which this server cannot bridge yet");
+            // Browser offers are answered from the page (see `wait`).
             return AgentRing::Missed(Missed::DeviceFailed);
         };
         let Some((user, address)) = sip_uri_parts(uri) else {
@@ -426,6 +489,13 @@ fn sip_uri_parts(uri: &str) -> Option<(String, String)> {
     let rest = rest.split(';').next()?;
     let (user, host) = rest.split_once('@')?;
     (!user.is_empty() && !host.is_empty()).then(|| (user.to_owned(), host.to_owned()))
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

@@ -350,6 +350,7 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
                 .collect()
         }
         ("agents", "reconnect_grace_seconds") => c.agents.reconnect_grace_seconds = parse(v)?,
+        ("agents", "transfer_trunk") => c.agents.transfer_trunk = optional(v),
         ("softphone", "bind_ip") => c.softphone.bind_ip = parse(v)?,
         ("softphone", "public_ip") => {
             c.softphone.public_ip = match optional(v) {

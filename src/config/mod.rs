@@ -409,6 +409,10 @@ pub struct AgentsConfig {
     /// stays logged in before being logged out; a call in progress goes
     /// on meanwhile and is never dropped for it.
     pub reconnect_grace_seconds: u64,
+    /// The trunk (with an `[trunks.outbound]` side) through which agents
+    /// transfer callers to external numbers; unset, such transfers are
+    /// refused.
+    pub transfer_trunk: Option<String>,
 }
 
 impl Default for AgentsConfig {
@@ -424,6 +428,7 @@ impl Default for AgentsConfig {
             .map(str::to_owned)
             .to_vec(),
             reconnect_grace_seconds: 60,
+            transfer_trunk: None,
         }
     }
 }

@@ -374,5 +374,20 @@ fn check_queues(c: &Config) -> Check {
     if c.agents.dispositions.is_empty() {
         fail("agents.dispositions", "list at least one disposition code")?;
     }
+    if let Some(trunk) = &c.agents.transfer_trunk {
+        let outbound = c
+            .trunks
+            .iter()
+            .find(|t| &t.name == trunk)
+            .map(|t| t.outbound.is_some());
+        match outbound {
+            None => fail("agents.transfer_trunk", format!("no trunk is named `{trunk}`"))?,
+            Some(false) => fail(
+                "agents.transfer_trunk",
+                format!("trunk `{trunk}` has no [trunks.outbound] table: calls cannot be placed through it"),
+            )?,
+            Some(true) => {}
+        }
+    }
     Ok(())
 }

@@ -73,10 +73,12 @@ mod config;
 mod connection;
 mod phone;
 mod sdp;
+mod station;
 
 pub use audio::{AudioSender, SendFrameError};
 pub use config::{BrowserIceServer, SoftphoneConfig, TurnServer};
 pub use phone::{InboundFrame, LinkState, Softphone, SoftphoneEvent, SoftphoneMedia};
+pub use station::{BorrowError, Lent, Station};
 
 use std::time::Duration;
 

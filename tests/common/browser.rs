@@ -53,6 +53,9 @@ impl Browser {
                 "--disable-background-networking",
                 "--use-fake-ui-for-media-stream",
                 "--use-fake-device-for-media-stream",
+                // The softphone test's server binds 127.0.0.1 only.
+                "--allow-loopback-in-peer-connection",
+                "--autoplay-policy=no-user-gesture-required",
                 "--remote-debugging-address=127.0.0.1",
                 "--remote-debugging-port=0",
             ])
@@ -92,7 +95,12 @@ impl Browser {
             .build()
             .expect("client");
         let target: Value = client
-            .put(format!("http://127.0.0.1:{}/json/new?{url}", self.port))
+            // The whole query is the URL: its own `&`s must be escaped.
+            .put(format!(
+                "http://127.0.0.1:{}/json/new?{}",
+                self.port,
+                url.replace('&', "%26")
+            ))
             .send()
             .await
             .expect("DevTools /json/new")

@@ -32,6 +32,7 @@ pub mod baresip;
 pub mod browser;
 pub mod ivr;
 pub mod media;
+pub mod queue;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket as StdUdpSocket};
 use std::path::{Path, PathBuf};

@@ -16,6 +16,7 @@
 //! The two legs' RTP sockets and the recorder all belong to this one
 //! actor, like everything else about the call.
 
+pub(super) mod browser;
 mod talk;
 pub(super) mod transfer;
 

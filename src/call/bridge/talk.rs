@@ -79,7 +79,12 @@ impl Actor {
     /// caller answered (by the trunk route just now, or long before by
     /// an IVR flow whose recording goes on here).
     #[allow(clippy::too_many_lines)]
-    pub(super) async fn talk(&mut self, out: OutLeg, far: Connected, caller: CallerMedia) -> End {
+    pub(in crate::call) async fn talk(
+        &mut self,
+        out: OutLeg,
+        far: Connected,
+        caller: CallerMedia,
+    ) -> End {
         let media = Arc::clone(&self.ctx.media);
         let Connected {
             dialog: mut dialog_b,

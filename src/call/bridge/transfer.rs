@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use hibiki_sip::sdp::Codec;
 use tracing::{info, warn};
 
-use super::{status_line, Caller, CallerMedia, Connected, OutLeg, Ringing};
-use crate::call::actor::{Actor, End};
+use super::{status_line, Caller, Connected, OutLeg, Ringing};
+use crate::call::actor::Actor;
 use crate::call::outbound::{self, TrunkTarget};
 use crate::media::g711::Law;
 use crate::media::leg::RtpLeg;
@@ -55,16 +55,24 @@ pub enum Transferred {
     EngineGone,
 }
 
-/// An answered outbound leg waiting for the caller's media.
-pub struct Bridged {
-    out: OutLeg,
-    far: Connected,
+/// Whom the caller is about to talk to: an answered outbound leg (a
+/// transfer, an agent's SIP phone) or an agent's browser softphone.
+pub enum Bridged {
+    Sip {
+        out: OutLeg,
+        far: Connected,
+    },
+    Browser {
+        agent: String,
+        /// The agent's softphone media, lent for the call.
+        lent: crate::softphone::Lent,
+    },
 }
 
 impl Bridged {
     /// An answered leg and its far side (a queue's agent leg, too).
     pub(in crate::call) fn new(out: OutLeg, far: Connected) -> Bridged {
-        Bridged { out, far }
+        Bridged::Sip { out, far }
     }
 }
 
@@ -158,7 +166,7 @@ impl Actor {
         match self.connect(&mut out, &response, t0).await {
             Ok(far) => {
                 info!(%to, "the transfer was answered");
-                Transferred::Answered(Box::new(Bridged { out, far }))
+                Transferred::Answered(Box::new(Bridged::Sip { out, far }))
             }
             Err(e) => {
                 warn!(error = %e, "the transfer's answer is unusable");
@@ -167,24 +175,13 @@ impl Actor {
         }
     }
 
-    /// Runs a transfer the far end answered to the call's end, relaying
-    /// between the caller's media and the far end and recording both on
-    /// the call's recording.
-    pub(in crate::call) async fn talk_transferred(
-        &mut self,
-        bridged: Bridged,
-        caller: CallerMedia,
-    ) -> End {
-        let Bridged { out, far } = bridged;
-        self.talk(out, far, caller).await
-    }
-
     /// Hangs up a far end that answered a transfer the call cannot go on
-    /// with (the caller left meanwhile).
+    /// with (the caller left meanwhile); a softphone is given back.
     pub(in crate::call) async fn drop_transferred(&mut self, bridged: Bridged) {
-        let Bridged { out, mut far } = bridged;
-        let (destination, transport) = (out.target.destination, out.target.transport.clone());
-        self.bye(&mut far.dialog, destination, transport).await;
+        if let Bridged::Sip { out, mut far } = bridged {
+            let (destination, transport) = (out.target.destination, out.target.transport.clone());
+            self.bye(&mut far.dialog, destination, transport).await;
+        }
     }
 }
 

