@@ -26,7 +26,8 @@ use std::time::Duration;
 use common::api::{add_user, Api};
 use common::browser::{Browser, Page};
 use common::media::{
-    best_alignment, pcap_payloads, read_wav, recording_file, recordings_once_closed, split_stereo,
+    best_alignment, pcap_payloads, prompt_samples, read_wav, recording_file,
+    recordings_once_closed, split_stereo,
 };
 use common::queue::{config, hanako, page_login, support_agent, PAGE_STATUS, PASSWORD, PCAP};
 use common::{free_udp_port, Calls, TestServer};
@@ -62,18 +63,23 @@ fn tone_share(frame: &[f64], frequency: f64) -> f64 {
     }
 }
 
-/// The start (in samples) of every 20 ms frame of `channel` that is a
-/// loud 400 Hz beep.
+/// Where (in samples) `channel` has a full-scale 400 Hz beep (nothing
+/// else in a call is that loud and pure): 20 ms windows every 2.5 ms, a
+/// run of hits counted once.
 fn beeps(channel: &[f64]) -> Vec<usize> {
-    channel
-        .chunks(160)
-        .enumerate()
-        .filter(|(_, frame)| {
-            let rms = (frame.iter().map(|x| x * x).sum::<f64>() / frame.len() as f64).sqrt();
-            rms > 300.0 && tone_share(frame, BEEP_HZ) > 0.5
-        })
-        .map(|(i, _)| i * 160)
-        .collect()
+    let mut found: Vec<usize> = Vec::new();
+    let mut at = 0;
+    while at + 160 <= channel.len() {
+        let frame = &channel[at..at + 160];
+        let rms = (frame.iter().map(|x| x * x).sum::<f64>() / 160.0).sqrt();
+        if rms > 10_000.0 && tone_share(frame, BEEP_HZ) > 0.6 {
+            if found.last().is_none_or(|last| at - last > 800) {
+                found.push(at);
+            }
+        }
+        at += 20;
+    }
+    found
 }
 
 /// The caller's pcap, as linear samples.
@@ -271,4 +277,147 @@ async fn the_agent_answers_in_the_browser_and_both_sides_are_heard_and_recorded(
     assert!(text.contains(&call_id), "{text}");
     assert!(text.contains("answered in the browser"), "{text}");
     assert!(text.contains(&recordings[0].id), "{text}");
+}
+
+/// Chooses a transfer target on the page and submits it.
+async fn transfer(page: &mut Page, kind: &str, to: &str) {
+    page.eval(&format!(
+        "document.getElementById('transfer-kind').value = '{kind}'; \
+         document.getElementById('transfer-to').value = '{to}'; \
+         document.getElementById('transfer-form').requestSubmit()"
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_hold_and_transfer_to_another_agent_then_to_an_external_number() {
+    assert!(Path::new(PCAP).exists(), "{PCAP} is missing");
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let far_port = free_udp_port("127.0.0.1");
+    let far_media = free_udp_port("127.0.0.1").to_string();
+    let flows = common::ivr::flows_dir(&[("demo.toml", common::ivr::demo_always_open())]);
+    let mut cfg = config(flows.path(), 15);
+    cfg.routes.push_str(&format!(
+        "\n[[trunks]]\nname = \"far\"\n[trunks.outbound]\naddress = \"127.0.0.1:{far_port}\"\n\
+         \n[agents]\ntransfer_trunk = \"far\"\n"
+    ));
+    let server = TestServer::start_with(cfg).await;
+    hanako(&server).await;
+    let store = server.store().await;
+    let far = server.sipp_uas("uas_talk_bye", far_port, &["-mp", &far_media]);
+
+    let mut ann = browser_agent(&browser, &server, "ann").await;
+    // Bob has no support skill: only a transfer to him reaches him.
+    add_user(&server, "bob", "agent", PASSWORD);
+    let mut bob = page_login(&browser, &server, "bob").await;
+    bob.wait_for(
+        "document.getElementById('softphone-state').dataset.state === 'connected'",
+        Duration::from_secs(30),
+    )
+    .await;
+    bob.click("go-available").await;
+    bob.wait_for(
+        &format!("{PAGE_STATUS} === 'available'"),
+        Duration::from_secs(10),
+    )
+    .await;
+
+    let caller = call_hanako(&server);
+    let call_id = answer_hanako(&mut ann).await;
+
+    // Hold: the caller hears the queue's music; then back.
+    ann.click("hold").await;
+    ann.wait_for(
+        "!document.getElementById('resume').classList.contains('hidden')",
+        Duration::from_secs(5),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    ann.click("resume").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // A transfer to an agent who is not logged in is refused; the call
+    // stays with ann.
+    transfer(&mut ann, "agent", "nobody").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ann.eval(PAGE_STATUS).await, "on_call");
+
+    // Blind transfer to bob: ann wraps up, bob is offered the same pop.
+    transfer(&mut ann, "agent", "bob").await;
+    ann.wait_for(
+        &format!("{PAGE_STATUS} === 'wrap_up'"),
+        Duration::from_secs(10),
+    )
+    .await;
+    let bobs_call = answer_hanako(&mut bob).await;
+    assert_eq!(bobs_call, call_id, "the same call reaches bob");
+
+    // Bob sends the caller on to an external number on the trunk, which
+    // answers, talks and hangs up.
+    transfer(&mut bob, "number", "5000").await;
+    bob.wait_for(
+        &format!("{PAGE_STATUS} === 'wrap_up'"),
+        Duration::from_secs(10),
+    )
+    .await;
+    far.finish().await.assert_ok();
+    caller.finish().await.assert_ok();
+
+    // Both agents wrap the call up.
+    wrap_up(&mut ann, "escalated", "sent to bob").await;
+    wrap_up(&mut bob, "follow_up", "sent to billing's line").await;
+    let saved = store.dispositions_for_call(&call_id).await.unwrap();
+    let mut by: Vec<(String, String)> = saved
+        .iter()
+        .map(|d| (d.username.clone(), d.code.clone()))
+        .collect();
+    by.sort();
+    assert_eq!(
+        by,
+        [
+            ("ann".to_owned(), "escalated".to_owned()),
+            ("bob".to_owned(), "follow_up".to_owned())
+        ]
+    );
+
+    let rows = server
+        .wait_for_calls(Calls::Id(&call_id), Duration::from_secs(15))
+        .await;
+    let call = &rows[0];
+    assert_eq!(call.outcome, Some(Outcome::Answered), "{call:#?}");
+    assert_eq!(
+        call.hangup_cause.as_deref(),
+        Some("callee_hung_up"),
+        "{call:#?}"
+    );
+    assert_eq!(call.agent.as_deref(), Some("bob"), "{call:#?}");
+
+    // One recording through it all: the caller on the left; on the right
+    // the agents' beeps, the hold music and the far end's speech.
+    let recordings = recordings_once_closed(&server, &call_id).await;
+    assert_eq!(recordings.len(), 1, "{recordings:#?}");
+    let (_, samples) = read_wav(&recording_file(&server, &recordings[0]));
+    let (left, right) = split_stereo(&samples);
+    let speech = pcap_audio();
+    let (ncc_left, _) = best_alignment(&left, &speech, left.len());
+    assert!(ncc_left >= 0.9, "the caller on the left: NCC {ncc_left}");
+    let (ncc_far, _) = best_alignment(&right, &speech, right.len());
+    assert!(ncc_far >= 0.9, "the far end on the right: NCC {ncc_far}");
+    let found = beeps(&right);
+    assert!(found.len() >= 3, "ann's beeps after the hold: {found:?}");
+    // The music's second and third seconds: the caller waited far less
+    // than that in the queue (an agent was free), so only the 4 s hold
+    // played them.
+    let music = prompt_samples("hold-music");
+    let (ncc_music, at) = best_alignment(&right, &music[8_000..24_000], right.len());
+    eprintln!(
+        "NCC: left {ncc_left}, far {ncc_far}, music {ncc_music} at {at}; {} beeps",
+        found.len()
+    );
+    assert!(
+        ncc_music >= 0.9,
+        "the hold music on the right: NCC {ncc_music}"
+    );
 }

@@ -8,8 +8,9 @@
 //! recording, on the caller's media clock: caller left, agent right.
 //!
 //! The agent's screen steers the call through the ACD's events: hang up,
-//! hold (the caller hears the queue's music, neither hears the other, the
-//! recording keeps the caller's side) and resume, and a blind transfer,
+//! hold (the caller hears the queue's music, neither hears the other; the
+//! recording keeps the caller's side and the music on the agent's) and
+//! resume, and a blind transfer,
 //! which ends this talk with [`Talked::Transfer`] for
 //! [`Actor::talk_transferred`] to carry out. A page reload renegotiates
 //! the softphone under the call: frames of the new connection simply carry
@@ -193,6 +194,10 @@ impl Actor {
                         while let Some(event) = player.poll(now_us) {
                             if let PlayerEvent::Frame(frame) = event {
                                 caller.rtp.send_pcm(source, &frame.samples, now).await;
+                                // What the caller hears, on the agent's side.
+                                if let Some(r) = caller.recording.as_mut() {
+                                    r.recorder.push(Side::Other, frame.deadline_us, &frame.samples);
+                                }
                             }
                         }
                         if player.finished().is_some() {
