@@ -8,7 +8,9 @@
 //!   data; the agent clicks answer; audio flows both ways: the caller's
 //!   pcap is on the recording's left channel, Chromium's fake-microphone
 //!   beeps (400 Hz, 20 ms, every 500 ms) on the right, and the page's
-//!   softphone received the caller's audio. The agent hangs up and saves a
+//!   softphone received the caller's audio. The agent reloads the page
+//!   mid-call: the call goes on, the page shows it again and its new
+//!   softphone connection carries the audio. The agent hangs up and saves a
 //!   disposition; the customer's history lists the call and its
 //!   recording.
 //! - Hold and blind transfers: the first agent holds (the caller hears the
@@ -211,8 +213,22 @@ async fn the_agent_answers_in_the_browser_and_both_sides_are_heard_and_recorded(
     let caller = call_hanako(&server);
     let call_id = answer_hanako(&mut page).await;
 
+    // The agent reloads the page mid-call: the call goes on, the page
+    // shows it again and its new softphone connection carries the audio.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    page.call("Page.reload", serde_json::json!({})).await;
+    page.wait_for(
+        &format!(
+            "typeof agent !== 'undefined' && {PAGE_STATUS} === 'on_call' \
+             && document.getElementById('c-name').textContent === 'Hanako Yamada' \
+             && document.getElementById('softphone-state').dataset.state === 'connected'"
+        ),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(page.eval("agent.callId").await, call_id.as_str());
     // The caller's pcap starts 6 s after their key and lasts about 8 s.
-    tokio::time::sleep(Duration::from_secs(14)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
     let (packets, energy) = received_audio(&mut page).await;
     assert!(
         packets > 200 && energy > 0.0,
@@ -267,6 +283,12 @@ async fn the_agent_answers_in_the_browser_and_both_sides_are_heard_and_recorded(
     assert!(
         beeps(&left).len() * 5 < found.len(),
         "the beeps are the agent's, not the caller's"
+    );
+    let last = found.last().copied().unwrap_or(0);
+    assert!(
+        right.len() - last < 12_000,
+        "the beeps go on after the reload, to the end: the last at {last} of {}",
+        right.len()
     );
 
     // The customer's history lists the call with its recording.

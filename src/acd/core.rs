@@ -423,6 +423,11 @@ impl Acd {
         self.agents.get(agent).and_then(|a| a.entry.as_deref())
     }
 
+    /// The screen pop of a queued, offered or connected entry.
+    pub fn entry_pop(&self, entry: &str) -> Option<Arc<serde_json::Value>> {
+        self.entries.get(entry).map(|e| Arc::clone(&e.pop))
+    }
+
     fn agent(&self, agent: &str) -> Result<&Agent, AgentError> {
         self.agents
             .get(agent)

@@ -125,6 +125,8 @@ pub struct Attached {
     pub status: AgentStatus,
     pub reason: Option<String>,
     pub call_id: Option<String>,
+    /// That call's screen pop (a reloaded page shows it again).
+    pub pop: Option<Arc<serde_json::Value>>,
     /// The agent's softphone station when they take calls in the browser
     /// (the same one for every session of the agent).
     pub station: Option<Station>,
@@ -455,10 +457,13 @@ impl Task {
                     .agent_status(&agent)
                     .map(|(s, r)| (s, r.map(str::to_owned)))
                     .unwrap_or((AgentStatus::Offline, None));
+                let call_id = self.acd.agent_entry(&agent).map(str::to_owned);
+                let pop = call_id.as_deref().and_then(|c| self.acd.entry_pop(c));
                 let _ = reply.send(Attached {
                     status,
                     reason,
-                    call_id: self.acd.agent_entry(&agent).map(str::to_owned),
+                    call_id,
+                    pop,
                     station,
                 });
             }

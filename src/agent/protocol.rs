@@ -178,6 +178,8 @@ pub struct Welcome {
     pub reason: Option<String>,
     /// The call the agent is offered or on (after a reconnect).
     pub call_id: Option<String>,
+    /// That call's screen pop, as `call.offered` carried it.
+    pub pop: Option<std::sync::Arc<serde_json::Value>>,
     /// Where calls ring: `browser` or `sip`.
     pub device: &'static str,
     /// For a browser device: the page's `RTCConfiguration.iceServers`.

@@ -94,6 +94,7 @@ async fn run(mut socket: WebSocket, state: ApiState, acd: AcdHandle, caller: Cal
         status,
         reason,
         call_id,
+        pop,
         station,
     }) = attached
     else {
@@ -112,6 +113,7 @@ async fn run(mut socket: WebSocket, state: ApiState, acd: AcdHandle, caller: Cal
         status,
         reason,
         call_id,
+        pop,
         device: if station.is_some() { "browser" } else { "sip" },
         ice_servers: if station.is_some() {
             state.ice_servers.to_vec()
