@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use hibiki::media::g711::Law;
 use hibiki::softphone::{
-    InboundFrame, LinkState, Softphone, SoftphoneConfig, SoftphoneError, SoftphoneMedia,
+    BorrowError, InboundFrame, LinkState, Softphone, SoftphoneConfig, SoftphoneError,
+    SoftphoneMedia, Station,
 };
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_PCMA, MIME_TYPE_PCMU};
@@ -496,4 +497,49 @@ async fn ports_come_from_the_configured_range() {
         .expect("a host candidate with a port");
     assert!((18_610..=18_619).contains(&port), "port {port}");
     phone.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_station_lends_its_media_to_one_call_at_a_time_and_gets_it_back() {
+    let station = Station::spawn("agent-9", config());
+    // Nothing to lend before the page connects.
+    assert!(matches!(
+        station.borrow().await,
+        Err(BorrowError::NotConnected(LinkState::New))
+    ));
+    let mut browser = Browser::new(&[Law::Ulaw]).await;
+    let offer = browser.offer().await;
+    let answer = station.offer(offer).await.expect("offer accepted");
+    browser.accept(answer).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while station.state().await != LinkState::Connected {
+        assert!(tokio::time::Instant::now() < deadline, "never connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Audio sent before any call is read and dropped by the station.
+    for index in 60_000..60_010 {
+        browser.send(index, &tone_frame(BROWSER_TONE, index)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut lent = station.borrow().await.expect("lent to the first call");
+    assert!(matches!(station.borrow().await, Err(BorrowError::InUse)));
+    let (at_hibiki, at_browser) = talk(&mut browser, lent.media(), 1).await;
+    assert_two_way_audio(Law::Ulaw, &at_hibiki, &at_browser, "a lent station");
+    assert!(
+        at_hibiki.iter().all(|f| f.sequence < 60_000),
+        "no stale frames from before the call"
+    );
+    drop(lent);
+    // Given back: the next call may borrow it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match station.borrow().await {
+            Ok(_) => break,
+            Err(BorrowError::InUse) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("not given back: {e}"),
+        }
+    }
 }
