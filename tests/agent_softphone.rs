@@ -16,9 +16,10 @@
 //! - Hold and blind transfers: the first agent holds (the caller hears the
 //!   queue's music, recorded on the right) and resumes, then transfers to
 //!   a second agent on a second page, who sees the same pop, answers, and
-//!   transfers to an external number answered by a SIPp UAS on a trunk,
-//!   which talks and hangs up. One call record, one recording through all
-//!   of it; both agents wrap up the same call.
+//!   transfers to the billing queue, where the first agent takes the call
+//!   again and transfers it to an external number answered by a SIPp UAS
+//!   on a trunk, which talks and hangs up. One call record, one recording
+//!   through all of it; both agents wrap up the same call.
 
 mod common;
 
@@ -34,7 +35,7 @@ use common::media::{
 use common::queue::{config, hanako, page_login, support_agent, PAGE_STATUS, PASSWORD, PCAP};
 use common::{free_udp_port, Calls, TestServer};
 use hibiki::media::g711::alaw_to_linear;
-use hibiki::store::Outcome;
+use hibiki::store::{AgentSkill, Outcome};
 
 /// Chromium's fake microphone: a 20 ms beep at 400 Hz every 500 ms (a
 /// pulse train, full scale with the page's raw microphone).
@@ -312,7 +313,7 @@ async fn transfer(page: &mut Page, kind: &str, to: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn agents_hold_and_transfer_to_another_agent_then_to_an_external_number() {
+async fn agents_hold_and_transfer_to_an_agent_a_queue_and_an_external_number() {
     assert!(Path::new(PCAP).exists(), "{PCAP} is missing");
     let Some(browser) = Browser::launch().await else {
         return;
@@ -330,8 +331,17 @@ async fn agents_hold_and_transfer_to_another_agent_then_to_an_external_number() 
     let store = server.store().await;
     let far = server.sipp_uas("uas_talk_bye", far_port, &["-mp", &far_media]);
 
+    // Ann takes support and billing calls; bob has no skill: only a
+    // transfer to him reaches him.
     let mut ann = browser_agent(&browser, &server, "ann").await;
-    // Bob has no support skill: only a transfer to him reaches him.
+    let skills = [
+        AgentSkill::new("support", 5).unwrap(),
+        AgentSkill::new("billing", 5).unwrap(),
+    ];
+    assert!(store
+        .set_agent_skills("ann", &skills, hibiki::store::now_ms())
+        .await
+        .unwrap());
     add_user(&server, "bob", "agent", PASSWORD);
     let mut bob = page_login(&browser, &server, "bob").await;
     bob.wait_for(
@@ -343,6 +353,16 @@ async fn agents_hold_and_transfer_to_another_agent_then_to_an_external_number() 
     bob.wait_for(
         &format!("{PAGE_STATUS} === 'available'"),
         Duration::from_secs(10),
+    )
+    .await;
+    // Skills are read at login: ann logs in again (a reload) to get billing.
+    ann.call("Page.reload", serde_json::json!({})).await;
+    ann.wait_for(
+        &format!(
+            "typeof agent !== 'undefined' && {PAGE_STATUS} === 'available' \
+             && document.getElementById('softphone-state').dataset.state === 'connected'"
+        ),
+        Duration::from_secs(30),
     )
     .await;
 
@@ -366,30 +386,37 @@ async fn agents_hold_and_transfer_to_another_agent_then_to_an_external_number() 
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(ann.eval(PAGE_STATUS).await, "on_call");
 
-    // Blind transfer to bob: ann wraps up, bob is offered the same pop.
+    // To bob: ann wraps up at once, bob is offered the same pop.
     transfer(&mut ann, "agent", "bob").await;
-    ann.wait_for(
-        &format!("{PAGE_STATUS} === 'wrap_up'"),
-        Duration::from_secs(10),
-    )
-    .await;
+    wrap_up(&mut ann, "escalated", "sent to bob").await;
     let bobs_call = answer_hanako(&mut bob).await;
     assert_eq!(bobs_call, call_id, "the same call reaches bob");
 
-    // Bob sends the caller on to an external number on the trunk, which
-    // answers, talks and hangs up.
-    transfer(&mut bob, "number", "5000").await;
+    // Bob sends the caller to the billing queue: ann, the one billing
+    // agent, gets the call again.
+    transfer(&mut bob, "queue", "billing").await;
     bob.wait_for(
         &format!("{PAGE_STATUS} === 'wrap_up'"),
         Duration::from_secs(10),
     )
     .await;
+    let anns_again = answer_hanako(&mut ann).await;
+    assert_eq!(anns_again, call_id);
+    assert_eq!(
+        ann.eval("document.getElementById('call-queue').textContent")
+            .await,
+        "billing"
+    );
+
+    // Ann sends the caller on to an external number on the trunk, which
+    // answers, talks and hangs up.
+    transfer(&mut ann, "number", "5000").await;
     far.finish().await.assert_ok();
     caller.finish().await.assert_ok();
 
-    // Both agents wrap the call up.
-    wrap_up(&mut ann, "escalated", "sent to bob").await;
-    wrap_up(&mut bob, "follow_up", "sent to billing's line").await;
+    // Each agent's wrap-up is kept for the call.
+    wrap_up(&mut ann, "follow_up", "sent to the billing line").await;
+    wrap_up(&mut bob, "no_action", "").await;
     let saved = store.dispositions_for_call(&call_id).await.unwrap();
     let mut by: Vec<(String, String)> = saved
         .iter()
@@ -399,8 +426,8 @@ async fn agents_hold_and_transfer_to_another_agent_then_to_an_external_number() 
     assert_eq!(
         by,
         [
-            ("ann".to_owned(), "escalated".to_owned()),
-            ("bob".to_owned(), "follow_up".to_owned())
+            ("ann".to_owned(), "follow_up".to_owned()),
+            ("bob".to_owned(), "no_action".to_owned())
         ]
     );
 
@@ -414,7 +441,8 @@ async fn agents_hold_and_transfer_to_another_agent_then_to_an_external_number() 
         Some("callee_hung_up"),
         "{call:#?}"
     );
-    assert_eq!(call.agent.as_deref(), Some("bob"), "{call:#?}");
+    assert_eq!(call.agent.as_deref(), Some("ann"), "{call:#?}");
+    assert_eq!(call.queue.as_deref(), Some("billing"), "{call:#?}");
 
     // One recording through it all: the caller on the left; on the right
     // the agents' beeps, the hold music and the far end's speech.
@@ -430,7 +458,7 @@ async fn agents_hold_and_transfer_to_another_agent_then_to_an_external_number() 
     let found = beeps(&right);
     assert!(found.len() >= 3, "ann's beeps after the hold: {found:?}");
     // The music's second and third seconds: the caller waited far less
-    // than that in the queue (an agent was free), so only the 4 s hold
+    // than that in the queues (an agent was free), so only the 4 s hold
     // played them.
     let music = prompt_samples("hold-music");
     let (ncc_music, at) = best_alignment(&right, &music[8_000..24_000], right.len());
