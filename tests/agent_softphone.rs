@@ -75,10 +75,11 @@ fn beeps(channel: &[f64]) -> Vec<usize> {
     while at + 160 <= channel.len() {
         let frame = &channel[at..at + 160];
         let rms = (frame.iter().map(|x| x * x).sum::<f64>() / 160.0).sqrt();
-        if rms > 10_000.0 && tone_share(frame, BEEP_HZ) > 0.6 {
-            if found.last().is_none_or(|last| at - last > 800) {
-                found.push(at);
-            }
+        if rms > 10_000.0
+            && tone_share(frame, BEEP_HZ) > 0.6
+            && found.last().is_none_or(|last| at - last > 800)
+        {
+            found.push(at);
         }
         at += 20;
     }

@@ -47,7 +47,7 @@ impl Actor {
         let mut bridged = bridged;
         loop {
             let (agent, lent) = match bridged {
-                Bridged::Sip { out, far } => return self.talk(out, far, caller).await,
+                Bridged::Sip { out, far } => return self.talk(*out, *far, caller).await,
                 Bridged::Browser { agent, lent } => (agent, lent),
             };
             let end = match self.talk_browser(&agent, lent, &mut caller).await {

@@ -70,9 +70,11 @@ pub async fn page_login(browser: &Browser, server: &TestServer, username: &str) 
     let mut page = browser
         .open(&format!("http://{}/agent?lang=en&headset=1", server.http))
         .await;
+    // (The new tab is about:blank until the navigation commits.)
     page.wait_for(
-        "document.readyState === 'complete'",
-        Duration::from_secs(10),
+        "location.pathname === '/agent' && document.readyState === 'complete' \
+         && document.getElementById('username') !== null",
+        Duration::from_secs(20),
     )
     .await;
     page.fill("username", username).await;

@@ -59,8 +59,8 @@ pub enum Transferred {
 /// transfer, an agent's SIP phone) or an agent's browser softphone.
 pub enum Bridged {
     Sip {
-        out: OutLeg,
-        far: Connected,
+        out: Box<OutLeg>,
+        far: Box<Connected>,
     },
     Browser {
         agent: String,
@@ -72,7 +72,10 @@ pub enum Bridged {
 impl Bridged {
     /// An answered leg and its far side (a queue's agent leg, too).
     pub(in crate::call) fn new(out: OutLeg, far: Connected) -> Bridged {
-        Bridged::Sip { out, far }
+        Bridged::Sip {
+            out: Box::new(out),
+            far: Box::new(far),
+        }
     }
 }
 
@@ -166,7 +169,7 @@ impl Actor {
         match self.connect(&mut out, &response, t0).await {
             Ok(far) => {
                 info!(%to, "the transfer was answered");
-                Transferred::Answered(Box::new(Bridged::Sip { out, far }))
+                Transferred::Answered(Box::new(Bridged::new(out, far)))
             }
             Err(e) => {
                 warn!(error = %e, "the transfer's answer is unusable");
