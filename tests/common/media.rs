@@ -194,6 +194,20 @@ pub fn best_alignment(signal: &[f64], reference: &[f64], max_offset: usize) -> (
     best
 }
 
+/// [`best_alignment`] at every offset, not every fourth: for short
+/// references with high-frequency content (music), whose correlation peak
+/// is narrower than the coarse step.
+pub fn exact_alignment(signal: &[f64], reference: &[f64]) -> (f64, usize) {
+    let mut best = (f64::MIN, 0);
+    for off in 0..signal.len().saturating_sub(reference.len()) {
+        let c = ncc(&signal[off..off + reference.len()], reference);
+        if c > best.0 {
+            best = (c, off);
+        }
+    }
+    best
+}
+
 /// How [`piecewise_alignment`] matched a reference inside a signal.
 #[derive(Clone, Debug)]
 pub struct Alignment {

@@ -100,6 +100,9 @@ impl Actor {
                         if on_hold.take().is_some() {
                             info!(%agent, "the agent took the caller off hold");
                             source = source.wrapping_add(1);
+                            // What the agent said during the hold stays
+                            // unheard and unrecorded.
+                            while lent.media().frames.try_recv().is_ok() {}
                         }
                     }
                     QueueEvent::Control(CallControl::Transfer(target)) => {
