@@ -250,6 +250,7 @@ pub async fn run(
                 .collect(),
         ),
         dipper: crate::ivr::dip::Dipper::new(),
+        crm: crate::customer::crm::Crm::new(&config.crm, crate::ivr::dip::Dipper::new()),
         customers: crate::call::directory::Directory::new(
             store.clone(),
             records.clone(),

@@ -436,3 +436,101 @@ async fn the_agent_page_takes_a_call_in_chromium() {
         "受付可"
     );
 }
+
+/// A CRM for the test: `GET /lookup?phone=…` with the bearer token
+/// answers Hanako's account; its second request answers only after 3 s.
+async fn crm_server() -> std::net::SocketAddr {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use axum::extract::{Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+
+    async fn lookup(
+        State(count): State<Arc<AtomicUsize>>,
+        Query(query): Query<std::collections::HashMap<String, String>>,
+        headers: HeaderMap,
+    ) -> (StatusCode, axum::Json<serde_json::Value>) {
+        if headers.get("authorization").and_then(|v| v.to_str().ok())
+            != Some("Bearer test-crm-token")
+        {
+            return (StatusCode::UNAUTHORIZED, axum::Json(json!({})));
+        }
+        if count.fetch_add(1, Ordering::SeqCst) == 1 {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        match query.get("phone").map(String::as_str) {
+            Some("+819012345678") => (
+                StatusCode::OK,
+                axum::Json(json!({ "account": "A-1001", "tier": "gold" })),
+            ),
+            _ => (StatusCode::NOT_FOUND, axum::Json(json!({}))),
+        }
+    }
+
+    let app = axum::Router::new()
+        .route("/lookup", axum::routing::get(lookup))
+        .with_state(Arc::new(AtomicUsize::new(0)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    address
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pop_carries_the_crms_record_and_a_slow_crm_does_not_hold_it_up() {
+    let crm = crm_server().await;
+    let flows = common::ivr::flows_dir(&[("demo.toml", common::ivr::demo_always_open())]);
+    let mut cfg = config(flows.path(), 10);
+    cfg.routes.push_str(&format!(
+        "\n[crm]\nurl = \"http://{crm}/lookup?phone={{caller}}\"\ntimeout_ms = 500\n"
+    ));
+    // The token comes from the environment, as an operator's would.
+    cfg.env
+        .push(("HIBIKI_CRM_TOKEN".into(), "test-crm-token".into()));
+    let server = TestServer::start_with(cfg).await;
+    hanako(&server).await;
+    let api = Api::new(&server);
+    let phone_port = free_udp_port("127.0.0.1");
+    let mut agent = ready_agent(&server, &api, "ann", phone_port).await;
+
+    for (round, wanted) in [(1, "found"), (2, "timeout")] {
+        let phone_media = free_udp_port("127.0.0.1").to_string();
+        let phone = server.sipp_uas("uas_agent", phone_port, &["-mp", &phone_media]);
+        let caller_media = free_udp_port("127.0.0.1").to_string();
+        let caller = server.sipp_spawn(
+            "uac_queue",
+            &["-mp", &caller_media, "-key", "caller", "+819012345678"],
+        );
+        let offer = agent.next_of("call.offered", Duration::from_secs(30)).await;
+        let crm = &offer["pop"]["crm"];
+        assert_eq!(crm["status"], wanted, "round {round}: {offer}");
+        if wanted == "found" {
+            assert_eq!(crm["record"]["account"], "A-1001", "{offer}");
+            assert_eq!(crm["record"]["tier"], "gold", "{offer}");
+        }
+        // The customer found by the flow is there either way.
+        assert_eq!(offer["pop"]["customer"]["name"], "Hanako Yamada");
+        let call_id = offer["call_id"].clone();
+        agent
+            .next_of("call.connected", Duration::from_secs(20))
+            .await;
+        let hangup = agent
+            .request(json!({ "type": "call.hangup", "call_id": call_id }))
+            .await;
+        assert_eq!(hangup["type"], "ok", "{hangup}");
+        agent.next_of("call.ended", Duration::from_secs(10)).await;
+        // (Hung up before their scenarios' audio: SIPp calls that BYE
+        // unexpected and exits; the call itself ended, as `call.ended`
+        // says. Waited for, so the next round's phone finds its port.)
+        let _ = caller.finish().await;
+        let _ = phone.finish().await;
+        let wrapped = agent
+            .request(
+                json!({ "type": "call.wrapup", "call_id": call_id, "disposition": "resolved" }),
+            )
+            .await;
+        assert_eq!(wrapped["type"], "ok", "{wrapped}");
+        agent.state("available", Duration::from_secs(5)).await;
+    }
+}

@@ -47,6 +47,8 @@ pub struct CallContext {
     pub trunks: std::sync::Arc<std::collections::HashMap<String, crate::config::TrunkOutbound>>,
     /// HTTP data dips of IVR `lookup` steps.
     pub dipper: crate::ivr::dip::Dipper,
+    /// `[crm]`: the external CRM asked for the pop, if any.
+    pub crm: Option<crate::customer::crm::Crm>,
     /// Customer lookups and callback requests of IVR flows.
     pub customers: super::directory::Directory,
     /// The IVR flows in force. A call takes `flows.current()` once, at its

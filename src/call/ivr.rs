@@ -540,12 +540,22 @@ impl Actor {
 
     /// What the agent's screen shows when the call is offered: the
     /// caller, the customer the flow found (and their last interactions),
-    /// the flow's variables, the queue.
+    /// the flow's variables, the queue, and the external CRM's record.
     async fn screen_pop(&self, io: &Io, session: &Session, queue: &str) -> serde_json::Value {
-        let history = match &io.customer_id {
-            Some(id) => self.ctx.customers.history(id).await,
-            None => serde_json::Value::Array(Vec::new()),
+        let history = async {
+            match &io.customer_id {
+                Some(id) => self.ctx.customers.history(id).await,
+                None => serde_json::Value::Array(Vec::new()),
+            }
         };
+        // The CRM is asked at the same time; each is bounded on its own.
+        let crm = async {
+            match &self.ctx.crm {
+                Some(crm) => crm.lookup(&self.call.record.from_number).await,
+                None => serde_json::Value::Null,
+            }
+        };
+        let (history, crm) = tokio::join!(history, crm);
         serde_json::json!({
             "call_id": self.call.record.id,
             "caller": self.call.record.from_number,
@@ -555,6 +565,7 @@ impl Actor {
             "customer": io.customer,
             "ivr": session.vars_json(),
             "history": history,
+            "crm": crm,
         })
     }
 

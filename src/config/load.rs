@@ -219,6 +219,7 @@ const SECTIONS: &[&str] = &[
     "customers",
     "agents",
     "softphone",
+    "crm",
 ];
 
 /// Applies every `HIBIKI_<SECTION>_<KEY>` variable, in name order.
@@ -351,6 +352,9 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
         }
         ("agents", "reconnect_grace_seconds") => c.agents.reconnect_grace_seconds = parse(v)?,
         ("agents", "transfer_trunk") => c.agents.transfer_trunk = optional(v),
+        ("crm", "url") => c.crm.url = optional(v),
+        ("crm", "timeout_ms") => c.crm.timeout_ms = parse(v)?,
+        ("crm", "token") => c.crm.token = optional(v).map(Secret::new),
         ("softphone", "bind_ip") => c.softphone.bind_ip = parse(v)?,
         ("softphone", "public_ip") => {
             c.softphone.public_ip = match optional(v) {

@@ -88,6 +88,9 @@ pub struct Config {
     pub softphone: crate::softphone::SoftphoneConfig,
     #[serde(default)]
     pub agents: AgentsConfig,
+    /// `[crm]`: an external CRM asked for the caller's record at pop time.
+    #[serde(default)]
+    pub crm: CrmConfig,
     #[serde(default)]
     pub queues: Vec<QueueConfig>,
     #[serde(default)]
@@ -433,6 +436,30 @@ impl Default for AgentsConfig {
     }
 }
 
+/// `[crm]`: the optional external CRM lookup of the screen pop.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrmConfig {
+    /// `http(s)://…` with `{caller}` where the caller's number goes
+    /// (E.164, percent-encoded). Unset: no CRM lookup.
+    pub url: Option<String>,
+    /// How long the pop waits for the CRM (ms); then it goes without.
+    pub timeout_ms: u64,
+    /// Sent as `Authorization: Bearer …`. Set it with `HIBIKI_CRM_TOKEN`,
+    /// never in a file under version control.
+    pub token: Option<Secret>,
+}
+
+impl Default for CrmConfig {
+    fn default() -> Self {
+        CrmConfig {
+            url: None,
+            timeout_ms: 300,
+            token: None,
+        }
+    }
+}
+
 /// `[[queues]]`: a queue of the ACD.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -733,6 +760,7 @@ impl Config {
             auth: AuthConfig::default(),
             customers: CustomersConfig::default(),
             agents: AgentsConfig::default(),
+            crm: CrmConfig::default(),
             queues: vec![
                 QueueConfig {
                     max_wait_seconds: 600,

@@ -165,6 +165,17 @@ pub(super) fn check(c: &Config) -> Check {
             ),
         )?;
     }
+    if let Some(url) = &c.crm.url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            fail("crm.url", "must be an http:// or https:// URL")?;
+        }
+    }
+    if !(1..=5_000).contains(&c.crm.timeout_ms) {
+        fail(
+            "crm.timeout_ms",
+            "must be 1 to 5000 (the pop waits that long at most)",
+        )?;
+    }
     check_trunks(c)?;
     check_routes(c)?;
     check_queues(c)

@@ -9,8 +9,10 @@
 //! The IVR's caller-id lookup is
 //! `store.customer_by_phone(&normalise_phone(from_user, &config.customers.default_region)?)`;
 //! `customers.default_region` (`docs/configuration.md`) says how national
-//! numbers read.
+//! numbers read. An external CRM may add its record to the screen pop
+//! (`crm.rs`, `[crm]`).
 
+pub mod crm;
 pub mod import;
 mod phone;
 

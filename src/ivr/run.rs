@@ -1223,7 +1223,7 @@ fn json_value(json: &serde_json::Value) -> Option<Value> {
 }
 
 /// RFC 3986 unreserved characters stay; every other byte is `%XX`.
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
