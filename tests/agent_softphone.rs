@@ -20,6 +20,10 @@
 //!   again and transfers it to an external number answered by a SIPp UAS
 //!   on a trunk, which talks and hangs up. One call record, one recording
 //!   through all of it; both agents wrap up the same call.
+//! - Consult transfer between two pages: the first agent consults the
+//!   second, who refuses (the caller comes back to the first agent); then
+//!   again, the second answers (the caller hears music meanwhile), the
+//!   first completes, and the second talks with the caller to the end.
 
 mod common;
 
@@ -470,5 +474,135 @@ async fn agents_hold_and_transfer_to_an_agent_a_queue_and_an_external_number() {
     assert!(
         ncc_music >= 0.9,
         "the hold music on the right: NCC {ncc_music}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consult_transfer_hands_the_caller_to_a_second_agent_on_a_second_page() {
+    assert!(Path::new(PCAP).exists(), "{PCAP} is missing");
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let flows = common::ivr::flows_dir(&[("demo.toml", common::ivr::demo_always_open())]);
+    let server = TestServer::start_with(config(flows.path(), 15)).await;
+    hanako(&server).await;
+    let store = server.store().await;
+    let mut ann = browser_agent(&browser, &server, "ann").await;
+    add_user(&server, "bob", "agent", PASSWORD);
+    let mut bob = page_login(&browser, &server, "bob").await;
+    bob.wait_for(
+        "document.getElementById('softphone-state').dataset.state === 'connected'",
+        Duration::from_secs(30),
+    )
+    .await;
+    bob.click("go-available").await;
+    bob.wait_for(
+        &format!("{PAGE_STATUS} === 'available'"),
+        Duration::from_secs(10),
+    )
+    .await;
+
+    let caller = call_hanako(&server);
+    let call_id = answer_hanako(&mut ann).await;
+    let consult_state = "document.getElementById('consult-state').dataset.state";
+
+    // First try: bob refuses. The caller comes back to ann.
+    ann.fill("transfer-to", "bob").await;
+    ann.click("consult").await;
+    ann.wait_for(
+        &format!("{consult_state} === 'ringing'"),
+        Duration::from_secs(10),
+    )
+    .await;
+    bob.wait_for(
+        "document.getElementById('call-title').textContent.includes('ann') \
+         && !document.getElementById('answer').classList.contains('hidden')",
+        Duration::from_secs(10),
+    )
+    .await;
+    bob.click("reject").await;
+    ann.wait_for(
+        &format!("{consult_state} === 'failed'"),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(ann.eval(PAGE_STATUS).await, "on_call");
+    bob.click("go-available").await;
+    bob.wait_for(
+        &format!("{PAGE_STATUS} === 'available'"),
+        Duration::from_secs(10),
+    )
+    .await;
+
+    // Second try: bob answers (the pop shows the customer), the agents
+    // talk while the caller hears music, ann completes the transfer.
+    ann.click("consult").await;
+    let consult_call = answer_hanako(&mut bob).await;
+    assert_eq!(consult_call, format!("{call_id}#consult"));
+    ann.wait_for(
+        &format!("{consult_state} === 'connected'"),
+        Duration::from_secs(10),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ann.click("consult-complete").await;
+    ann.wait_for(
+        &format!("{PAGE_STATUS} === 'wrap_up'"),
+        Duration::from_secs(10),
+    )
+    .await;
+    bob.wait_for(
+        &format!("agent.callId === '{call_id}' && {PAGE_STATUS} === 'on_call'"),
+        Duration::from_secs(10),
+    )
+    .await;
+
+    // Bob talks with the caller (whose pcap plays from about 12 s after
+    // the call began, for about 8 s: done well before 14 s from here,
+    // whatever the load), then hangs up; both wrap up the call.
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    bob.click("hangup").await;
+    wrap_up(&mut bob, "resolved", "took it over from ann").await;
+    wrap_up(&mut ann, "escalated", "consulted bob").await;
+    caller.finish().await.assert_ok();
+    let saved = store.dispositions_for_call(&call_id).await.unwrap();
+    let mut by: Vec<(String, String)> = saved
+        .iter()
+        .map(|d| (d.username.clone(), d.code.clone()))
+        .collect();
+    by.sort();
+    assert_eq!(
+        by,
+        [
+            ("ann".to_owned(), "escalated".to_owned()),
+            ("bob".to_owned(), "resolved".to_owned())
+        ]
+    );
+    let rows = server
+        .wait_for_calls(Calls::Id(&call_id), Duration::from_secs(15))
+        .await;
+    let call = &rows[0];
+    assert_eq!(call.agent.as_deref(), Some("bob"), "{call:#?}");
+    assert_eq!(call.hangup_cause.as_deref(), Some("agent_hangup"));
+
+    // The caller heard the music during the consult, and bob after it: his
+    // beeps on the right to the end.
+    let recordings = recordings_once_closed(&server, &call_id).await;
+    let (_, samples) = read_wav(&recording_file(&server, &recordings[0]));
+    let (left, right) = split_stereo(&samples);
+    let (ncc_left, _) = best_alignment(&left, &pcap_audio(), left.len());
+    assert!(ncc_left >= 0.9, "the caller on the left: NCC {ncc_left}");
+    let music = prompt_samples("hold-music");
+    let (ncc_music, _) = exact_alignment(&right, &music[4_000..6_000]);
+    assert!(
+        ncc_music >= 0.9,
+        "the music during the consult: NCC {ncc_music}"
+    );
+    let found = beeps(&right);
+    let last = found.last().copied().unwrap_or(0);
+    assert!(
+        found.len() >= 8 && right.len() - last < 12_000,
+        "bob's beeps after the handover, to the end: {found:?} of {}",
+        right.len()
     );
 }

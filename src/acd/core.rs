@@ -601,6 +601,27 @@ impl Acd {
         }
     }
 
+    /// A consult transfer completes: the agent connected to `from` (the
+    /// consult's entry) now handles `into` (the call's, ended for the
+    /// consulting agent). The connection keeps its start. Returns that
+    /// agent.
+    pub fn merge(&mut self, from: &str, into: &str) -> Result<String, AgentError> {
+        let agent = match self.entries.get(from).map(|e| &e.state) {
+            Some(EntryState::Connected { agent, .. }) => agent.clone(),
+            _ => return Err(AgentError::Refused(format!("`{from}` is not connected"))),
+        };
+        if self.entries.contains_key(into) {
+            return Err(AgentError::Refused(format!("`{into}` is still queued")));
+        }
+        if let Some(e) = self.entries.remove(from) {
+            self.entries.insert(into.to_owned(), e);
+        }
+        if let Some(a) = self.agents.get_mut(&agent) {
+            a.entry = Some(into.to_owned());
+        }
+        Ok(agent)
+    }
+
     /// Position and estimated wait of a waiting entry.
     pub fn estimate(&self, entry: &str) -> Option<Estimate> {
         let e = self.entries.get(entry)?;

@@ -65,6 +65,13 @@ pub enum CallControl {
     /// Blind transfer; the agent goes to wrap-up once the caller is
     /// handed over.
     Transfer(TransferTarget),
+    /// Consult (warm) transfer: the caller on hold, the agent talks to
+    /// this other agent first.
+    Consult(String),
+    /// The consulted agent takes the caller; this agent goes to wrap-up.
+    CompleteConsult,
+    /// Back to the caller; the consulted agent is released.
+    CancelConsult,
 }
 
 /// Where a blind transfer sends the caller.
@@ -117,6 +124,15 @@ pub enum AgentEvent {
     /// Another session of the same agent logged in elsewhere.
     #[serde(rename = "session.replaced")]
     Replaced,
+    /// How the agent's consult of another agent goes: `ringing`,
+    /// `connected`, `failed` (not taken: back to the caller), `completed`,
+    /// `cancelled`.
+    #[serde(rename = "call.consult")]
+    Consult {
+        call_id: String,
+        agent: String,
+        state: &'static str,
+    },
 }
 
 /// An agent session's view when it attaches.
@@ -204,6 +220,16 @@ pub enum Command {
         agent: String,
         entry: String,
         reply: oneshot::Sender<Result<(), AgentError>>,
+    },
+    /// A consult completed: the agent connected to `from` takes `into`.
+    Merge {
+        from: String,
+        into: String,
+    },
+    /// Pushes `event` to the agent's screens (a call tells its agent).
+    Tell {
+        agent: String,
+        event: AgentEvent,
     },
     /// Hold, resume or transfer from the agent connected to `entry`.
     Control {
@@ -551,6 +577,20 @@ impl Task {
                 };
                 let _ = reply.send(result);
             }
+            Command::Merge { from, into } => match self.acd.merge(&from, &into) {
+                Ok(agent) => {
+                    if let Some(events) = self.calls.remove(&from) {
+                        self.calls.insert(into.clone(), events);
+                    }
+                    let customer = self.customers.remove(&from).flatten();
+                    self.customers.insert(into.clone(), customer.clone());
+                    self.last_call
+                        .insert(agent.clone(), (into.clone(), customer));
+                    self.tell(&agent, AgentEvent::Connected { call_id: into });
+                }
+                Err(e) => warn!(error = %e, "a consult could not be completed"),
+            },
+            Command::Tell { agent, event } => self.tell(&agent, event),
             Command::Control {
                 agent,
                 entry,
@@ -623,11 +663,18 @@ impl Task {
             .map(|(_, c)| c.clone())
     }
 
+    /// The agent offered or connected to `entry` (not one still in
+    /// wrap-up after it: a transferred call has had several).
     fn agent_on(&self, entry: &str) -> Option<String> {
-        self.sessions
+        self.agents
             .keys()
-            .chain(self.agents.keys())
-            .find(|a| self.acd.agent_entry(a) == Some(entry))
+            .find(|a| {
+                self.acd.agent_entry(a) == Some(entry)
+                    && matches!(
+                        self.acd.agent_status(a),
+                        Some((AgentStatus::Offered | AgentStatus::OnCall, _))
+                    )
+            })
             .cloned()
     }
 

@@ -452,3 +452,27 @@ fn an_entry_for_one_agent_waits_for_them_whatever_their_skills() {
     acd.enqueue(c3, 5_200).unwrap();
     assert_eq!(routing(&mut acd), ["left c3 no_agents"]);
 }
+
+#[test]
+fn a_completed_consult_hands_the_call_to_the_consulted_agent() {
+    let mut acd = Acd::new([queue("support", None)]);
+    ready(&mut acd, &[("ann", &[], 1_000), ("bob", &[], 2_000)]);
+    acd.enqueue(call("c1", "support", 0), 3_000).unwrap();
+    assert_eq!(routing(&mut acd), ["offer c1->ann"]);
+    acd.answered("c1", "ann", 3_500).unwrap();
+    // Ann consults bob: an entry for him alone.
+    let mut consult = call("c1#consult", "support", 0);
+    consult.agent = Some("bob".into());
+    acd.enqueue(consult, 4_000).unwrap();
+    assert_eq!(routing(&mut acd), ["offer c1#consult->bob"]);
+    acd.answered("c1#consult", "bob", 4_500).unwrap();
+    // Complete: ann's part ends (wrap-up), bob now has the call itself.
+    assert!(acd.merge("c1#consult", "c1").is_err(), "c1 is still ann's");
+    acd.ended("c1", 5_000);
+    assert_eq!(acd.merge("c1#consult", "c1").unwrap(), "bob");
+    assert_eq!(acd.agent_status("ann").unwrap().0, AgentStatus::WrapUp);
+    assert_eq!(acd.agent_status("bob").unwrap().0, AgentStatus::OnCall);
+    assert_eq!(acd.agent_entry("bob"), Some("c1"));
+    acd.ended("c1", 9_000);
+    assert_eq!(acd.agent_status("bob").unwrap().0, AgentStatus::WrapUp);
+}

@@ -74,6 +74,29 @@ pub enum Request {
         call_id: String,
         to: TransferTo,
     },
+    /// Consult (warm) transfer to another agent (`to: {"agent": …}`): the
+    /// caller hears music while the two agents talk; then
+    /// `call.consult_complete` hands the caller over, `call.consult_cancel`
+    /// goes back to them.
+    #[serde(rename = "call.consult")]
+    Consult {
+        #[serde(default)]
+        id: Option<String>,
+        call_id: String,
+        to: TransferTo,
+    },
+    #[serde(rename = "call.consult_complete")]
+    ConsultComplete {
+        #[serde(default)]
+        id: Option<String>,
+        call_id: String,
+    },
+    #[serde(rename = "call.consult_cancel")]
+    ConsultCancel {
+        #[serde(default)]
+        id: Option<String>,
+        call_id: String,
+    },
     /// Hang up the call in progress.
     #[serde(rename = "call.hangup")]
     Hangup {
@@ -136,6 +159,9 @@ impl Request {
             | Request::Hold { id, .. }
             | Request::Resume { id, .. }
             | Request::Transfer { id, .. }
+            | Request::Consult { id, .. }
+            | Request::ConsultComplete { id, .. }
+            | Request::ConsultCancel { id, .. }
             | Request::Hangup { id, .. }
             | Request::WrapUp { id, .. }
             | Request::Logout { id }

@@ -292,6 +292,22 @@ async fn handle(
             };
             control(acd, agent, call_id, CallControl::Transfer(target)).await
         }
+        Request::Consult { call_id, to, .. } => {
+            let TransferTo::Agent(other) = to else {
+                return Reply::Error {
+                    id,
+                    code: "refused",
+                    message: "a consult is with another agent (`to: {\"agent\": …}`)".into(),
+                };
+            };
+            control(acd, agent, call_id, CallControl::Consult(other)).await
+        }
+        Request::ConsultComplete { call_id, .. } => {
+            control(acd, agent, call_id, CallControl::CompleteConsult).await
+        }
+        Request::ConsultCancel { call_id, .. } => {
+            control(acd, agent, call_id, CallControl::CancelConsult).await
+        }
         Request::Hangup { .. } => ask(acd, |reply| Command::Hangup { agent, reply }).await,
         Request::Logout { .. } => ask(acd, |reply| Command::Logout { agent, reply }).await,
         Request::WrapUp {

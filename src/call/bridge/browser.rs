@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use hibiki_sip::Method;
 use tracing::{debug, info, warn};
 
+use super::consult::{Consult, ConsultStep};
 use super::CallerMedia;
 use crate::acd::service::{CallControl, QueueEvent, TransferTarget};
 use crate::call::actor::{Actor, End};
@@ -52,6 +53,16 @@ impl Actor {
         mut lent: Lent,
         caller: &mut CallerMedia,
     ) -> Talked {
+        let mut agent = agent.to_owned();
+        let mut consult: Option<Consult> = None;
+        let ring = Duration::from_secs(
+            self.call
+                .record
+                .queue
+                .as_ref()
+                .and_then(|q| self.ctx.queues.get(q))
+                .map_or(15, |q| q.ring_seconds),
+        );
         let media = Arc::clone(&self.ctx.media);
         let (language, music_name) = self.hold_music_names();
         let music = media.flow_prompt(&language, &music_name).ok();
@@ -65,7 +76,7 @@ impl Actor {
             .queued
             .as_mut()
             .map(|q| std::mem::replace(&mut q.events, tokio::sync::mpsc::channel(1).1));
-        let audio = lent.media().audio.clone();
+        let mut audio = lent.media().audio.clone();
         let mut on_hold: Option<Player> = None;
         let mut source = 10_000u32;
         let mut pcm = [0i16; 480];
@@ -96,7 +107,7 @@ impl Actor {
                             on_hold = Some(Player::new(music.iter().cloned().collect(), now_us));
                         }
                     }
-                    QueueEvent::Control(CallControl::Resume) => {
+                    QueueEvent::Control(CallControl::Resume) if consult.is_none() => {
                         if on_hold.take().is_some() {
                             info!(%agent, "the agent took the caller off hold");
                             source = source.wrapping_add(1);
@@ -109,9 +120,74 @@ impl Actor {
                         info!(%agent, ?target, "the agent transfers the caller");
                         break Talked::Transfer(target);
                     }
+                    QueueEvent::Control(CallControl::Consult(other)) if consult.is_none() => {
+                        if on_hold.is_none() {
+                            source = source.wrapping_add(1);
+                            let now_us = caller.rtp.media_us(Instant::now());
+                            on_hold = Some(Player::new(music.iter().cloned().collect(), now_us));
+                        }
+                        consult = self.start_consult(&agent, &other).await;
+                        if consult.is_none() {
+                            on_hold = None;
+                            source = source.wrapping_add(1);
+                        }
+                    }
+                    QueueEvent::Control(CallControl::CompleteConsult) => {
+                        let Some(mut c) = consult.take_if(|c| c.lent.is_some()) else {
+                            debug!("nothing to complete: the consulted agent has not answered");
+                            continue;
+                        };
+                        self.complete_consult(&agent, &c).await;
+                        if let Some(next) = c.lent.take() {
+                            // The consulting agent's softphone goes back
+                            // to their station as `lent` is replaced.
+                            lent = next;
+                            audio = lent.media().audio.clone();
+                        }
+                        agent = c.agent.clone();
+                        agent_events = Some(std::mem::replace(&mut c.events, tokio::sync::mpsc::channel(1).1));
+                        on_hold = None;
+                        source = source.wrapping_add(1);
+                        while lent.media().frames.try_recv().is_ok() {}
+                    }
+                    QueueEvent::Control(CallControl::CancelConsult) => {
+                        if let Some(mut c) = consult.take() {
+                            info!(%agent, consulted = %c.agent, "consult cancelled");
+                            self.end_consult(&mut c).await;
+                            self.tell_consult(&agent, &c.agent, "cancelled").await;
+                            on_hold = None;
+                            source = source.wrapping_add(1);
+                            while lent.media().frames.try_recv().is_ok() {}
+                        }
+                    }
                     other => debug!(?other, "queue event while talking"),
                 },
+                input = next_consult(&mut consult) => {
+                    let step = match (input, consult.as_mut()) {
+                        (ConsultInput::Event(event), Some(c)) => self.consult_event(&agent, c, event, ring).await,
+                        (ConsultInput::RangOut, Some(c)) => self.consult_rang_out(&agent, c).await,
+                        (ConsultInput::Frame(frame), _) => {
+                            // The consulted agent, to the consulting one.
+                            let n = frame.law.decode(&frame.payload, &mut pcm);
+                            let _ = audio.send_pcm(pcm.get(..n).unwrap_or(&[]));
+                            ConsultStep::Continue
+                        }
+                        (_, None) => ConsultStep::Continue,
+                    };
+                    if matches!(step, ConsultStep::Over) {
+                        consult = None;
+                        on_hold = None;
+                        source = source.wrapping_add(1);
+                        while lent.media().frames.try_recv().is_ok() {}
+                    }
+                }
                 Some(frame) = phone.frames.recv() => {
+                    if let Some(other) = consult.as_mut().and_then(|c| c.lent.as_mut()) {
+                        // Consulting: to the other agent, not the caller.
+                        let n = frame.law.decode(&frame.payload, &mut pcm);
+                        let _ = other.media().audio.send_pcm(pcm.get(..n).unwrap_or(&[]));
+                        continue;
+                    }
                     if on_hold.is_some() {
                         continue;
                     }
@@ -224,6 +300,10 @@ impl Actor {
                 }
             }
         };
+        if let Some(mut c) = consult.take() {
+            self.end_consult(&mut c).await;
+            self.tell_consult(&agent, &c.agent, "cancelled").await;
+        }
         // The events go back to the call's place in the ACD (a transfer
         // queues again with it).
         if let (Some(q), Some(events)) = (self.queued.as_mut(), agent_events) {
@@ -247,6 +327,39 @@ impl Actor {
             .and_then(|q| self.ctx.queues.get(q))
             .map_or_else(|| "hold-music".to_owned(), |q| q.music.clone());
         (language, music)
+    }
+}
+
+/// What a consult in progress brings.
+enum ConsultInput {
+    Event(QueueEvent),
+    Frame(crate::softphone::InboundFrame),
+    RangOut,
+}
+
+/// The next thing from the consult in progress, or never.
+async fn next_consult(consult: &mut Option<Consult>) -> ConsultInput {
+    let Some(c) = consult else {
+        return std::future::pending().await;
+    };
+    let until = c.rings_until();
+    let frames = async {
+        match c.lent.as_mut() {
+            Some(l) => l.media().frames.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    let rang_out = async {
+        match until {
+            Some(t) => tokio::time::sleep_until(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        Some(event) = c.events.recv() => ConsultInput::Event(event),
+        Some(frame) = frames => ConsultInput::Frame(frame),
+        () = rang_out => ConsultInput::RangOut,
+        else => std::future::pending().await,
     }
 }
 

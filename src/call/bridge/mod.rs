@@ -17,6 +17,7 @@
 //! actor, like everything else about the call.
 
 pub(super) mod browser;
+mod consult;
 mod talk;
 pub(super) mod transfer;
 
