@@ -20,8 +20,8 @@ mod common;
 use std::time::Duration;
 
 use common::media::{
-    best_alignment, demo_server, dtmf_digits, pcap_payloads, prompt_samples, read_wav,
-    recording_file, recordings_once_closed, split_stereo,
+    best_alignment, demo_server, dtmf_digits, pcap_payloads, piecewise_alignment, prompt_samples,
+    read_wav, recording_file, recordings_once_closed, split_stereo,
 };
 use common::{free_udp_port, Calls, TestServer};
 use hibiki::media::g711::alaw_to_linear;
@@ -45,12 +45,23 @@ async fn assert_recording(server: &TestServer, call_id: &str, what: &str, sent: 
         c >= 0.9,
         "{what}: left channel vs the caller's audio: NCC {c:.3} at {offset} samples"
     );
+    // The far end here is Hibiki's own demo route, whose prompt crosses a
+    // second call's pacing and RTP before it is recorded: on a loaded
+    // machine its stream may be re-anchored (a slip of a few samples now
+    // and then). Matched window by window (200 ms, slips up to 10 ms),
+    // as the baresip test does; unrelated audio still scores near 0.
     let welcome = prompt_samples("welcome");
-    let (c, offset) = best_alignment(&right, &welcome, 16_000);
-    eprintln!("{what}: right vs welcome NCC {c:.3} at {offset}");
+    let a = piecewise_alignment(&right, &welcome, 16_000, 1_600, 80);
+    eprintln!(
+        "{what}: right vs welcome NCC {:.3} at {}, slips {:?}",
+        a.ncc, a.start, a.slips
+    );
     assert!(
-        c >= 0.9,
-        "{what}: right channel vs the welcome prompt: NCC {c:.3} at {offset} samples"
+        a.ncc >= 0.9,
+        "{what}: right channel vs the welcome prompt: NCC {:.3} at {} samples, slips {:?}",
+        a.ncc,
+        a.start,
+        a.slips
     );
 }
 
