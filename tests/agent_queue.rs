@@ -18,6 +18,11 @@
 //!   agent hangs up and saves a disposition from the page; Japanese text.
 //! - The socket refuses a missing token and the wrong role, and closes
 //!   once the token is revoked.
+//! - The pop carries an external CRM's record; a slow CRM leaves it out
+//!   (`timeout`) rather than hold the call up.
+//! - An agent on a SIP phone holds (the caller hears the music) and
+//!   transfers to the billing queue from the socket: their phone gets a
+//!   BYE, the billing agent's phone rings with the same pop.
 
 mod common;
 
@@ -533,4 +538,123 @@ async fn the_pop_carries_the_crms_record_and_a_slow_crm_does_not_hold_it_up() {
         assert_eq!(wrapped["type"], "ok", "{wrapped}");
         agent.state("available", Duration::from_secs(5)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_on_a_sip_phone_holds_and_transfers_to_a_queue_from_the_socket() {
+    let flows = common::ivr::flows_dir(&[("demo.toml", common::ivr::demo_always_open())]);
+    let server = TestServer::start_with(config(flows.path(), 10)).await;
+    hanako(&server).await;
+    let api = Api::new(&server);
+    let (ann_port, bob_port) = (free_udp_port("127.0.0.1"), free_udp_port("127.0.0.1"));
+    let (ann_media, bob_media) = (
+        free_udp_port("127.0.0.1").to_string(),
+        free_udp_port("127.0.0.1").to_string(),
+    );
+    let ann_phone = server.sipp_uas("uas_agent", ann_port, &["-mp", &ann_media]);
+    let bob_phone = server.sipp_uas("uas_agent", bob_port, &["-mp", &bob_media]);
+    let mut ann = ready_agent(&server, &api, "ann", ann_port).await;
+    // Bob takes billing calls only.
+    add_user(&server, "bob", "agent", PASSWORD);
+    let store = server.store().await;
+    let now = hibiki::store::now_ms();
+    let billing = hibiki::store::AgentSkill::new("billing", 5).unwrap();
+    assert!(store
+        .set_agent_skills("bob", &[billing], now)
+        .await
+        .unwrap());
+    assert!(store
+        .set_agent_device("bob", Some(&format!("sip:bob@127.0.0.1:{bob_port}")), now)
+        .await
+        .unwrap());
+    let (mut bob, _) = AgentSocket::connect(server.http, &api.token("bob", PASSWORD).await).await;
+    let ok = bob.request(json!({ "type": "state.available" })).await;
+    assert_eq!(ok["type"], "ok", "{ok}");
+
+    let caller_media = free_udp_port("127.0.0.1").to_string();
+    let caller = server.sipp_spawn(
+        "uac_queue",
+        &[
+            "-mp",
+            &caller_media,
+            "-key",
+            "caller",
+            "+819012345678",
+            "-timeout",
+            "90s",
+        ],
+    );
+    let offer = ann.next_of("call.offered", Duration::from_secs(30)).await;
+    let call_id = offer["call_id"].as_str().unwrap().to_owned();
+    ann.next_of("call.connected", Duration::from_secs(20)).await;
+
+    // Hold from the screen: the caller hears the queue's music.
+    let held = ann
+        .request(json!({ "type": "call.hold", "call_id": call_id }))
+        .await;
+    assert_eq!(held["type"], "ok", "{held}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let resumed = ann
+        .request(json!({ "type": "call.resume", "call_id": call_id }))
+        .await;
+    assert_eq!(resumed["type"], "ok", "{resumed}");
+    // A consult is the browser's; refused with a reason.
+    let consult = ann
+        .request(json!({ "type": "call.consult", "call_id": call_id, "to": {"agent": "bob"} }))
+        .await;
+    assert_eq!(consult["code"], "refused", "{consult}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Blind transfer to billing: ann's phone gets a BYE, bob's rings with
+    // the same pop.
+    let moved = ann
+        .request(json!({ "type": "call.transfer", "call_id": call_id, "to": {"queue": "billing"} }))
+        .await;
+    assert_eq!(moved["type"], "ok", "{moved}");
+    ann.next_of("call.ended", Duration::from_secs(10)).await;
+    ann.state("wrap_up", Duration::from_secs(5)).await;
+    ann_phone.finish().await.assert_ok();
+    let offer = bob.next_of("call.offered", Duration::from_secs(20)).await;
+    assert_eq!(offer["call_id"], call_id.as_str());
+    assert_eq!(offer["queue"], "billing");
+    assert_eq!(offer["pop"]["customer"]["name"], "Hanako Yamada", "{offer}");
+    bob.next_of("call.connected", Duration::from_secs(20)).await;
+
+    // Bob and the caller talk (the caller's pcap and bob's), then bob
+    // hangs up from his screen.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let hangup = bob
+        .request(json!({ "type": "call.hangup", "call_id": call_id }))
+        .await;
+    assert_eq!(hangup["type"], "ok", "{hangup}");
+    bob.next_of("call.ended", Duration::from_secs(10)).await;
+    bob_phone.finish().await.assert_ok();
+    caller.finish().await.assert_ok();
+
+    let rows = server
+        .wait_for_calls(Calls::Id(&call_id), Duration::from_secs(15))
+        .await;
+    let call = &rows[0];
+    assert_eq!(call.agent.as_deref(), Some("bob"), "{call:#?}");
+    assert_eq!(call.queue.as_deref(), Some("billing"), "{call:#?}");
+    assert_eq!(call.hangup_cause.as_deref(), Some("agent_hangup"));
+
+    let recordings = recordings_once_closed(&server, &call_id).await;
+    assert_eq!(recordings.len(), 1, "{recordings:#?}");
+    let (_, samples) = read_wav(&recording_file(&server, &recordings[0]));
+    let (left, right) = split_stereo(&samples);
+    let sent: Vec<f64> = pcap_payloads(PCAP)
+        .iter()
+        .flat_map(|p| p.iter().map(|b| f64::from(alaw_to_linear(*b))))
+        .collect();
+    let (ncc_left, _) = best_alignment(&left, &sent, left.len());
+    assert!(ncc_left >= 0.9, "the caller on the left: NCC {ncc_left}");
+    let (ncc_bob, _) = best_alignment(&right, &sent, right.len());
+    assert!(ncc_bob >= 0.9, "bob's phone on the right: NCC {ncc_bob}");
+    let music = common::media::prompt_samples("hold-music");
+    let (ncc_music, _) = common::media::exact_alignment(&right, &music[12_000..14_000]);
+    assert!(
+        ncc_music >= 0.9,
+        "the hold music on the right: NCC {ncc_music}"
+    );
 }

@@ -627,15 +627,17 @@ impl Task {
         }
     }
 
-    /// Whether a connected agent's control can be carried out: hold and
-    /// transfer are the browser softphone's (a SIP phone has its own hold
-    /// key); a transfer needs a queue that exists or another agent who is
-    /// logged in.
+    /// Whether a connected agent's control can be carried out: a consult
+    /// is between browser softphones; a transfer needs a queue that
+    /// exists or another agent who is logged in.
     fn check_control(&self, agent: &str, control: &CallControl) -> Result<(), AgentError> {
-        if !matches!(self.agents.get(agent), Some(Device::Browser(_))) {
+        let consulting = matches!(
+            control,
+            CallControl::Consult(_) | CallControl::CompleteConsult | CallControl::CancelConsult
+        );
+        if consulting && !matches!(self.agents.get(agent), Some(Device::Browser(_))) {
             return Err(AgentError::Refused(
-                "hold and transfer are for calls taken in the browser; use your phone's keys"
-                    .into(),
+                "a consult is for calls taken in the browser".into(),
             ));
         }
         match control {

@@ -46,11 +46,17 @@ impl Actor {
     ) -> End {
         let mut bridged = bridged;
         loop {
-            let (agent, lent) = match bridged {
-                Bridged::Sip { out, far } => return self.talk(*out, *far, caller).await,
-                Bridged::Browser { agent, lent } => (agent, lent),
+            let talked = match bridged {
+                Bridged::Sip { out, far } => {
+                    let (talked, back) = self.talk(*out, *far, caller).await;
+                    caller = back;
+                    talked
+                }
+                Bridged::Browser { agent, lent } => {
+                    self.talk_browser(&agent, lent, &mut caller).await
+                }
             };
-            let end = match self.talk_browser(&agent, lent, &mut caller).await {
+            let end = match talked {
                 Talked::Ended(end) => end,
                 Talked::Transfer(target) => match self.hand_over(target, &mut caller, t0).await {
                     HandedOver::To(next) => {
@@ -92,9 +98,12 @@ impl Actor {
             ..previous.clone()
         };
         let step = match target {
+            // The new queue's own skills only: what the flow's step asked
+            // was for the queue it named.
             TransferTarget::Queue(queue) => QueueStep {
                 queue,
                 agent: None,
+                skills: Vec::new(),
                 ..previous
             },
             TransferTarget::Agent(agent) => QueueStep {

@@ -314,7 +314,7 @@ impl Actor {
     }
 
     /// The prompt language and music name for hold: the last queue's.
-    fn hold_music_names(&self) -> (String, String) {
+    pub(in crate::call) fn hold_music_names(&self) -> (String, String) {
         let language = self
             .queue_step
             .as_ref()

@@ -346,7 +346,7 @@ impl Actor {
             recording,
             acked: false,
         };
-        self.talk(out, far, caller).await
+        self.talk_to_end(out, far, caller).await
     }
 
     /// Places the outbound leg: our offer (from `lease`, the codecs the

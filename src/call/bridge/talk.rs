@@ -16,11 +16,14 @@ use hibiki_sip::{Method, Request};
 use tracing::{info, warn};
 
 use super::{build_reason, CallerMedia, Connected, OutLeg};
+use crate::acd::service::{CallControl, QueueEvent};
 use crate::call::actor::{Actor, End};
+use crate::call::bridge::browser::Talked;
 use crate::call::outcome::HangupCause;
 use crate::call::recording::Recording;
 use crate::call::{CallInput, SipCommand};
 use crate::media::leg::{Received, RtpLeg};
+use crate::media::prompt::player::{Player, PlayerEvent};
 use crate::media::recording::Side;
 use crate::store::Outcome;
 
@@ -77,14 +80,16 @@ async fn pass_on(
 impl Actor {
     /// Runs the answered bridge to its end: the far end connected, the
     /// caller answered (by the trunk route just now, or long before by
-    /// an IVR flow whose recording goes on here).
+    /// an IVR flow whose recording goes on here). Returns how it ended
+    /// (an agent on a SIP phone may transfer the caller) and the caller's
+    /// media, its recording still open.
     #[allow(clippy::too_many_lines)]
     pub(in crate::call) async fn talk(
         &mut self,
         out: OutLeg,
         far: Connected,
         caller: CallerMedia,
-    ) -> End {
+    ) -> (Talked, CallerMedia) {
         let media = Arc::clone(&self.ctx.media);
         let Connected {
             dialog: mut dialog_b,
@@ -119,30 +124,55 @@ impl Actor {
             .queued
             .as_mut()
             .map(|q| std::mem::replace(&mut q.events, tokio::sync::mpsc::channel(1).1));
-        let end = loop {
+        // An agent's phone on hold: the caller hears the queue's music.
+        let music = {
+            let (language, name) = self.hold_music_names();
+            media.flow_prompt(&language, &name).ok()
+        };
+        let mut on_hold: Option<Player> = None;
+        let mut source = 20_000u32;
+        let talked = loop {
             tokio::select! {
                 Some(event) = next_agent_event(&mut agent_events) => {
+                    match &event {
+                        QueueEvent::Control(CallControl::Hold) if on_hold.is_none() => {
+                            info!("the agent put the caller on hold");
+                            source = source.wrapping_add(1);
+                            on_hold = Some(Player::new(music.iter().cloned().collect(), leg_a.media_us(Instant::now())));
+                        }
+                        QueueEvent::Control(CallControl::Resume) => {
+                            if on_hold.take().is_some() {
+                                info!("the agent took the caller off hold");
+                            }
+                        }
+                        QueueEvent::Control(CallControl::Transfer(target)) => {
+                            info!(?target, "the agent transfers the caller");
+                            self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
+                            break Talked::Transfer(target.clone());
+                        }
+                        _ => {}
+                    }
                     if matches!(event, crate::acd::service::QueueEvent::AgentHangup) {
                         info!("the agent hung up from their screen");
                         self.hang_up().await;
                         self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
-                        break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::AgentHangup };
+                        break Talked::Ended(End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::AgentHangup });
                     }
                 }
                 () = &mut stopping => {
                     self.hang_up().await;
                     self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
-                    break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Shutdown };
+                    break Talked::Ended(End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Shutdown });
                 }
                 input = self.input.recv() => {
-                    let Some(input) = input else { break self.engine_gone() };
+                    let Some(input) = input else { break Talked::Ended(self.engine_gone()) };
                     match input {
                         CallInput::Ack { .. } => acked = true,
                         CallInput::AckTimeout if !acked => {
                             warn!("the caller never acknowledged our 200: hanging up");
                             self.hang_up().await;
                             self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
-                            break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::AckTimeout };
+                            break Talked::Ended(End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::AckTimeout });
                         }
                         CallInput::Response { response, .. } => {
                             // A retransmitted 2xx: our ACK was lost.
@@ -168,13 +198,13 @@ impl Actor {
                                     self.respond_on(tx, &request, 200, "OK", None).await;
                                     info!("the caller hung up");
                                     self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
-                                    break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Normal };
+                                    break Talked::Ended(End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::Normal });
                                 }
                                 (Method::Bye, Party::Callee) => {
                                     self.respond_on(tx, &request, 200, "OK", None).await;
                                     info!("the called party hung up");
                                     self.hang_up().await;
-                                    break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::CalleeHungUp };
+                                    break Talked::Ended(End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::CalleeHungUp });
                                 }
                                 (Method::Invite, Party::Caller) => {
                                     match reanswer(&request, &local_a, &last_sdp_a) {
@@ -222,13 +252,42 @@ impl Actor {
                     }
                 }
                 received = leg_a.recv() => {
-                    pass_on(received, &mut leg_a, &mut leg_b, recording.as_mut(), Party::Caller).await;
+                    if on_hold.is_some() {
+                        // Recorded, not heard by the agent.
+                        if let Ok(Received::Audio { at_us, len }) = received {
+                            if let Some(r) = recording.as_mut() {
+                                r.recorder.push(Side::Caller, at_us, leg_a.decoded(len));
+                            }
+                        }
+                        while leg_a.poll_digit(Instant::now()).is_some() {}
+                    } else {
+                        pass_on(received, &mut leg_a, &mut leg_b, recording.as_mut(), Party::Caller).await;
+                    }
                 }
                 received = leg_b.recv() => {
-                    pass_on(received, &mut leg_b, &mut leg_a, recording.as_mut(), Party::Callee).await;
+                    if on_hold.is_some() {
+                        // The agent's phone, unheard while the caller holds.
+                        while leg_b.poll_digit(Instant::now()).is_some() {}
+                    } else {
+                        pass_on(received, &mut leg_b, &mut leg_a, recording.as_mut(), Party::Callee).await;
+                    }
                 }
                 _ = tick.tick() => {
                     let now = Instant::now();
+                    if let Some(player) = on_hold.as_mut() {
+                        let now_us = leg_a.media_us(now);
+                        while let Some(event) = player.poll(now_us) {
+                            if let PlayerEvent::Frame(frame) = event {
+                                leg_a.send_pcm(source, &frame.samples, now).await;
+                                if let Some(r) = recording.as_mut() {
+                                    r.recorder.push(Side::Other, frame.deadline_us, &frame.samples);
+                                }
+                            }
+                        }
+                        if player.finished().is_some() {
+                            *player = Player::new(music.iter().cloned().collect(), now_us);
+                        }
+                    }
                     if let Some(r) = recording.as_mut() {
                         if let Err(e) = r.recorder.tick(leg_a.media_us(now)) {
                             warn!(error = %e, "recording failed; the call goes on unrecorded");
@@ -250,7 +309,7 @@ impl Actor {
                             warn!(?limit, "no RTP from a party: hanging up both");
                             self.hang_up().await;
                             self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
-                            break End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::MediaTimeout };
+                            break Talked::Ended(End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::MediaTimeout });
                         }
                     }
                 }
@@ -266,11 +325,43 @@ impl Actor {
             events_held = a.events_held + b.events_held,
             "media ended"
         );
-        if let Some(r) = recording {
-            self.finish_recording(r, leg_a.media_us(Instant::now()))
+        // The events go back to the call's place in the ACD (a transfer
+        // queues again with it).
+        if let (Some(q), Some(events)) = (self.queued.as_mut(), agent_events) {
+            q.events = events;
+        }
+        let caller = CallerMedia {
+            rtp: leg_a,
+            local: local_a,
+            last_sdp: last_sdp_a,
+            recording,
+            acked,
+        };
+        (talked, caller)
+    }
+
+    /// [`Actor::talk`] to the call's end, the recording closed after it
+    /// (routes and transfers with no agent to hand the caller on).
+    pub(in crate::call) async fn talk_to_end(
+        &mut self,
+        out: OutLeg,
+        far: Connected,
+        caller: CallerMedia,
+    ) -> End {
+        let (talked, mut caller) = self.talk(out, far, caller).await;
+        if let Some(r) = caller.recording.take() {
+            self.finish_recording(r, caller.rtp.media_us(Instant::now()))
                 .await;
         }
-        end
+        match talked {
+            Talked::Ended(end) => end,
+            // Only an agent transfers, and an agent's talk is not this.
+            Talked::Transfer(_) => End {
+                outcome: Outcome::Answered,
+                code: Some(200),
+                cause: HangupCause::Normal,
+            },
+        }
     }
 
     /// Re-sends a SIP INFO (DTMF) from one party to the other.
