@@ -140,10 +140,9 @@ impl Actor {
                             source = source.wrapping_add(1);
                             on_hold = Some(Player::new(music.iter().cloned().collect(), leg_a.media_us(Instant::now())));
                         }
-                        QueueEvent::Control(CallControl::Resume) => {
-                            if on_hold.take().is_some() {
-                                info!("the agent took the caller off hold");
-                            }
+                        QueueEvent::Control(CallControl::Resume) if on_hold.is_some() => {
+                            on_hold = None;
+                            info!("the agent took the caller off hold");
                         }
                         QueueEvent::Control(CallControl::Transfer(target)) => {
                             info!(?target, "the agent transfers the caller");
