@@ -98,11 +98,17 @@ fn pcap_audio() -> Vec<f64> {
         .collect()
 }
 
-/// Logs `agent` in on a page and waits for the softphone to connect; then
-/// makes them available.
+/// Creates `agent` with the support skill, logs them in on a page, waits
+/// for the softphone to connect and makes them available.
 async fn browser_agent(browser: &Browser, server: &TestServer, agent: &str) -> Page {
     add_user(server, agent, "agent", PASSWORD);
     support_agent(server, agent).await;
+    available_on_page(browser, server, agent).await
+}
+
+/// Logs an existing `agent` in on a page, waits for the softphone to
+/// connect and makes them available.
+async fn available_on_page(browser: &Browser, server: &TestServer, agent: &str) -> Page {
     let mut page = page_login(browser, server, agent).await;
     page.wait_for(
         "document.getElementById('softphone-state').dataset.state === 'connected'",
@@ -179,6 +185,17 @@ async fn wrap_up(page: &mut Page, disposition: &str, notes: &str) {
         Duration::from_secs(10),
     )
     .await;
+}
+
+/// Each agent's disposition of `call_id`, as `(agent, code)` sorted.
+async fn assert_dispositions(store: &hibiki::store::Store, call_id: &str, wanted: &[(&str, &str)]) {
+    let saved = store.dispositions_for_call(call_id).await.unwrap();
+    let mut by: Vec<(&str, &str)> = saved
+        .iter()
+        .map(|d| (d.username.as_str(), d.code.as_str()))
+        .collect();
+    by.sort_unstable();
+    assert_eq!(by, wanted, "{saved:?}");
 }
 
 fn call_hanako(server: &TestServer) -> common::SippRun {
@@ -348,18 +365,7 @@ async fn agents_hold_and_transfer_to_an_agent_a_queue_and_an_external_number() {
         .await
         .unwrap());
     add_user(&server, "bob", "agent", PASSWORD);
-    let mut bob = page_login(&browser, &server, "bob").await;
-    bob.wait_for(
-        "document.getElementById('softphone-state').dataset.state === 'connected'",
-        Duration::from_secs(30),
-    )
-    .await;
-    bob.click("go-available").await;
-    bob.wait_for(
-        &format!("{PAGE_STATUS} === 'available'"),
-        Duration::from_secs(10),
-    )
-    .await;
+    let mut bob = available_on_page(&browser, &server, "bob").await;
     // Skills are read at login: ann logs in again (a reload) to get billing.
     ann.call("Page.reload", serde_json::json!({})).await;
     ann.wait_for(
@@ -422,19 +428,12 @@ async fn agents_hold_and_transfer_to_an_agent_a_queue_and_an_external_number() {
     // Each agent's wrap-up is kept for the call.
     wrap_up(&mut ann, "follow_up", "sent to the billing line").await;
     wrap_up(&mut bob, "no_action", "").await;
-    let saved = store.dispositions_for_call(&call_id).await.unwrap();
-    let mut by: Vec<(String, String)> = saved
-        .iter()
-        .map(|d| (d.username.clone(), d.code.clone()))
-        .collect();
-    by.sort();
-    assert_eq!(
-        by,
-        [
-            ("ann".to_owned(), "follow_up".to_owned()),
-            ("bob".to_owned(), "no_action".to_owned())
-        ]
-    );
+    assert_dispositions(
+        &store,
+        &call_id,
+        &[("ann", "follow_up"), ("bob", "no_action")],
+    )
+    .await;
 
     let rows = server
         .wait_for_calls(Calls::Id(&call_id), Duration::from_secs(15))
@@ -489,18 +488,7 @@ async fn a_consult_transfer_hands_the_caller_to_a_second_agent_on_a_second_page(
     let store = server.store().await;
     let mut ann = browser_agent(&browser, &server, "ann").await;
     add_user(&server, "bob", "agent", PASSWORD);
-    let mut bob = page_login(&browser, &server, "bob").await;
-    bob.wait_for(
-        "document.getElementById('softphone-state').dataset.state === 'connected'",
-        Duration::from_secs(30),
-    )
-    .await;
-    bob.click("go-available").await;
-    bob.wait_for(
-        &format!("{PAGE_STATUS} === 'available'"),
-        Duration::from_secs(10),
-    )
-    .await;
+    let mut bob = available_on_page(&browser, &server, "bob").await;
 
     let caller = call_hanako(&server);
     let call_id = answer_hanako(&mut ann).await;
@@ -565,19 +553,12 @@ async fn a_consult_transfer_hands_the_caller_to_a_second_agent_on_a_second_page(
     wrap_up(&mut bob, "resolved", "took it over from ann").await;
     wrap_up(&mut ann, "escalated", "consulted bob").await;
     caller.finish().await.assert_ok();
-    let saved = store.dispositions_for_call(&call_id).await.unwrap();
-    let mut by: Vec<(String, String)> = saved
-        .iter()
-        .map(|d| (d.username.clone(), d.code.clone()))
-        .collect();
-    by.sort();
-    assert_eq!(
-        by,
-        [
-            ("ann".to_owned(), "escalated".to_owned()),
-            ("bob".to_owned(), "resolved".to_owned())
-        ]
-    );
+    assert_dispositions(
+        &store,
+        &call_id,
+        &[("ann", "escalated"), ("bob", "resolved")],
+    )
+    .await;
     let rows = server
         .wait_for_calls(Calls::Id(&call_id), Duration::from_secs(15))
         .await;

@@ -558,23 +558,9 @@ impl Task {
                 entry,
                 reply,
             } => {
-                let result = match self.acd.agent_status(&agent) {
-                    Some((AgentStatus::Offered, _))
-                        if self.acd.agent_entry(&agent) == Some(entry.as_str()) =>
-                    {
-                        self.tell_call(&entry, QueueEvent::AgentAnswer { agent });
-                        Ok(())
-                    }
-                    Some((AgentStatus::Offered, _)) => Err(AgentError::NotTheirs {
-                        agent: agent.clone(),
-                        entry,
-                    }),
-                    Some((status, _)) => Err(AgentError::WrongState {
-                        agent: agent.clone(),
-                        state: status.as_str(),
-                    }),
-                    None => Err(AgentError::NotLoggedIn(agent.clone())),
-                };
+                let result = self
+                    .agent_in(&agent, &entry, AgentStatus::Offered)
+                    .map(|()| self.tell_call(&entry, QueueEvent::AgentAnswer { agent }));
                 let _ = reply.send(result);
             }
             Command::Merge { from, into } => match self.acd.merge(&from, &into) {
@@ -597,24 +583,10 @@ impl Task {
                 control,
                 reply,
             } => {
-                let result = match self.acd.agent_status(&agent) {
-                    Some((AgentStatus::OnCall, _))
-                        if self.acd.agent_entry(&agent) == Some(entry.as_str()) =>
-                    {
-                        self.check_control(&agent, &control).map(|()| {
-                            self.tell_call(&entry, QueueEvent::Control(control));
-                        })
-                    }
-                    Some((AgentStatus::OnCall, _)) => Err(AgentError::NotTheirs {
-                        agent: agent.clone(),
-                        entry,
-                    }),
-                    Some((status, _)) => Err(AgentError::WrongState {
-                        agent: agent.clone(),
-                        state: status.as_str(),
-                    }),
-                    None => Err(AgentError::NotLoggedIn(agent.clone())),
-                };
+                let result = self
+                    .agent_in(&agent, &entry, AgentStatus::OnCall)
+                    .and_then(|()| self.check_control(&agent, &control))
+                    .map(|()| self.tell_call(&entry, QueueEvent::Control(control)));
                 let _ = reply.send(result);
             }
             Command::HandledBy {
@@ -624,6 +596,22 @@ impl Task {
             } => {
                 let _ = reply.send(self.handled_by(&agent, &entry));
             }
+        }
+    }
+
+    /// Whether `agent` is in `status` for `entry` (offered it, or on it).
+    fn agent_in(&self, agent: &str, entry: &str, status: AgentStatus) -> Result<(), AgentError> {
+        match self.acd.agent_status(agent) {
+            Some((s, _)) if s == status && self.acd.agent_entry(agent) == Some(entry) => Ok(()),
+            Some((s, _)) if s == status => Err(AgentError::NotTheirs {
+                agent: agent.to_owned(),
+                entry: entry.to_owned(),
+            }),
+            Some((s, _)) => Err(AgentError::WrongState {
+                agent: agent.to_owned(),
+                state: s.as_str(),
+            }),
+            None => Err(AgentError::NotLoggedIn(agent.to_owned())),
         }
     }
 

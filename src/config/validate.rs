@@ -297,22 +297,7 @@ fn check_routes(c: &Config) -> Check {
             ring_timeout_seconds,
         } = &route.action
         {
-            let outbound = c
-                .trunks
-                .iter()
-                .find(|t| &t.name == trunk)
-                .map(|t| t.outbound.is_some());
-            match outbound {
-                None => fail(
-                    format!("{at}.trunk"),
-                    format!("no trunk is named `{trunk}`"),
-                )?,
-                Some(false) => fail(
-                    format!("{at}.trunk"),
-                    format!("trunk `{trunk}` has no [trunks.outbound] table: calls cannot be placed through it"),
-                )?,
-                Some(true) => {}
-            }
+            outbound_trunk(c, format!("{at}.trunk"), trunk)?;
             if let Some(to) = to {
                 if to.is_empty() || !to.chars().all(is_number_char) {
                     fail(
@@ -386,19 +371,21 @@ fn check_queues(c: &Config) -> Check {
         fail("agents.dispositions", "list at least one disposition code")?;
     }
     if let Some(trunk) = &c.agents.transfer_trunk {
-        let outbound = c
-            .trunks
-            .iter()
-            .find(|t| &t.name == trunk)
-            .map(|t| t.outbound.is_some());
-        match outbound {
-            None => fail("agents.transfer_trunk", format!("no trunk is named `{trunk}`"))?,
-            Some(false) => fail(
-                "agents.transfer_trunk",
-                format!("trunk `{trunk}` has no [trunks.outbound] table: calls cannot be placed through it"),
-            )?,
-            Some(true) => {}
-        }
+        outbound_trunk(c, "agents.transfer_trunk".into(), trunk)?;
     }
     Ok(())
+}
+
+/// `trunk` (named at `key`) must exist and have an outbound side.
+fn outbound_trunk(c: &Config, key: String, trunk: &str) -> Check {
+    match c.trunks.iter().find(|t| t.name == trunk) {
+        None => fail(key, format!("no trunk is named `{trunk}`")),
+        Some(t) if t.outbound.is_none() => fail(
+            key,
+            format!(
+                "trunk `{trunk}` has no [trunks.outbound] table: calls cannot be placed through it"
+            ),
+        ),
+        Some(_) => Ok(()),
+    }
 }
