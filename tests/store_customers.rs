@@ -315,6 +315,26 @@ async fn the_writer_carries_callback_requests_and_a_retry_keeps_the_completion(s
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, CallbackStatus::Done);
     assert_eq!(rows[0].done_by.as_deref(), Some("agent1"));
+
+    // A queue's callback is closed by the same event with its new status
+    // (the customer reached); sent again, or open again, it changes
+    // nothing more.
+    let open = request("r2", 30);
+    write(&store, std::slice::from_ref(&open)).await;
+    let mut done = open.clone();
+    done.status = CallbackStatus::Done;
+    done.done_at_ms = Some(40);
+    done.done_by = Some("agent2".to_owned());
+    done.notes = "called back in call x".to_owned();
+    write(&store, std::slice::from_ref(&done)).await;
+    assert_eq!(
+        store.callback_request("r2").await.unwrap(),
+        Some(done.clone())
+    );
+    let mut later = done.clone();
+    later.done_by = Some("agent3".to_owned());
+    write(&store, &[open, later]).await;
+    assert_eq!(store.callback_request("r2").await.unwrap(), Some(done));
 }
 
 async fn a_refused_callback_request_costs_only_itself(store: Store) {

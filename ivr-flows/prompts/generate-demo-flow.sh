@@ -23,6 +23,8 @@ gen queue-position "You are caller number"
 gen queue-wait "in line. Your estimated wait is about"
 gen queue-minutes "minutes. Thank you for waiting."
 gen queue-wait-short "in line. An agent will be with you shortly."
+gen queue-callback-offer "To be called back without losing your place in line, press 1."
+gen queue-callback-confirmed "Thank you. You keep your place in line, and we will call you back at the number you are calling from. Goodbye."
 # Hold music: a quiet, slow plucked arpeggio, 8 seconds, looped by queues.
 notes=""
 for n in C4 E4 G4 E4 A3 C4 E4 C4; do

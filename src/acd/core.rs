@@ -247,6 +247,9 @@ struct Agent {
     entry: Option<EntryId>,
     /// When the wrap-up ends, while in `wrap_up`.
     wrap_up_until: Option<u64>,
+    /// Whether callbacks may be offered to the agent (their device can
+    /// take one: see [`Acd::set_takes_callbacks`]).
+    takes_callbacks: bool,
 }
 
 /// A waiting entry.
@@ -331,7 +334,12 @@ impl Acd {
             .as_ref()
             .filter(|o| self.queues.contains_key(&o.queue))
             .map(|o| e.entered_queue_at.saturating_add(o.after_ms));
-        let max_wait = q.max_wait_ms.map(|m| e.entered_at.saturating_add(m));
+        // A callback is no caller on the line: it waits for an agent
+        // however long it takes.
+        let max_wait = q
+            .max_wait_ms
+            .filter(|_| e.kind == EntryKind::Call)
+            .map(|m| e.entered_at.saturating_add(m));
         overflow.into_iter().chain(max_wait).min()
     }
 
@@ -357,9 +365,18 @@ impl Acd {
                 connected: true,
                 entry: None,
                 wrap_up_until: None,
+                takes_callbacks: true,
             },
         );
         self.set_status(agent, AgentStatus::NotReady, Some("login".into()), now);
+    }
+
+    /// Whether callbacks may be offered to a logged-in `agent` (yes by
+    /// default; no for an agent whose SIP phone cannot take one yet).
+    pub fn set_takes_callbacks(&mut self, agent: &str, takes: bool) {
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.takes_callbacks = takes;
+        }
     }
 
     /// Logs `agent` out. Refused while they have an offer or a call.
@@ -506,17 +523,24 @@ impl Acd {
         Ok(())
     }
 
-    /// A waiting caller became a callback request keeping its place:
+    /// A waiting caller became a callback request keeping its place,
+    /// from now on known as `callback` (the call it will become):
     /// `number` is dialled when an agent takes it. Refused (false) for an
-    /// entry that is not waiting.
-    pub fn to_callback(&mut self, entry: &str, number: String) -> bool {
-        match self.entries.get_mut(entry) {
-            Some(e) if e.state == EntryState::Waiting && e.kind == EntryKind::Call => {
-                e.kind = EntryKind::Callback { number };
-                true
-            }
-            _ => false,
+    /// entry that is not a caller waiting, or a `callback` id in use.
+    pub fn to_callback(&mut self, entry: &str, callback: &str, number: String) -> bool {
+        let waiting = matches!(
+            self.entries.get(entry),
+            Some(e) if e.state == EntryState::Waiting && e.kind == EntryKind::Call
+        );
+        if !waiting || self.entries.contains_key(callback) {
+            return false;
         }
+        let Some(mut e) = self.entries.remove(entry) else {
+            return false;
+        };
+        e.kind = EntryKind::Callback { number };
+        self.entries.insert(callback.to_owned(), e);
+        true
     }
 
     /// The caller hung up (or the entry is otherwise gone): forget it;
@@ -746,8 +770,9 @@ impl Acd {
         let Some(q) = self.queues.get(&e.queue) else {
             return;
         };
-        if q.max_wait_ms
-            .is_some_and(|m| e.entered_at.saturating_add(m) <= now)
+        if e.kind == EntryKind::Call
+            && q.max_wait_ms
+                .is_some_and(|m| e.entered_at.saturating_add(m) <= now)
         {
             self.entries.remove(id);
             self.actions.push_back(Action::Left {
@@ -868,7 +893,9 @@ fn merge_needs(queue: &[SkillNeed], step: &[SkillNeed]) -> Vec<SkillNeed> {
 /// Whether `agent` (named `name`) may take `e`: the one it is for, or
 /// anyone with the skills.
 fn may_take(name: &str, agent: &Agent, e: &Entry) -> bool {
-    e.for_agent.as_deref().is_none_or(|only| only == name) && qualifies(agent, &e.needs)
+    e.for_agent.as_deref().is_none_or(|only| only == name)
+        && qualifies(agent, &e.needs)
+        && (agent.takes_callbacks || e.kind == EntryKind::Call)
 }
 
 fn qualifies(agent: &Agent, needs: &[SkillNeed]) -> bool {

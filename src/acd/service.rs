@@ -175,9 +175,14 @@ pub enum Command {
         entry: String,
         reply: oneshot::Sender<Option<Estimate>>,
     },
+    /// A waiting caller takes the callback offer: their entry keeps its
+    /// place as `callback` (the id of the call that will dial `number`),
+    /// whose events go to `events` from now on. False: not waiting.
     ToCallback {
         entry: String,
+        callback: String,
         number: String,
+        events: mpsc::Sender<QueueEvent>,
         reply: oneshot::Sender<bool>,
     },
     Attach {
@@ -446,10 +451,20 @@ impl Task {
             }
             Command::ToCallback {
                 entry,
+                callback,
                 number,
+                events,
                 reply,
             } => {
-                let _ = reply.send(self.acd.to_callback(&entry, number));
+                let done = self.acd.to_callback(&entry, &callback, number);
+                if done {
+                    self.calls.remove(&entry);
+                    self.calls.insert(callback.clone(), events);
+                    if let Some(customer) = self.customers.remove(&entry) {
+                        self.customers.insert(callback, customer);
+                    }
+                }
+                let _ = reply.send(done);
             }
             Command::Attach {
                 agent,
@@ -478,6 +493,9 @@ impl Task {
                     .or_default()
                     .push((session, outbox));
                 self.acd.login(&agent, skills, now);
+                // A callback connects the agent before dialling the
+                // customer: their softphone can; a SIP phone not yet.
+                self.acd.set_takes_callbacks(&agent, station.is_some());
                 let (status, reason) = self
                     .acd
                     .agent_status(&agent)
@@ -640,6 +658,18 @@ impl Task {
             CallControl::Transfer(TransferTarget::Agent(to)) if !matches!(self.acd.agent_status(to), Some((s, _)) if s != AgentStatus::Offline) => {
                 Err(AgentError::Refused(format!(
                     "agent `{to}` is not logged in"
+                )))
+            }
+            CallControl::Consult(to) if to == agent => {
+                Err(AgentError::Refused("you cannot consult yourself".into()))
+            }
+            // The consulted agent talks through their softphone: an agent
+            // on a SIP phone (or not logged in) cannot be consulted yet.
+            CallControl::Consult(to)
+                if !matches!(self.agents.get(to), Some(Device::Browser(_))) =>
+            {
+                Err(AgentError::Refused(format!(
+                    "agent `{to}` is not taking calls in the browser"
                 )))
             }
             _ => Ok(()),
@@ -855,6 +885,23 @@ mod tests {
         events
     }
 
+    /// An agent whose calls ring their browser (their station is spawned
+    /// at attach).
+    async fn attach_browser(acd: &AcdHandle, agent: &str) -> mpsc::Receiver<AgentEvent> {
+        let (outbox, events) = mpsc::channel(64);
+        acd.ask(|reply| Command::Attach {
+            agent: agent.into(),
+            skills: HashMap::new(),
+            sip_uri: None,
+            session: 1,
+            outbox,
+            reply,
+        })
+        .await
+        .unwrap();
+        events
+    }
+
     async fn next_offer(events: &mut mpsc::Receiver<AgentEvent>) -> AgentEvent {
         loop {
             let e = events.recv().await.unwrap();
@@ -944,6 +991,79 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(other, None);
+    }
+
+    #[tokio::test]
+    async fn a_consult_is_refused_up_front_unless_the_colleague_is_in_the_browser() {
+        let acd = spawn(
+            Acd::new([settings()]),
+            HashMap::new(),
+            None,
+            "n1".into(),
+            Duration::from_secs(60),
+            Arc::new(SoftphoneConfig::loopback()),
+        );
+        let mut ann = attach_browser(&acd, "ann").await;
+        acd.ask(|reply| Command::SetAvailable {
+            agent: "ann".into(),
+            reply,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let (events, _call) = mpsc::channel(8);
+        acd.ask(|reply| Command::Enqueue {
+            request: Enqueue {
+                id: "call-1".into(),
+                queue: "q".into(),
+                priority: 0,
+                skills: Vec::new(),
+                kind: EntryKind::Call,
+                pop: Arc::new(serde_json::Value::Null),
+                agent: None,
+            },
+            events,
+            reply,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        next_offer(&mut ann).await;
+        acd.send(Command::Answered {
+            entry: "call-1".into(),
+            agent: "ann".into(),
+        })
+        .await
+        .unwrap();
+        // bob takes calls on a SIP phone, cleo in the browser; dan is
+        // not logged in.
+        let _bob = attach(&acd, "bob", 2).await;
+        let _cleo = attach_browser(&acd, "cleo").await;
+        let consult = |to: &str| {
+            let to = to.to_owned();
+            let acd = acd.clone();
+            async move {
+                acd.ask(|reply| Command::Control {
+                    agent: "ann".into(),
+                    entry: "call-1".into(),
+                    control: CallControl::Consult(to),
+                    reply,
+                })
+                .await
+                .unwrap()
+            }
+        };
+        for (to, reason) in [
+            ("ann", "yourself"),
+            ("bob", "not taking calls in the browser"),
+            ("dan", "not taking calls in the browser"),
+        ] {
+            match consult(to).await {
+                Err(AgentError::Refused(why)) => assert!(why.contains(reason), "{to}: {why}"),
+                other => panic!("a consult to {to}: {other:?}"),
+            }
+        }
+        consult("cleo").await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]

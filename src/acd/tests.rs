@@ -216,6 +216,40 @@ fn max_wait_lets_the_flow_go_on() {
 }
 
 #[test]
+fn a_callback_outlasts_the_max_wait_of_the_caller_it_was() {
+    let mut q = queue("q", None);
+    q.max_wait_ms = Some(60_000);
+    let mut acd = Acd::new([q]);
+    acd.login("ann", skills(&[]), 0);
+    acd.enqueue(call("c1", "q", 0), 1_000).unwrap();
+    acd.enqueue(call("c2", "q", 0), 2_000).unwrap();
+    assert!(acd.to_callback("c1", "cb1", "+81312345678".into()));
+    routing(&mut acd);
+    assert_eq!(acd.poll_timeout(), Some(62_000), "c2's max wait only");
+    acd.handle_timeout(3_600_000);
+    assert_eq!(routing(&mut acd), ["left c2 max_wait"]);
+    assert_eq!(acd.estimate("cb1").unwrap().position, 1);
+    acd.set_available("ann", 3_600_001).unwrap();
+    assert_eq!(routing(&mut acd), ["offer cb1->ann"]);
+}
+
+#[test]
+fn a_callback_goes_only_to_agents_who_can_take_one_and_waits_for_them() {
+    let mut acd = Acd::new([queue("q", None)]);
+    acd.login("bob", skills(&[]), 0);
+    acd.set_takes_callbacks("bob", false);
+    acd.login("ann", skills(&[]), 0);
+    acd.enqueue(call("c1", "q", 0), 1_000).unwrap();
+    acd.enqueue(call("c2", "q", 0), 2_000).unwrap();
+    assert!(acd.to_callback("c1", "cb1", "+81312345678".into()));
+    routing(&mut acd);
+    acd.set_available("bob", 3_000).unwrap();
+    assert_eq!(routing(&mut acd), ["offer c2->bob"], "bob cannot take cb1");
+    acd.set_available("ann", 4_000).unwrap();
+    assert_eq!(routing(&mut acd), ["offer cb1->ann"]);
+}
+
+#[test]
 fn ring_no_answer_makes_the_agent_not_ready_and_requeues_at_the_front() {
     let mut acd = Acd::new([queue("q", None)]);
     ready(&mut acd, &[("ann", &[], 0)]);
@@ -338,8 +372,17 @@ fn a_callback_keeps_its_place_and_is_offered_as_a_callback() {
     acd.login("ann", skills(&[]), 0);
     acd.enqueue(call("c1", "q", 0), 1_000).unwrap();
     acd.enqueue(call("c2", "q", 0), 2_000).unwrap();
-    assert!(acd.to_callback("c1", "+81312345678".into()));
-    assert_eq!(acd.estimate("c1").unwrap().position, 1);
+    assert!(acd.to_callback("c1", "cb1", "+81312345678".into()));
+    assert!(acd.estimate("c1").is_none(), "known by its new id");
+    assert_eq!(acd.estimate("cb1").unwrap().position, 1);
+    assert!(
+        !acd.to_callback("c2", "cb1", "+1".into()),
+        "the id is taken"
+    );
+    assert!(
+        !acd.to_callback("cb1", "cb2", "+1".into()),
+        "a callback already"
+    );
     routing(&mut acd);
     acd.set_available("ann", 3_000).unwrap();
     let offers: Vec<Action> = std::iter::from_fn(|| acd.poll_action())
@@ -349,7 +392,7 @@ fn a_callback_keeps_its_place_and_is_offered_as_a_callback() {
         [Action::Offer {
             entry, kind, agent, ..
         }] => {
-            assert_eq!((entry.as_str(), agent.as_str()), ("c1", "ann"));
+            assert_eq!((entry.as_str(), agent.as_str()), ("cb1", "ann"));
             assert_eq!(
                 kind,
                 &EntryKind::Callback {

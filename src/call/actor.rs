@@ -62,11 +62,13 @@ pub struct CallContext {
     pub transfer_trunk: Option<String>,
 }
 
-/// One inbound call, as the door handed it over.
+/// One call's first leg: an inbound call as the door handed it over, or
+/// a callback's leg to the customer (see [`super::callback`]), whose
+/// `invite` is the one we sent and which has no server transaction.
 pub struct InboundCall {
     pub record: CallRecord,
     pub invite: Request,
-    pub tx: ServerTxId,
+    pub tx: Option<ServerTxId>,
     pub source: SocketAddr,
     pub transport: Transport,
     pub route: RouteAction,
@@ -239,11 +241,7 @@ impl Actor {
             Ok(d) => self.dialog = Some(d),
             Err(e) => warn!(error = %e, "cannot form a dialog from our 200"),
         }
-        self.send(SipCommand::Respond {
-            tx: self.call.tx,
-            response,
-        })
-        .await;
+        self.send_invite_response(response).await;
     }
 
     /// Sends BYE and waits (bounded) for its response.
@@ -316,7 +314,7 @@ impl Actor {
     }
 
     /// Writes the call record, counts the outcome, and releases the Call-ID.
-    async fn finish(&mut self, end: End) {
+    pub(super) async fn finish(&mut self, end: End) {
         let record = &mut self.call.record;
         record.ended_at_ms = Some(now_ms());
         record.outcome = Some(end.outcome);
@@ -364,11 +362,16 @@ impl Actor {
     /// Answers the INVITE (provisional or final).
     pub(super) async fn respond(&mut self, status: u16, reason: &str, _reliable: bool) {
         let response = self.response(status, reason);
-        self.send(SipCommand::Respond {
-            tx: self.call.tx,
-            response,
-        })
-        .await;
+        self.send_invite_response(response).await;
+    }
+
+    /// Sends a response to the call's INVITE; a call we placed has none
+    /// to answer.
+    pub(super) async fn send_invite_response(&self, response: Response) {
+        match self.call.tx {
+            Some(tx) => self.send(SipCommand::Respond { tx, response }).await,
+            None => debug!(status = response.status, "no inbound INVITE to answer"),
+        }
     }
 
     /// Refuses the INVITE before answer.

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use super::actor::{now_ms, Actor, End};
 use super::media::MediaContext;
 use super::outcome::HangupCause;
-use super::{CallInput, SipCommand};
+use super::CallInput;
 use crate::media::leg::{Received, RtpLeg};
 use crate::media::prompt::player::{Player, PlayerEvent};
 use crate::media::recording::Side;
@@ -340,8 +340,7 @@ impl Actor {
             Ok(d) => self.dialog = Some(d),
             Err(e) => warn!(error = %e, "cannot form a dialog from our 200"),
         }
-        let tx = self.call.tx;
-        self.send(SipCommand::Respond { tx, response }).await;
+        self.send_invite_response(response).await;
         self.call.record.answered_at_ms = Some(now_ms());
     }
 

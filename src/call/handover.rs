@@ -162,6 +162,9 @@ impl Actor {
         match self.wait_in_queue(step, side).await {
             Waited::Connected { bridged, .. } => Ok(HandedOver::To(bridged)),
             Waited::Left(reason) => Err(reason),
+            Waited::Callback { .. } => {
+                Ok(HandedOver::Ended(answered(HangupCause::CallbackRequested)))
+            }
             Waited::CallerLeft => Ok(HandedOver::Ended(answered(HangupCause::Normal))),
             Waited::Shutdown => Ok(HandedOver::Ended(answered(HangupCause::Shutdown))),
             Waited::EngineGone => Ok(HandedOver::Ended(self.engine_gone())),

@@ -198,6 +198,7 @@ impl Actor {
                         language: language.clone(),
                         pop,
                         agent: None,
+                        flow: io.flow.clone(),
                     };
                     let caller = CallerSide {
                         leg: &mut leg,
@@ -214,6 +215,10 @@ impl Actor {
                         }
                         Waited::Left(reason) => {
                             io.feedback.push_back(Input::QueueLeft { op, reason });
+                        }
+                        Waited::Callback { callback } => {
+                            io.feedback.push_back(Input::QueueCallback { op, callback });
+                            end.get_or_insert(answered(HangupCause::CallbackRequested));
                         }
                         Waited::CallerLeft => {
                             session.handle(Input::Hangup, clock(&leg));

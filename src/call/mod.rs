@@ -13,6 +13,7 @@
 
 pub mod actor;
 pub mod bridge;
+mod callback;
 pub mod demo;
 pub mod directory;
 mod handover;
@@ -153,6 +154,10 @@ pub enum SipCommand {
     Cancel { leg_call_id: String },
     /// The call is over: forget its Call-ID and its aliases.
     Ended { call_id: String },
+    /// A call Hibiki places itself (a callback) begins: requests in the
+    /// dialog of Call-ID `call_id` and responses to the call's requests
+    /// go to `handle`. Sent before the call's first INVITE.
+    Placed { call_id: String, handle: CallHandle },
     /// From the API: hand `control` to the live call whose id (not SIP
     /// Call-ID) is `call`, or answer [`ControlError::NoSuchCall`].
     Control { call: String, control: Control },

@@ -121,12 +121,14 @@ impl TrunkTarget {
 }
 
 /// The first INVITE of the outbound leg: to `number` at the trunk, from
-/// the caller's number at our From host, with our SDP `offer`.
+/// the caller's number at our From host, with our SDP `offer`. Max-Forwards
+/// goes on from the `inbound` INVITE the leg serves (70 for a call we
+/// place ourselves).
 pub fn invite(
     target: &TrunkTarget,
     number: &str,
     caller: &str,
-    inbound: &Request,
+    inbound: Option<&Request>,
     contact: &Uri,
     offer: Bytes,
 ) -> Request {
@@ -154,12 +156,13 @@ pub fn invite(
         params: vec![Param::new("tag", Some(crate::signaling::engine::new_tag()))],
     };
     let call_id = format!("{}@{}", uuid::Uuid::new_v4().simple(), target.from_host);
-    let max_forwards = inbound
-        .headers
-        .max_forwards
-        .unwrap_or(70)
-        .saturating_sub(1)
-        .min(70);
+    let max_forwards = inbound.map_or(70, |r| {
+        r.headers
+            .max_forwards
+            .unwrap_or(70)
+            .saturating_sub(1)
+            .min(70)
+    });
     Request {
         method: Method::Invite,
         uri: target.uri(number),

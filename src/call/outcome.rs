@@ -55,6 +55,12 @@ pub enum HangupCause {
     FlowFailed,
     /// The agent hung up from their screen (the agent websocket).
     AgentHangup,
+    /// The caller took a queue's callback offer: Hibiki hung up after the
+    /// confirmation; a callback call keeps their place.
+    CallbackRequested,
+    /// A callback: the agent had taken it, the customer's number was
+    /// dialled and did not answer (busy, refused, rang out, unreachable).
+    CustomerNotReached,
 }
 
 impl HangupCause {
@@ -81,6 +87,8 @@ impl HangupCause {
             HangupCause::FlowEnded => "flow_ended",
             HangupCause::FlowFailed => "flow_failed",
             HangupCause::AgentHangup => "agent_hangup",
+            HangupCause::CallbackRequested => "callback_requested",
+            HangupCause::CustomerNotReached => "customer_not_reached",
         }
     }
 }

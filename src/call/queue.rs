@@ -15,9 +15,14 @@
 //! meanwhile) for the queue's `ring_seconds`; answered, the call leaves
 //! the flow bridged to the agent, with the call's one recording going on;
 //! not answered, refused or unreachable, the ACD is told and the call
-//! waits again (the ACD puts it back at the front). An agent who takes
-//! calls in the browser is not supported yet: such an offer is reported
-//! as a device failure.
+//! waits again (the ACD puts it back at the front).
+//!
+//! An offer to an agent who takes calls in the browser rings their page
+//! instead (the ACD pushes `call.offered` with the pop): the caller keeps
+//! hearing the queue's music until the agent answers with `call.answer`,
+//! when their station lends its softphone media and the call leaves the
+//! flow bridged to it ([`super::bridge::browser`]). A missed or refused
+//! offer is handled by the ACD as for a SIP phone.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +35,7 @@ use tracing::{info, warn};
 use super::actor::Actor;
 use super::bridge::transfer::Bridged;
 use super::bridge::{Caller, Ringing};
+use super::callback::Callback;
 use super::demo::info_digit;
 use super::outbound::TrunkTarget;
 use super::recording::Recording;
@@ -42,11 +48,18 @@ use crate::ivr::say::say;
 use crate::media::g711::Law;
 use crate::media::leg::{Received, RtpLeg};
 use crate::media::prompt::player::{Player, PlayerEvent};
+use crate::media::prompt::Prompt;
 use crate::media::recording::Side;
 use crate::softphone::Station;
+use crate::store::{CallbackRequest, RecordEvent};
 
 /// The media tick.
 const TICK: Duration = Duration::from_millis(20);
+
+/// The prompts of the callback offer: "press 1 to be called back", and
+/// the confirmation before Hibiki hangs up.
+const CALLBACK_OFFER: &str = "queue-callback-offer";
+const CALLBACK_CONFIRMED: &str = "queue-callback-confirmed";
 
 /// What the queue step asks.
 #[derive(Clone, Debug)]
@@ -59,6 +72,8 @@ pub(super) struct QueueStep {
     pub pop: serde_json::Value,
     /// Only this agent may take the call (an agent's transfer to another).
     pub agent: Option<String>,
+    /// The flow the step is in (callback requests name it).
+    pub flow: String,
 }
 
 /// An offer to an agent's browser, while the caller waits with music.
@@ -88,6 +103,11 @@ pub(super) enum Waited {
     /// The call left the queue without an agent (the reason for the
     /// flow's path).
     Left(String),
+    /// The caller took the callback offer and heard the confirmation;
+    /// Hibiki hung up (or they did), and call `callback` keeps the place.
+    Callback {
+        callback: String,
+    },
     CallerLeft,
     Shutdown,
     EngineGone,
@@ -160,7 +180,8 @@ impl Actor {
                     })
                     .await;
             }
-            Waited::Left(_) => self.queued = None,
+            // The place is the callback's now.
+            Waited::Left(_) | Waited::Callback { .. } => self.queued = None,
             Waited::CallerLeft | Waited::Shutdown | Waited::EngineGone => {
                 self.queued = None;
                 let _ = self.ctx.acd.send(Command::Abandon { entry }).await;
@@ -200,7 +221,29 @@ impl Actor {
         let stopping = self.ctx.hard_stop.clone().cancelled_owned();
         tokio::pin!(stopping);
         let mut offer: Option<BrowserOffer> = None;
+        // The callback offer: made once the caller has waited long enough
+        // (to a caller whose number can be dialled), then with each
+        // announcement; `1` takes it from then on.
+        let callback_after = (settings.callback_offer_seconds > 0
+            && dialable(&self.call.record.from_number))
+        .then(|| Duration::from_secs(settings.callback_offer_seconds));
+        let mut offer_callback_at = callback_after.map(|d| tokio::time::Instant::now() + d);
+        let mut callback_offered = false;
+        let mut pressed_one = false;
         loop {
+            if std::mem::take(&mut pressed_one) {
+                let caller = CallerSide {
+                    leg: &mut *leg,
+                    local,
+                    last_sdp: &mut *last_sdp,
+                    recording: &mut *recording,
+                    acked: &mut *acked,
+                    t0,
+                };
+                if let Some(waited) = self.take_callback(step, caller).await {
+                    return waited;
+                }
+            }
             let Some(queued) = self.queued.as_mut() else {
                 return Waited::EngineGone;
             };
@@ -288,7 +331,7 @@ impl Actor {
                         return Waited::CallerLeft;
                     }
                     Some(CallInput::Request { tx, request }) if request.method == Method::Info => {
-                        let _ = info_digit(&request);
+                        pressed_one |= callback_offered && info_digit(&request) == Some('1');
                         self.respond_on(tx, &request, 200, "OK", None).await;
                     }
                     Some(CallInput::Request { tx, request }) if request.method == Method::Invite => {
@@ -308,8 +351,11 @@ impl Actor {
                             r.recorder.push(Side::Caller, at_us, pcm);
                         }
                     }
-                    // Keys are not used while queued.
-                    while leg.poll_digit(Instant::now()).is_some() {}
+                    // Keys are not used while queued, but for the
+                    // callback offer's.
+                    while let Some((digit, _)) = leg.poll_digit(Instant::now()) {
+                        pressed_one |= callback_offered && digit == '1';
+                    }
                 }
                 _ = tick.tick() => {
                     let now = Instant::now();
@@ -335,12 +381,169 @@ impl Actor {
                     }
                     if next_announce.is_some_and(|t| t <= tokio::time::Instant::now()) && !announcing {
                         next_announce = announce.map(|d| tokio::time::Instant::now() + d);
-                        let prompts = self.announcement(&step.language).await;
+                        let mut prompts = self.announcement(&step.language).await;
+                        if callback_offered {
+                            prompts.extend(media.flow_prompt(&step.language, CALLBACK_OFFER).ok());
+                        }
                         if !prompts.is_empty() {
                             announcing = true;
                             source = source.wrapping_add(1);
                             player = Player::new(prompts, now_us);
                         }
+                    }
+                    if offer_callback_at.is_some_and(|t| t <= tokio::time::Instant::now()) && !announcing {
+                        offer_callback_at = None;
+                        match media.flow_prompt(&step.language, CALLBACK_OFFER) {
+                            Ok(prompt) => {
+                                info!("offering a callback");
+                                callback_offered = true;
+                                announcing = true;
+                                source = source.wrapping_add(1);
+                                player = Player::new(vec![prompt], now_us);
+                            }
+                            Err(e) => warn!(error = %e, "the callback offer cannot be played"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The caller pressed 1 after the callback offer: their place becomes
+    /// a callback (see [`super::callback`]), they hear the confirmation
+    /// and Hibiki hangs up. `None` when the ACD refused (an agent is being
+    /// offered the call this very moment): the caller waits on.
+    async fn take_callback(&mut self, step: &QueueStep, c: CallerSide<'_>) -> Option<Waited> {
+        let record = self.call.record.clone();
+        let number = self
+            .ctx
+            .customers
+            .normalise(&record.from_number)
+            .unwrap_or_else(|| record.from_number.clone());
+        let callback = uuid::Uuid::new_v4().to_string();
+        let (events_tx, events) = mpsc::channel(16);
+        let taken = self
+            .ctx
+            .acd
+            .ask(|reply| Command::ToCallback {
+                entry: record.id.clone(),
+                callback: callback.clone(),
+                number: number.clone(),
+                events: events_tx,
+                reply,
+            })
+            .await;
+        if !matches!(taken, Ok(true)) {
+            info!("the callback offer came too late: an agent is being offered the call");
+            return None;
+        }
+        info!(%callback, %number, "the caller took the callback offer");
+        let mut request = CallbackRequest::open(
+            callback.clone(),
+            record.id.clone(),
+            record.node_id.clone(),
+            number.clone(),
+            record.to_number.clone(),
+            step.flow.clone(),
+            super::actor::now_ms(),
+        );
+        request.customer_id = record.customer_id.clone().or_else(|| {
+            step.pop
+                .pointer("/customer/id")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        });
+        request.notes = format!("keeps its place in queue {}", step.queue);
+        self.ctx
+            .records
+            .send(RecordEvent::CallbackRequested(request.clone()));
+        super::callback::spawn(
+            self.ctx.clone(),
+            Callback {
+                id: callback.clone(),
+                number,
+                from: record,
+                step: step.clone(),
+                events,
+                request,
+            },
+        );
+        let confirmation = self
+            .ctx
+            .media
+            .flow_prompt(&step.language, CALLBACK_CONFIRMED)
+            .map_err(|e| warn!(error = %e, "the callback confirmation cannot be played"))
+            .ok();
+        if self
+            .play_to_end(confirmation.into_iter().collect(), c)
+            .await
+        {
+            self.hang_up().await;
+        }
+        Some(Waited::Callback { callback })
+    }
+
+    /// Plays `prompts` to the caller to their end, recording both sides;
+    /// false when the caller hung up meanwhile.
+    async fn play_to_end(&mut self, prompts: Vec<Arc<Prompt>>, c: CallerSide<'_>) -> bool {
+        let CallerSide {
+            leg,
+            local,
+            last_sdp,
+            recording,
+            acked,
+            ..
+        } = c;
+        let mut player = Player::new(prompts, leg.media_us(Instant::now()));
+        let source = 3_000u32;
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        loop {
+            tokio::select! {
+                () = self.ctx.hard_stop.cancelled() => return true,
+                input = self.input.recv() => match input {
+                    Some(CallInput::Ack { .. }) => *acked = true,
+                    Some(CallInput::Request { tx, request }) if request.method == Method::Bye => {
+                        self.respond_on(tx, &request, 200, "OK", None).await;
+                        return false;
+                    }
+                    Some(CallInput::Request { tx, request }) if request.method == Method::Invite => {
+                        self.reinvite(tx, &request, leg, local, last_sdp).await;
+                    }
+                    Some(CallInput::Control(control)) => {
+                        let now_us = leg.media_us(Instant::now());
+                        super::recording::control(recording.as_mut(), control, now_us);
+                    }
+                    Some(other) => self.unexpected(other).await,
+                    None => return false,
+                },
+                received = leg.recv() => {
+                    if let Ok(Received::Audio { at_us, len }) = received {
+                        if let Some(r) = recording.as_mut() {
+                            r.recorder.push(Side::Caller, at_us, leg.decoded(len));
+                        }
+                    }
+                    while leg.poll_digit(Instant::now()).is_some() {}
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    let now_us = leg.media_us(now);
+                    while let Some(event) = player.poll(now_us) {
+                        if let PlayerEvent::Frame(frame) = event {
+                            leg.send_pcm(source, &frame.samples, now).await;
+                            if let Some(r) = recording.as_mut() {
+                                r.recorder.push(Side::Other, frame.deadline_us, &frame.samples);
+                            }
+                        }
+                    }
+                    if let Some(r) = recording.as_mut() {
+                        if let Err(e) = r.recorder.tick(now_us) {
+                            warn!(error = %e, "recording failed; the call goes on unrecorded");
+                            *recording = None;
+                        }
+                    }
+                    if player.finished().is_some() {
+                        return true;
                     }
                 }
             }
@@ -491,7 +694,14 @@ fn sip_uri_parts(uri: &str) -> Option<(String, String)> {
     (!user.is_empty() && !host.is_empty()).then(|| (user.to_owned(), host.to_owned()))
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+/// Whether `number` (a caller's) is one a callback can dial: digits, with
+/// an optional leading `+`.
+fn dialable(number: &str) -> bool {
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    (3..=20).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+pub(super) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
@@ -500,7 +710,25 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 #[cfg(test)]
 mod tests {
-    use super::sip_uri_parts;
+    use super::{dialable, sip_uri_parts};
+
+    #[test]
+    fn only_numbers_are_offered_a_callback() {
+        for n in ["+81312345678", "0312345678", "100"] {
+            assert!(dialable(n), "{n}");
+        }
+        for n in [
+            "",
+            "anonymous",
+            "sipp",
+            "+",
+            "12",
+            "+81-3-1234",
+            "123456789012345678901",
+        ] {
+            assert!(!dialable(n), "{n}");
+        }
+    }
 
     #[test]
     fn agent_uris_split_into_user_and_address() {

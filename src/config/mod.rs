@@ -413,8 +413,9 @@ pub struct AgentsConfig {
     /// on meanwhile and is never dropped for it.
     pub reconnect_grace_seconds: u64,
     /// The trunk (with an `[trunks.outbound]` side) through which agents
-    /// transfer callers to external numbers; unset, such transfers are
-    /// refused.
+    /// transfer callers to external numbers and queues' callbacks dial
+    /// customers; unset, such transfers are refused and no queue may
+    /// offer callbacks.
     pub transfer_trunk: Option<String>,
 }
 
@@ -500,6 +501,12 @@ pub struct QueueConfig {
     /// 0: never.
     #[serde(default = "default_announce_seconds")]
     pub announce_seconds: u64,
+    /// Offer callers who have waited this long to be called back instead,
+    /// keeping their place ("press 1"), and again with each announcement.
+    /// The callback dials the caller's number through
+    /// `agents.transfer_trunk` once an agent has taken it. 0: never.
+    #[serde(default)]
+    pub callback_offer_seconds: u64,
     /// The handle time assumed for the estimated wait until the queue has
     /// handled calls.
     #[serde(default = "default_handle_seconds")]
@@ -559,6 +566,7 @@ impl QueueConfig {
             wait_without_agents: false,
             music: default_music(),
             announce_seconds: default_announce_seconds(),
+            callback_offer_seconds: 0,
             default_handle_seconds: default_handle_seconds(),
         }
     }

@@ -788,3 +788,10 @@ fn the_softphone_section_is_read_checked_and_overridable() {
     );
     assert_eq!(c.softphone.stun, vec!["stun:a:3478", "stun:b:3478"]);
 }
+
+#[test]
+fn a_queue_offering_callbacks_needs_a_trunk_to_dial_them() {
+    let e = err("[[queues]]\nname = \"support\"\ncallback_offer_seconds = 30\n");
+    assert_eq!(e.key(), Some("queues[0].callback_offer_seconds"), "{e}");
+    assert!(e.to_string().contains("agents.transfer_trunk"), "{e}");
+}

@@ -366,6 +366,12 @@ fn check_queues(c: &Config) -> Check {
         if q.music.is_empty() {
             fail(format!("{at}.music"), "must name a prompt")?;
         }
+        if q.callback_offer_seconds > 0 && c.agents.transfer_trunk.is_none() {
+            fail(
+                format!("{at}.callback_offer_seconds"),
+                "callbacks dial through `agents.transfer_trunk`: set it, or set this to 0",
+            )?;
+        }
     }
     if c.agents.dispositions.is_empty() {
         fail("agents.dispositions", "list at least one disposition code")?;

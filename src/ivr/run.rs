@@ -99,6 +99,10 @@ pub enum Input {
     /// [`Action::Queue`] `op` reached `agent`: the flow ends, the call
     /// goes on with the agent.
     QueueConnected { op: u64, agent: String },
+    /// The caller waiting in [`Action::Queue`] `op` took the callback
+    /// offer: their place is kept as call `callback`, and the flow ends
+    /// (the driver hangs up once the caller heard the confirmation).
+    QueueCallback { op: u64, callback: String },
     /// The caller hung up.
     Hangup,
 }
@@ -200,6 +204,9 @@ pub enum Ending {
     Transferred { to: String },
     /// A `queue` step reached an agent; the call goes on with them.
     Connected { queue: String, agent: String },
+    /// The caller took a queue's callback offer: call `callback` will
+    /// dial them back when an agent takes it.
+    Callback { queue: String, callback: String },
     /// The flow could not go on (see the path).
     Failed { reason: String },
 }
@@ -418,6 +425,16 @@ impl Session {
                     let queue = q.queue.clone();
                     self.close_entry(format!("answered by agent {agent}"), None);
                     self.end(Ending::Connected { queue, agent });
+                }
+            }
+            Input::QueueCallback { op, callback } => {
+                if self.wait != (Wait::Queue { op }) {
+                    return;
+                }
+                if let Some(Step::Queue(q)) = self.current() {
+                    let queue = q.queue.clone();
+                    self.close_entry(format!("callback requested (call {callback})"), None);
+                    self.end(Ending::Callback { queue, callback });
                 }
             }
             Input::TransferDone { op, result } => {

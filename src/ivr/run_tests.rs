@@ -582,6 +582,37 @@ fn queue_without_an_agent_takes_the_fallback() {
     assert_eq!(c.played().1, ["goodbye"]);
 }
 
+#[test]
+fn a_callback_taken_in_the_queue_ends_the_flow_with_it() {
+    let body = format!(
+        "[steps.a]\ntype = \"queue\"\nqueue = \"support\"\nfallback = \"other\"\n\n{OTHER}\n{BYE}"
+    );
+    let mut c = Call::new(&body);
+    let op = match c.actions().as_slice() {
+        [Action::Queue { op, .. }] => *op,
+        other => panic!("{other:?}"),
+    };
+    // Another op's news is not this step's.
+    c.input(Input::QueueCallback {
+        op: op + 1,
+        callback: "cb-0".into(),
+    });
+    assert!(c.s.ending().is_none());
+    c.input(Input::QueueCallback {
+        op,
+        callback: "cb-1".into(),
+    });
+    assert_eq!(c.outcomes(), ["callback requested (call cb-1)"]);
+    assert_eq!(
+        c.s.ending(),
+        Some(&Ending::Callback {
+            queue: "support".into(),
+            callback: "cb-1".into()
+        })
+    );
+    assert!(c.actions().is_empty(), "the driver hangs up, not the flow");
+}
+
 fn voicemail_body() -> String {
     format!(
         "[steps.a]\ntype = \"voicemail\"\nprompt = [\"leave-message\"]\nmax_seconds = 30\nnext = \"other\"\n\n{OTHER}\n{BYE}"

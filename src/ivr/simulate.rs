@@ -336,6 +336,9 @@ impl Report {
             Ending::Connected { queue, agent } => {
                 format!("answered by agent {agent} of queue {queue}")
             }
+            Ending::Callback { queue, callback } => {
+                format!("a callback from queue {queue} (call {callback})")
+            }
             Ending::Failed { reason } => format!("failed: {reason}"),
         };
         out.push_str(&format!(

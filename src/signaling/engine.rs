@@ -57,7 +57,10 @@ pub struct EngineParts {
 
 struct LiveCall {
     handle: CallHandle,
-    invite_tx: ServerTxId,
+    /// The inbound INVITE's transaction; none for a call we placed.
+    invite_tx: Option<ServerTxId>,
+    /// A call we placed: its own INVITE's latest transaction, for CANCEL.
+    placed_invite: Option<ClientTxId>,
     client_txs: Vec<ClientTxId>,
     /// Call-IDs of the call's outbound legs.
     aliases: Vec<String>,
@@ -250,6 +253,9 @@ impl Engine {
                 let tx = endpoint.send_request(now, request, destination, transport);
                 if let Some(call) = self.calls.get_mut(&call_id) {
                     call.client_txs.push(tx);
+                    if leg_call_id == call_id && is_invite && call.invite_tx.is_none() {
+                        call.placed_invite = Some(tx);
+                    }
                     if leg_call_id != call_id {
                         let alias = self.aliases.entry(leg_call_id.clone()).or_insert_with(|| {
                             call.aliases.push(leg_call_id);
@@ -272,11 +278,14 @@ impl Engine {
                 transport,
             } => endpoint.send_ack(now, request, destination, transport),
             SipCommand::Cancel { leg_call_id } => {
-                let Some(alias) = self.aliases.get(&leg_call_id) else {
-                    return;
+                let (owner, invite) = match self.aliases.get(&leg_call_id) {
+                    Some(alias) => (alias.owner.clone(), alias.invite_tx),
+                    None => match self.calls.get(&leg_call_id) {
+                        Some(call) => (leg_call_id.clone(), call.placed_invite),
+                        None => return,
+                    },
                 };
-                let owner = alias.owner.clone();
-                if let Some(tx) = alias.invite_tx.and_then(|i| endpoint.cancel(now, &i)) {
+                if let Some(tx) = invite.and_then(|i| endpoint.cancel(now, &i)) {
                     if let Some(call) = self.calls.get_mut(&owner) {
                         call.client_txs.push(tx);
                         self.by_client_tx.insert(tx, owner);
@@ -286,7 +295,9 @@ impl Engine {
             SipCommand::Ended { call_id } => {
                 if let Some(call) = self.calls.remove(&call_id) {
                     self.by_id.remove(&call.handle.id);
-                    self.by_invite_tx.remove(&call.invite_tx);
+                    if let Some(tx) = call.invite_tx {
+                        self.by_invite_tx.remove(&tx);
+                    }
                     for tx in call.client_txs {
                         self.by_client_tx.remove(&tx);
                     }
@@ -294,6 +305,19 @@ impl Engine {
                         self.aliases.remove(&alias);
                     }
                 }
+            }
+            SipCommand::Placed { call_id, handle } => {
+                self.by_id.insert(handle.id.clone(), call_id.clone());
+                self.calls.insert(
+                    call_id,
+                    LiveCall {
+                        handle,
+                        invite_tx: None,
+                        placed_invite: None,
+                        client_txs: Vec::new(),
+                        aliases: Vec::new(),
+                    },
+                );
             }
             SipCommand::Control { call, control } => match self.by_id.get(&call).cloned() {
                 Some(call_id) => self.deliver(&call_id, CallInput::Control(control)),
@@ -544,7 +568,8 @@ impl Engine {
             call_id.clone(),
             LiveCall {
                 handle,
-                invite_tx: tx,
+                invite_tx: Some(tx),
+                placed_invite: None,
                 client_txs: Vec::new(),
                 aliases: Vec::new(),
             },
@@ -554,7 +579,7 @@ impl Engine {
         let call = InboundCall {
             record,
             invite: request,
-            tx,
+            tx: Some(tx),
             source: source.addr,
             transport: source.transport,
             route,

@@ -118,13 +118,17 @@ pub(crate) fn select_open_recordings() -> String {
     select_recordings("WHERE node_id = $1 AND status = 'recording' ORDER BY started_at_ms, id")
 }
 
-/// Inserts a callback request (`callbacks.rs`). Idempotent on `id`: a
-/// retried batch leaves one row, and never undoes an agent's completion.
+/// Inserts a callback request (`callbacks.rs`), or closes it: the same
+/// request sent again with another status (a queue's callback, done when
+/// the customer was reached) updates an open row. Idempotent on `id`: a
+/// retried batch leaves one row, and never undoes a completion.
 pub(crate) const INSERT_CALLBACK: &str = "INSERT INTO callback_requests (id, call_id, node_id, \
      caller_number, dialled, flow, customer_id, created_at_ms, status, done_at_ms, done_by, \
      voicemail_path, voicemail_duration_ms, voicemail_bytes, voicemail_sha256, notes) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-     ON CONFLICT (id) DO NOTHING";
+     ON CONFLICT (id) DO UPDATE SET status = excluded.status, done_at_ms = excluded.done_at_ms, \
+     done_by = excluded.done_by, notes = excluded.notes \
+     WHERE callback_requests.status = 'open' AND excluded.status <> 'open'";
 
 /// Text as stored: PostgreSQL refuses NUL in `text`, and a hostile SIP
 /// header can carry one, so both stores replace it with U+FFFD rather

@@ -12,7 +12,10 @@
 //! recording keeps the caller's side and the music on the agent's) and
 //! resume, and a blind transfer,
 //! which ends this talk with [`Talked::Transfer`] for
-//! [`Actor::talk_transferred`] to carry out. A page reload renegotiates
+//! [`Actor::talk_transferred`] to carry out. A consult transfer to another
+//! browser agent holds the caller while the agent talks to the colleague
+//! ([`super::consult`]), then either hands the caller over or returns to
+//! them. A page reload renegotiates
 //! the softphone under the call: frames of the new connection simply carry
 //! on, so the call is not dropped for it.
 
@@ -23,6 +26,7 @@ use hibiki_sip::Method;
 use tracing::{debug, info, warn};
 
 use super::consult::{Consult, ConsultStep};
+use super::hold::{next_agent_event, HoldMusic};
 use super::CallerMedia;
 use crate::acd::service::{CallControl, QueueEvent, TransferTarget};
 use crate::call::actor::{Actor, End};
@@ -30,7 +34,6 @@ use crate::call::demo::info_digit;
 use crate::call::outcome::HangupCause;
 use crate::call::CallInput;
 use crate::media::leg::Received;
-use crate::media::prompt::player::{Player, PlayerEvent};
 use crate::media::recording::Side;
 use crate::softphone::Lent;
 use crate::store::Outcome;
@@ -64,8 +67,7 @@ impl Actor {
                 .map_or(15, |q| q.ring_seconds),
         );
         let media = Arc::clone(&self.ctx.media);
-        let (language, music_name) = self.hold_music_names();
-        let music = media.flow_prompt(&language, &music_name).ok();
+        let mut hold = HoldMusic::for_call(self);
         info!(%agent, caller_codec = ?caller.rtp.target().law, "bridged to the agent's browser");
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -77,7 +79,6 @@ impl Actor {
             .as_mut()
             .map(|q| std::mem::replace(&mut q.events, tokio::sync::mpsc::channel(1).1));
         let mut audio = lent.media().audio.clone();
-        let mut on_hold: Option<Player> = None;
         let mut source = 10_000u32;
         let mut pcm = [0i16; 480];
         let (mut to_agent, mut from_agent) = (0u64, 0u64);
@@ -93,22 +94,20 @@ impl Actor {
                     self.hang_up().await;
                     break Talked::Ended(answered(HangupCause::Shutdown));
                 }
-                Some(event) = next_event(&mut agent_events) => match event {
+                Some(event) = next_agent_event(&mut agent_events) => match event {
                     QueueEvent::AgentHangup => {
                         info!(%agent, "the agent hung up from their screen");
                         self.hang_up().await;
                         break Talked::Ended(answered(HangupCause::AgentHangup));
                     }
                     QueueEvent::Control(CallControl::Hold) => {
-                        if on_hold.is_none() {
+                        if hold.start(caller.rtp.media_us(Instant::now())) {
                             info!(%agent, "the agent put the caller on hold");
                             source = source.wrapping_add(1);
-                            let now_us = caller.rtp.media_us(Instant::now());
-                            on_hold = Some(Player::new(music.iter().cloned().collect(), now_us));
                         }
                     }
                     QueueEvent::Control(CallControl::Resume) if consult.is_none() => {
-                        if on_hold.take().is_some() {
+                        if hold.stop() {
                             info!(%agent, "the agent took the caller off hold");
                             source = source.wrapping_add(1);
                             // What the agent said during the hold stays
@@ -121,14 +120,12 @@ impl Actor {
                         break Talked::Transfer(target);
                     }
                     QueueEvent::Control(CallControl::Consult(other)) if consult.is_none() => {
-                        if on_hold.is_none() {
+                        if hold.start(caller.rtp.media_us(Instant::now())) {
                             source = source.wrapping_add(1);
-                            let now_us = caller.rtp.media_us(Instant::now());
-                            on_hold = Some(Player::new(music.iter().cloned().collect(), now_us));
                         }
                         consult = self.start_consult(&agent, &other).await;
                         if consult.is_none() {
-                            on_hold = None;
+                            hold.stop();
                             source = source.wrapping_add(1);
                         }
                     }
@@ -146,7 +143,7 @@ impl Actor {
                         }
                         agent = c.agent.clone();
                         agent_events = Some(std::mem::replace(&mut c.events, tokio::sync::mpsc::channel(1).1));
-                        on_hold = None;
+                        hold.stop();
                         source = source.wrapping_add(1);
                         while lent.media().frames.try_recv().is_ok() {}
                     }
@@ -155,7 +152,7 @@ impl Actor {
                             info!(%agent, consulted = %c.agent, "consult cancelled");
                             self.end_consult(&mut c).await;
                             self.tell_consult(&agent, &c.agent, "cancelled").await;
-                            on_hold = None;
+                            hold.stop();
                             source = source.wrapping_add(1);
                             while lent.media().frames.try_recv().is_ok() {}
                         }
@@ -176,7 +173,7 @@ impl Actor {
                     };
                     if matches!(step, ConsultStep::Over) {
                         consult = None;
-                        on_hold = None;
+                        hold.stop();
                         source = source.wrapping_add(1);
                         while lent.media().frames.try_recv().is_ok() {}
                     }
@@ -188,7 +185,7 @@ impl Actor {
                         let _ = other.media().audio.send_pcm(pcm.get(..n).unwrap_or(&[]));
                         continue;
                     }
-                    if on_hold.is_some() {
+                    if hold.is_on() {
                         continue;
                     }
                     let n = frame.law.decode(&frame.payload, &mut pcm);
@@ -209,7 +206,7 @@ impl Actor {
                             if let Some(r) = caller.recording.as_mut() {
                                 r.recorder.push(Side::Caller, at_us, samples);
                             }
-                            if on_hold.is_none() {
+                            if !hold.is_on() {
                                 if let Err(e) = audio.send_pcm(samples) {
                                     debug!(error = %e, "a frame to the agent was dropped");
                                 }
@@ -269,20 +266,7 @@ impl Actor {
                 _ = tick.tick() => {
                     let now = Instant::now();
                     let now_us = caller.rtp.media_us(now);
-                    if let Some(player) = on_hold.as_mut() {
-                        while let Some(event) = player.poll(now_us) {
-                            if let PlayerEvent::Frame(frame) = event {
-                                caller.rtp.send_pcm(source, &frame.samples, now).await;
-                                // What the caller hears, on the agent's side.
-                                if let Some(r) = caller.recording.as_mut() {
-                                    r.recorder.push(Side::Other, frame.deadline_us, &frame.samples);
-                                }
-                            }
-                        }
-                        if player.finished().is_some() {
-                            *player = Player::new(music.iter().cloned().collect(), now_us);
-                        }
-                    }
+                    hold.play(&mut caller.rtp, source, caller.recording.as_mut(), now).await;
                     if let Some(r) = caller.recording.as_mut() {
                         if let Err(e) = r.recorder.tick(now_us) {
                             warn!(error = %e, "recording failed; the call goes on unrecorded");
@@ -360,14 +344,5 @@ async fn next_consult(consult: &mut Option<Consult>) -> ConsultInput {
         Some(frame) = frames => ConsultInput::Frame(frame),
         () = rang_out => ConsultInput::RangOut,
         else => std::future::pending().await,
-    }
-}
-
-async fn next_event(
-    events: &mut Option<tokio::sync::mpsc::Receiver<QueueEvent>>,
-) -> Option<QueueEvent> {
-    match events {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
     }
 }

@@ -18,7 +18,10 @@
 
 pub(super) mod browser;
 mod consult;
+mod hold;
 mod talk;
+
+pub(in crate::call) use hold::next_agent_event;
 pub(super) mod transfer;
 
 use std::net::SocketAddr;
@@ -51,17 +54,22 @@ pub(super) struct OutLeg {
     /// The last INVITE sent (without our Via).
     pub(super) invite: Request,
     pub(super) call_id: String,
-    offer: SessionDescription,
+    pub(in crate::call) offer: SessionDescription,
     /// Our SDP toward the trunk (for re-INVITE answers).
     pub(super) local: LocalMedia,
-    lease: Option<PortLease>,
+    pub(in crate::call) lease: Option<PortLease>,
     pub(super) rtp: Option<RtpLeg>,
-    auth_tried: bool,
+    pub(in crate::call) auth_tried: bool,
 }
 
 impl OutLeg {
     /// Sets up RTP from the far end's SDP answer (in a 183 or the 200).
-    async fn accept(&mut self, body: &Bytes, t0: Instant, bind_ip: std::net::IpAddr) -> bool {
+    pub(in crate::call) async fn accept(
+        &mut self,
+        body: &Bytes,
+        t0: Instant,
+        bind_ip: std::net::IpAddr,
+    ) -> bool {
         if self.rtp.is_some() {
             return true;
         }
@@ -102,7 +110,7 @@ pub(super) async fn recv_on(leg: &mut Option<RtpLeg>) -> std::io::Result<Receive
 
 /// The codecs to offer the trunk: its configured list, else the caller's
 /// codec first and the other G.711 law after it.
-fn codecs_for_trunk(configured: &[CodecName], caller: Codec) -> Vec<Codec> {
+pub(in crate::call) fn codecs_for_trunk(configured: &[CodecName], caller: Codec) -> Vec<Codec> {
     if configured.is_empty() {
         let other = match caller {
             Codec::Pcmu => Codec::Pcma,
@@ -335,8 +343,7 @@ impl Actor {
             Ok(d) => self.dialog = Some(d),
             Err(e) => warn!(error = %e, "cannot form a dialog from our 200"),
         }
-        let tx = self.call.tx;
-        self.send(SipCommand::Respond { tx, response }).await;
+        self.send_invite_response(response).await;
         self.call.record.answered_at_ms = Some(now_ms());
         let recording = self.start_recording(&media, leg_a.media_us(Instant::now()));
         let caller = CallerMedia {
@@ -370,7 +377,7 @@ impl Actor {
             &target,
             number,
             caller,
-            &self.call.invite,
+            Some(&self.call.invite),
             &self.ctx.contact,
             offer.to_bytes(),
         );
@@ -429,7 +436,7 @@ impl Actor {
                                         // Answer the caller's offer in a 183
                                         // and let the far end's tones through.
                                         let r = self.answer_response(183, "Session Progress", answer_sdp);
-                                        self.send(SipCommand::Respond { tx: self.call.tx, response: r }).await;
+                                        self.send_invite_response(r).await;
                                     }
                                 } else if !ringing_sent && !early && !answered {
                                     ringing_sent = true;
@@ -683,7 +690,7 @@ impl Actor {
 impl Actor {
     /// Answers a request that arrives while a leg is being ended: a BYE
     /// gets 200 (both hung up at once), anything else 481.
-    async fn answer_while_ending(
+    pub(in crate::call) async fn answer_while_ending(
         &mut self,
         tx: hibiki_sip::endpoint::ServerTxId,
         request: &Request,

@@ -15,6 +15,7 @@ use hibiki_sip::sdp::{self, LocalMedia, SessionDescription};
 use hibiki_sip::{Method, Request};
 use tracing::{info, warn};
 
+use super::hold::{next_agent_event, HoldMusic};
 use super::{build_reason, CallerMedia, Connected, OutLeg};
 use crate::acd::service::{CallControl, QueueEvent};
 use crate::call::actor::{Actor, End};
@@ -23,7 +24,6 @@ use crate::call::outcome::HangupCause;
 use crate::call::recording::Recording;
 use crate::call::{CallInput, SipCommand};
 use crate::media::leg::{Received, RtpLeg};
-use crate::media::prompt::player::{Player, PlayerEvent};
 use crate::media::recording::Side;
 use crate::store::Outcome;
 
@@ -125,24 +125,22 @@ impl Actor {
             .as_mut()
             .map(|q| std::mem::replace(&mut q.events, tokio::sync::mpsc::channel(1).1));
         // An agent's phone on hold: the caller hears the queue's music.
-        let music = {
-            let (language, name) = self.hold_music_names();
-            media.flow_prompt(&language, &name).ok()
-        };
-        let mut on_hold: Option<Player> = None;
+        let mut hold = HoldMusic::for_call(self);
         let mut source = 20_000u32;
         let talked = loop {
             tokio::select! {
                 Some(event) = next_agent_event(&mut agent_events) => {
                     match &event {
-                        QueueEvent::Control(CallControl::Hold) if on_hold.is_none() => {
-                            info!("the agent put the caller on hold");
-                            source = source.wrapping_add(1);
-                            on_hold = Some(Player::new(music.iter().cloned().collect(), leg_a.media_us(Instant::now())));
+                        QueueEvent::Control(CallControl::Hold) => {
+                            if hold.start(leg_a.media_us(Instant::now())) {
+                                info!("the agent put the caller on hold");
+                                source = source.wrapping_add(1);
+                            }
                         }
-                        QueueEvent::Control(CallControl::Resume) if on_hold.is_some() => {
-                            on_hold = None;
-                            info!("the agent took the caller off hold");
+                        QueueEvent::Control(CallControl::Resume) => {
+                            if hold.stop() {
+                                info!("the agent took the caller off hold");
+                            }
                         }
                         QueueEvent::Control(CallControl::Transfer(target)) => {
                             info!(?target, "the agent transfers the caller");
@@ -251,7 +249,7 @@ impl Actor {
                     }
                 }
                 received = leg_a.recv() => {
-                    if on_hold.is_some() {
+                    if hold.is_on() {
                         // Recorded, not heard by the agent.
                         if let Ok(Received::Audio { at_us, len }) = received {
                             if let Some(r) = recording.as_mut() {
@@ -264,7 +262,7 @@ impl Actor {
                     }
                 }
                 received = leg_b.recv() => {
-                    if on_hold.is_some() {
+                    if hold.is_on() {
                         // The agent's phone, unheard while the caller holds.
                         while leg_b.poll_digit(Instant::now()).is_some() {}
                     } else {
@@ -273,20 +271,7 @@ impl Actor {
                 }
                 _ = tick.tick() => {
                     let now = Instant::now();
-                    if let Some(player) = on_hold.as_mut() {
-                        let now_us = leg_a.media_us(now);
-                        while let Some(event) = player.poll(now_us) {
-                            if let PlayerEvent::Frame(frame) = event {
-                                leg_a.send_pcm(source, &frame.samples, now).await;
-                                if let Some(r) = recording.as_mut() {
-                                    r.recorder.push(Side::Other, frame.deadline_us, &frame.samples);
-                                }
-                            }
-                        }
-                        if player.finished().is_some() {
-                            *player = Player::new(music.iter().cloned().collect(), now_us);
-                        }
-                    }
+                    hold.play(&mut leg_a, source, recording.as_mut(), now).await;
                     if let Some(r) = recording.as_mut() {
                         if let Err(e) = r.recorder.tick(leg_a.media_us(now)) {
                             warn!(error = %e, "recording failed; the call goes on unrecorded");
@@ -398,15 +383,5 @@ impl Actor {
             transport,
         })
         .await;
-    }
-}
-
-/// The next ACD event of a queued call, or never.
-async fn next_agent_event(
-    events: &mut Option<tokio::sync::mpsc::Receiver<crate::acd::service::QueueEvent>>,
-) -> Option<crate::acd::service::QueueEvent> {
-    match events {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
     }
 }

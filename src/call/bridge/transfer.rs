@@ -81,7 +81,11 @@ impl Bridged {
 
 /// The number a transfer presents (the From user): the flow's, else the
 /// trunk's own — its `username`, else the number the caller dialled.
-fn presented_number(caller_id: Option<&str>, username: Option<&str>, dialled: &str) -> String {
+pub(in crate::call) fn presented_number(
+    caller_id: Option<&str>,
+    username: Option<&str>,
+    dialled: &str,
+) -> String {
     caller_id.or(username).unwrap_or(dialled).to_owned()
 }
 
