@@ -189,6 +189,7 @@ PG_TEST_BINARIES=(
   api_customers
   trunk_calls
   agent_queue
+  agent_callback
 )
 
 run_postgres_tests() {

@@ -131,16 +131,14 @@ impl Actor {
             tokio::select! {
                 Some(event) = next_agent_event(&mut agent_events) => {
                     match &event {
-                        QueueEvent::Control(CallControl::Hold) => {
-                            if hold.start(leg_a.media_us(Instant::now())) {
-                                info!("the agent put the caller on hold");
-                                source = source.wrapping_add(1);
-                            }
+                        // (Starting or stopping the music is the guard:
+                        // a hold while on hold changes nothing.)
+                        QueueEvent::Control(CallControl::Hold) if hold.start(leg_a.media_us(Instant::now())) => {
+                            info!("the agent put the caller on hold");
+                            source = source.wrapping_add(1);
                         }
-                        QueueEvent::Control(CallControl::Resume) => {
-                            if hold.stop() {
-                                info!("the agent took the caller off hold");
-                            }
+                        QueueEvent::Control(CallControl::Resume) if hold.stop() => {
+                            info!("the agent took the caller off hold");
                         }
                         QueueEvent::Control(CallControl::Transfer(target)) => {
                             info!(?target, "the agent transfers the caller");
