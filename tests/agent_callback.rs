@@ -10,12 +10,15 @@
 //! and the callback request is listed open with the caller's number. The
 //! agent becomes available: their page is offered the callback (the
 //! number, the customer's pop); they answer, and only then does Hibiki
-//! dial the customer through the trunk. The customer answers, talks and
-//! hangs up. The callback is a call of its own (direction outbound, the
-//! agent, the customer), recorded (the customer on the left, the agent's
-//! microphone on the right); the request is done, by the agent; the
-//! customer's history lists the callback with the agent's wrap-up and the
-//! recording.
+//! dial the customer through the trunk (to their number, from the number
+//! they called). The customer is busy: that attempt's call record says
+//! `customer_not_reached`, the agent wraps up, and the callback queues
+//! again after `callback_retry_seconds`. The second attempt is answered:
+//! the customer talks and hangs up. It is a call of its own (direction
+//! outbound, the agent, the customer), recorded (the customer on the
+//! left, the agent's microphone on the right); the request is done, by
+//! the agent; the customer's history lists the callback with the agent's
+//! wrap-up and the recording.
 
 mod common;
 
@@ -49,7 +52,7 @@ async fn a_caller_takes_the_callback_offer_and_an_agent_calls_them_back() {
     let mut cfg = config(flows.path(), 15);
     cfg.routes = cfg.routes.replacen(
         "announce_seconds = 0\n",
-        "announce_seconds = 0\ncallback_offer_seconds = 2\n",
+        "announce_seconds = 0\ncallback_offer_seconds = 2\ncallback_retry_seconds = 1\n",
         1,
     );
     assert!(cfg.routes.contains("callback_offer_seconds = 2"));
@@ -133,19 +136,60 @@ async fn a_caller_takes_the_callback_offer_and_an_agent_calls_them_back() {
 
     // Ann becomes available: her page is offered the callback, with the
     // number and the customer's pop. Nothing is dialled before she answers.
-    let far = server.sipp_uas("uas_talk_bye", far_port, &["-mp", &far_media]);
+    let busy = server.sipp_uas("uas_callback_busy", far_port, &[]);
     ann.click("go-available").await;
+    let offered = format!(
+        "document.getElementById('call-title').dataset.kind === 'callback' \
+         && document.getElementById('call-title').textContent.includes('{CUSTOMER}') \
+         && document.getElementById('c-name').textContent === 'Hanako Yamada' \
+         && !document.getElementById('answer').classList.contains('hidden')"
+    );
+    ann.wait_for(&offered, Duration::from_secs(30)).await;
+    assert_eq!(ann.eval("agent.callId").await, callback.as_str());
+    ann.click("answer").await;
+    // The customer is busy: the attempt ends, ann wraps up.
+    busy.finish().await.assert_ok();
+    let far = server.sipp_uas("uas_talk_bye", far_port, &["-mp", &far_media]);
+    // (Submitted here rather than with `wrap_up`, whose wait for
+    // `available` could miss it: the callback, queued again meanwhile, is
+    // offered at once.)
     ann.wait_for(
-        &format!(
-            "document.getElementById('call-title').dataset.kind === 'callback' \
-             && document.getElementById('call-title').textContent.includes('{CUSTOMER}') \
-             && document.getElementById('c-name').textContent === 'Hanako Yamada' \
-             && !document.getElementById('answer').classList.contains('hidden')"
-        ),
+        "!document.getElementById('wrapup-panel').classList.contains('hidden')",
+        Duration::from_secs(15),
+    )
+    .await;
+    ann.eval("document.getElementById('disposition').value = 'no_action'")
+        .await;
+    ann.eval("document.getElementById('wrapup-form').requestSubmit()")
+        .await;
+    let rows = server
+        .wait_for_calls(Calls::Id(&callback), Duration::from_secs(15))
+        .await;
+    let attempt = &rows[0];
+    assert_eq!(attempt.direction, Direction::Outbound, "{attempt:#?}");
+    assert_eq!(attempt.outcome, Some(Outcome::Busy), "{attempt:#?}");
+    assert_eq!(
+        attempt.hangup_cause.as_deref(),
+        Some("customer_not_reached"),
+        "{attempt:#?}"
+    );
+    let still = api
+        .get(&format!("/callbacks/{callback}"), Some(&admin))
+        .await;
+    assert_eq!(still.body["status"], "open", "{}", still.body);
+
+    // The callback queues again: a new call, offered to ann again.
+    ann.wait_for(
+        &format!("{offered} && agent.callId !== '{callback}'"),
         Duration::from_secs(30),
     )
     .await;
-    assert_eq!(ann.eval("agent.callId").await, callback.as_str());
+    let second = ann
+        .eval("agent.callId")
+        .await
+        .as_str()
+        .expect("the second attempt's call id")
+        .to_owned();
     ann.click("answer").await;
     ann.wait_for(
         &format!("{PAGE_STATUS} === 'on_call'"),
@@ -157,7 +201,7 @@ async fn a_caller_takes_the_callback_offer_and_an_agent_calls_them_back() {
     wrap_up(&mut ann, "resolved", "called back as promised").await;
 
     let rows = server
-        .wait_for_calls(Calls::Id(&callback), Duration::from_secs(15))
+        .wait_for_calls(Calls::Id(&second), Duration::from_secs(15))
         .await;
     let call = &rows[0];
     assert_eq!(call.direction, Direction::Outbound, "{call:#?}");
@@ -169,7 +213,7 @@ async fn a_caller_takes_the_callback_offer_and_an_agent_calls_them_back() {
     assert!(call.answered_at_ms.is_some(), "{call:#?}");
 
     // The customer on the left, ann's microphone on the right.
-    let recordings = recordings_once_closed(&server, &callback).await;
+    let recordings = recordings_once_closed(&server, &second).await;
     assert_eq!(recordings.len(), 1, "{recordings:#?}");
     let (spec, samples) = read_wav(&recording_file(&server, &recordings[0]));
     assert_eq!((spec.channels, spec.sample_rate), (2, 8000));
@@ -188,13 +232,20 @@ async fn a_caller_takes_the_callback_offer_and_an_agent_calls_them_back() {
         .await;
     assert_eq!(done.body["status"], "done", "{}", done.body);
     assert_eq!(done.body["done_by"], "ann", "{}", done.body);
+    assert!(
+        done.body["notes"]
+            .as_str()
+            .is_some_and(|n| n.contains(&second)),
+        "{}",
+        done.body
+    );
 
     // The customer's history lists the callback, its wrap-up and recording.
     let history = api
         .get("/customers/c-hanako/interactions", Some(&admin))
         .await;
     let text = history.body.to_string();
-    assert!(text.contains(&callback), "{text}");
+    assert!(text.contains(&second), "{text}");
     assert!(text.contains("called back as promised"), "{text}");
     assert!(text.contains(&recordings[0].id), "{text}");
 }

@@ -480,8 +480,8 @@ impl Acd {
     // ----- entries -----
 
     /// Queues an entry. With no qualified agent logged in (and the queue
-    /// not set to wait anyway) it leaves at once: [`Action::Left`] with
-    /// [`LeftReason::NoAgents`].
+    /// not set to wait anyway) a caller leaves at once: [`Action::Left`]
+    /// with [`LeftReason::NoAgents`]; a callback waits.
     pub fn enqueue(&mut self, request: Enqueue, now: u64) -> Result<(), EnqueueError> {
         let Some(q) = self.queues.get(&request.queue) else {
             return Err(EnqueueError::UnknownQueue(request.queue));
@@ -493,7 +493,8 @@ impl Acd {
             Some(_) => Vec::new(),
             None => merge_needs(&q.skills, &request.skills),
         };
-        let wait_anyway = q.wait_without_agents;
+        // A callback has nobody on the line: it waits for an agent.
+        let wait_anyway = q.wait_without_agents || request.kind != EntryKind::Call;
         self.next_place += 1;
         let entry = Entry {
             queue: request.queue,

@@ -250,6 +250,22 @@ fn a_callback_goes_only_to_agents_who_can_take_one_and_waits_for_them() {
 }
 
 #[test]
+fn a_callback_queued_again_waits_even_with_nobody_logged_in() {
+    let mut acd = Acd::new([queue("q", None)]);
+    let mut again = call("cb2", "q", 0);
+    again.kind = EntryKind::Callback {
+        number: "+81312345678".into(),
+    };
+    acd.enqueue(again, 1_000).unwrap();
+    acd.enqueue(call("c3", "q", 0), 2_000).unwrap();
+    assert_eq!(routing(&mut acd), ["left c3 no_agents"]);
+    assert_eq!(acd.estimate("cb2").unwrap().position, 1);
+    acd.login("ann", skills(&[]), 3_000);
+    acd.set_available("ann", 3_000).unwrap();
+    assert_eq!(routing(&mut acd), ["offer cb2->ann"]);
+}
+
+#[test]
 fn ring_no_answer_makes_the_agent_not_ready_and_requeues_at_the_front() {
     let mut acd = Acd::new([queue("q", None)]);
     ready(&mut acd, &[("ann", &[], 0)]);

@@ -14,14 +14,19 @@
 //! its own ([`Actor`], whose first leg is the one we placed): recorded
 //! (customer left, agent right), with hold, transfers and consults, its
 //! own call record (direction `outbound`) and the callback request closed
-//! as done. When the customer is not reached, or the agent hangs up
-//! first, the call record says why (`customer_not_reached`) and the
-//! request stays open in the callbacks list for another try.
+//! as done. When the customer is not reached (busy, refused, no answer,
+//! the trunk unreachable) the call record says why
+//! (`customer_not_reached`), the agent wraps up, and after the queue's
+//! `callback_retry_seconds` the callback queues again, at the back and
+//! under a new call id, up to `callback_attempts` in all; after the last,
+//! or when the agent hangs up before the customer answers, the request
+//! stays open in the callbacks list for an agent to handle by hand.
 //!
 //! A callback waiting in memory does not outlive the process: its request
 //! stays open in the database (`GET /api/v1/callbacks`) for an agent to
 //! call back by hand after a restart.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hibiki_sip::sdp::{self, Codec, LocalMedia};
@@ -36,7 +41,7 @@ use super::outbound::{self, TrunkTarget};
 use super::outcome::{outcome_for_final_status, HangupCause};
 use super::queue::{sleep_until, QueueStep, Queued};
 use super::{CallHandle, CallInput, SipCommand};
-use crate::acd::core::Missed;
+use crate::acd::core::{Enqueue, EntryKind, Missed};
 use crate::acd::service::{Command, Device, QueueEvent};
 use crate::config::RouteAction;
 use crate::media::leg::Received;
@@ -68,18 +73,87 @@ pub(super) fn spawn(ctx: CallContext, callback: Callback) {
 
 async fn run(ctx: CallContext, mut callback: Callback) {
     info!(number = %callback.number, queue = %callback.step.queue, "a callback keeps the caller's place");
-    let Some((agent, lent)) = wait_for_agent(&ctx, &mut callback).await else {
-        return;
+    let settings = ctx.queues.get(&callback.step.queue);
+    let attempts = settings.map_or(1, |q| q.callback_attempts.max(1));
+    let retry = Duration::from_secs(settings.map_or(300, |q| q.callback_retry_seconds));
+    for attempt in 1..=attempts {
+        if attempt > 1 {
+            tokio::select! {
+                () = tokio::time::sleep(retry) => {}
+                () = ctx.hard_stop.cancelled() => return,
+            }
+            if !queue_again(&ctx, &mut callback).await {
+                return;
+            }
+        }
+        let Some((agent, lent)) = wait_for_agent(&ctx, &mut callback).await else {
+            return;
+        };
+        // The agent is on the call from now on: their page shows it connected.
+        let _ = ctx
+            .acd
+            .send(Command::Answered {
+                entry: callback.id.clone(),
+                agent: agent.clone(),
+            })
+            .await;
+        match dial(&ctx, &mut callback, agent, lent).await {
+            Dialled::NotReached => info!(attempt, attempts, "the customer was not reached"),
+            Dialled::Over => return,
+        }
+    }
+    info!("no attempt reached the customer: the callback stays open in the callbacks list");
+}
+
+/// Queues a callback again, at the back, under a new call id, after an
+/// attempt that did not reach the customer; false when the ACD refused
+/// (the request stays open).
+async fn queue_again(ctx: &CallContext, callback: &mut Callback) -> bool {
+    let id = uuid::Uuid::new_v4().to_string();
+    let (events_tx, events) = mpsc::channel(16);
+    let step = &callback.step;
+    let request = Enqueue {
+        id: id.clone(),
+        queue: step.queue.clone(),
+        priority: step.priority,
+        skills: step.skills.clone(),
+        kind: EntryKind::Callback {
+            number: callback.number.clone(),
+        },
+        pop: Arc::new(step.pop.clone()),
+        agent: None,
     };
-    // The agent is on the call from now on: their page shows it connected.
-    let _ = ctx
+    let queued = ctx
         .acd
-        .send(Command::Answered {
-            entry: callback.id.clone(),
-            agent: agent.clone(),
+        .ask(|reply| Command::Enqueue {
+            request,
+            events: events_tx,
+            reply,
         })
         .await;
-    dial(ctx, callback, agent, lent).await;
+    match queued {
+        Ok(Ok(())) => {
+            info!(call = %id, "the callback queues again");
+            callback.id = id;
+            callback.events = events;
+            true
+        }
+        other => {
+            warn!(
+                ?other,
+                "the callback could not queue again: it stays open in the callbacks list"
+            );
+            false
+        }
+    }
+}
+
+/// How an attempt ended.
+enum Dialled {
+    /// Busy, refused, no answer, unreachable: another attempt may follow.
+    NotReached,
+    /// Talked, or given up (the agent hung up first, shutdown).
+    Over,
 }
 
 /// An offer to an agent's page, ringing until `until`.
@@ -168,17 +242,11 @@ async fn missed(ctx: &CallContext, entry: &str, agent: String, how: Missed) {
 }
 
 /// Places the call to the customer for `agent`, and runs it to its end.
-async fn dial(ctx: CallContext, callback: Callback, agent: String, lent: Lent) {
-    let Callback {
-        id,
-        number,
-        from,
-        step,
-        events,
-        mut request,
-    } = callback;
+async fn dial(ctx: &CallContext, callback: &mut Callback, agent: String, lent: Lent) -> Dialled {
+    let number = callback.number.clone();
+    let from = &callback.from;
     let mut record = CallRecord {
-        id,
+        id: callback.id.clone(),
         node_id: from.node_id.clone(),
         sip_call_id: String::new(),
         direction: Direction::Outbound,
@@ -192,13 +260,17 @@ async fn dial(ctx: CallContext, callback: Callback, agent: String, lent: Lent) {
         final_sip_code: None,
         hangup_cause: None,
         ivr_path: None,
-        customer_id: request.customer_id.clone().or(from.customer_id.clone()),
-        queue: Some(step.queue.clone()),
+        customer_id: callback
+            .request
+            .customer_id
+            .clone()
+            .or(from.customer_id.clone()),
+        queue: Some(callback.step.queue.clone()),
         queued_at_ms: from.queued_at_ms,
         agent: Some(agent.clone()),
         connected_at_ms: None,
     };
-    let place = match prepare(&ctx, &record, &from, &number).await {
+    let place = match prepare(ctx, &record, from, &number).await {
         Ok(p) => p,
         Err(cause) => {
             // Nothing was sent: the call record says why, the agent wraps up.
@@ -210,7 +282,7 @@ async fn dial(ctx: CallContext, callback: Callback, agent: String, lent: Lent) {
             ctx.records.send(RecordEvent::Ended(record.clone()));
             let _ = ctx.acd.send(Command::Ended { entry: record.id }).await;
             drop(lent);
-            return;
+            return Dialled::NotReached;
         }
     };
     let Placed { out, presented, t0 } = place;
@@ -232,7 +304,7 @@ async fn dial(ctx: CallContext, callback: Callback, agent: String, lent: Lent) {
     {
         warn!("the signaling engine stopped: the callback is not dialled");
         let _ = ctx.acd.send(Command::Ended { entry: record.id }).await;
-        return;
+        return Dialled::Over;
     }
     ctx.records.send(RecordEvent::Started(record.clone()));
     ctx.metrics.calls_active.inc();
@@ -258,17 +330,26 @@ async fn dial(ctx: CallContext, callback: Callback, agent: String, lent: Lent) {
         input,
         dialog: None,
         queued: Some(Queued {
-            events,
+            events: std::mem::replace(&mut callback.events, mpsc::channel(1).1),
             agent: Some(agent.clone()),
         }),
-        queue_step: Some(step),
+        queue_step: Some(callback.step.clone()),
     };
     actor.send_out(&out, out.invite.clone()).await;
     let end = actor
-        .call_customer(out, agent, lent, t0, &mut request)
+        .call_customer(out, agent, lent, t0, &mut callback.request)
         .await;
+    let reached = !matches!(
+        end.cause,
+        HangupCause::CustomerNotReached | HangupCause::TrunkFailed
+    );
     actor.finish(end).await;
     ctx.metrics.calls_active.dec();
+    if reached {
+        Dialled::Over
+    } else {
+        Dialled::NotReached
+    }
 }
 
 /// The customer's leg, ready to send.

@@ -507,6 +507,14 @@ pub struct QueueConfig {
     /// `agents.transfer_trunk` once an agent has taken it. 0: never.
     #[serde(default)]
     pub callback_offer_seconds: u64,
+    /// How many times a callback dials a customer who is not reached
+    /// (busy, no answer, unreachable) before it is left open for agents.
+    #[serde(default = "default_callback_attempts")]
+    pub callback_attempts: u32,
+    /// The wait before a callback that did not reach the customer queues
+    /// again (at the back).
+    #[serde(default = "default_callback_retry_seconds")]
+    pub callback_retry_seconds: u64,
     /// The handle time assumed for the estimated wait until the queue has
     /// handled calls.
     #[serde(default = "default_handle_seconds")]
@@ -533,6 +541,12 @@ fn default_wrap_up_seconds() -> u64 {
 }
 fn default_music() -> String {
     "hold-music".to_owned()
+}
+fn default_callback_attempts() -> u32 {
+    3
+}
+fn default_callback_retry_seconds() -> u64 {
+    300
 }
 fn default_announce_seconds() -> u64 {
     30
@@ -567,6 +581,8 @@ impl QueueConfig {
             music: default_music(),
             announce_seconds: default_announce_seconds(),
             callback_offer_seconds: 0,
+            callback_attempts: default_callback_attempts(),
+            callback_retry_seconds: default_callback_retry_seconds(),
             default_handle_seconds: default_handle_seconds(),
         }
     }

@@ -794,4 +794,8 @@ fn a_queue_offering_callbacks_needs_a_trunk_to_dial_them() {
     let e = err("[[queues]]\nname = \"support\"\ncallback_offer_seconds = 30\n");
     assert_eq!(e.key(), Some("queues[0].callback_offer_seconds"), "{e}");
     assert!(e.to_string().contains("agents.transfer_trunk"), "{e}");
+    let e = err("[[queues]]\nname = \"support\"\ncallback_attempts = 0\n");
+    assert_eq!(e.key(), Some("queues[0].callback_attempts"), "{e}");
+    let e = err("[[queues]]\nname = \"support\"\ncallback_retry_seconds = 0\n");
+    assert_eq!(e.key(), Some("queues[0].callback_retry_seconds"), "{e}");
 }

@@ -366,6 +366,12 @@ fn check_queues(c: &Config) -> Check {
         if q.music.is_empty() {
             fail(format!("{at}.music"), "must name a prompt")?;
         }
+        if !(1..=10).contains(&q.callback_attempts) {
+            fail(format!("{at}.callback_attempts"), "must be 1 to 10")?;
+        }
+        if q.callback_retry_seconds == 0 {
+            fail(format!("{at}.callback_retry_seconds"), "must be > 0")?;
+        }
         if q.callback_offer_seconds > 0 && c.agents.transfer_trunk.is_none() {
             fail(
                 format!("{at}.callback_offer_seconds"),
