@@ -5,7 +5,7 @@
 #   ./scripts/test.sh
 #
 # 1. Installs the tools the tests drive from Debian's packages when missing
-#    (SIPp, sox, espeak-ng, baresip; PostgreSQL in CI).
+#    (SIPp, sox, espeak-ng, baresip, Chromium, Firefox ESR; PostgreSQL in CI).
 # 2. Makes sure PostgreSQL answers on 127.0.0.1:5432 (starting the local
 #    cluster if it is down). In CI (CI=true) PostgreSQL is required; on a
 #    developer machine its half is skipped with a loud note when it is absent.
@@ -44,6 +44,7 @@ TOOLS=(
   "date coreutils"
   "kill procps"
   "chromium chromium"
+  "firefox-esr firefox-esr"
 )
 
 # The tools are installed above, so tests that need them must not skip

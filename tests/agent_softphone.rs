@@ -24,6 +24,9 @@
 //!   second, who refuses (the caller comes back to the first agent); then
 //!   again, the second answers (the caller hears music meanwhile), the
 //!   first completes, and the second talks with the caller to the end.
+//! - The same page in Firefox ESR (over WebDriver BiDi): login, softphone,
+//!   answer, audio both ways (Firefox's steady fake tone continuous on the
+//!   recording's right channel), hang up, wrap up.
 
 mod common;
 
@@ -37,8 +40,8 @@ use common::media::{
     recordings_once_closed, split_stereo,
 };
 use common::queue::{
-    answer_hanako, available_on_page, beeps, browser_agent, config, hanako, pcap_audio, wrap_up,
-    PAGE_STATUS, PASSWORD, PCAP,
+    answer_hanako, available_on_page, beeps, browser_agent, config, hanako, pcap_audio, tone_share,
+    wrap_up, PAGE_STATUS, PASSWORD, PCAP,
 };
 use common::{free_udp_port, Calls, TestServer};
 use hibiki::store::{AgentSkill, Outcome};
@@ -112,7 +115,7 @@ async fn the_agent_answers_in_the_browser_and_both_sides_are_heard_and_recorded(
     // The agent reloads the page mid-call: the call goes on, the page
     // shows it again and its new softphone connection carries the audio.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    page.call("Page.reload", serde_json::json!({})).await;
+    page.reload().await;
     page.wait_for(
         &format!(
             "typeof agent !== 'undefined' && {PAGE_STATUS} === 'on_call' \
@@ -240,7 +243,7 @@ async fn agents_hold_and_transfer_to_an_agent_a_queue_and_an_external_number() {
     add_user(&server, "bob", "agent", PASSWORD);
     let mut bob = available_on_page(&browser, &server, "bob").await;
     // Skills are read at login: ann logs in again (a reload) to get billing.
-    ann.call("Page.reload", serde_json::json!({})).await;
+    ann.reload().await;
     ann.wait_for(
         &format!(
             "typeof agent !== 'undefined' && {PAGE_STATUS} === 'available' \
@@ -458,5 +461,79 @@ async fn a_consult_transfer_hands_the_caller_to_a_second_agent_on_a_second_page(
         found.len() >= 8 && right.len() - last < 12_000,
         "bob's beeps after the handover, to the end: {found:?} of {}",
         right.len()
+    );
+}
+
+/// The share of 20 ms frames of `channel` that are a pure tone at
+/// `frequency` (nearly all of their energy at it).
+fn pure_tone_frames(channel: &[f64], frequency: f64) -> f64 {
+    let frames: Vec<&[f64]> = channel.chunks_exact(160).collect();
+    let pure = frames
+        .iter()
+        .filter(|f| f.iter().map(|x| x.abs()).fold(0.0, f64::max) > 1_000.0)
+        .filter(|f| tone_share(f, frequency) > 0.8)
+        .count();
+    pure as f64 / frames.len().max(1) as f64
+}
+
+/// The agent page in Firefox ESR (WebDriver BiDi, fake media devices):
+/// log in, the softphone connects, the offer shows the customer, answer,
+/// audio both ways, hang up, wrap up. Firefox's fake microphone is a
+/// steady 1 kHz tone: on the recording's right channel it must be
+/// continuous (the agent's frames are placed by their RTP timestamps; by
+/// arrival, network jitter broke the tone in most frames).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_page_works_in_firefox_too() {
+    assert!(Path::new(PCAP).exists(), "{PCAP} is missing");
+    let Some(browser) = Browser::launch_firefox().await else {
+        return;
+    };
+    let flows = common::ivr::flows_dir(&[("demo.toml", common::ivr::demo_always_open())]);
+    let server = TestServer::start_with(config(flows.path(), 15)).await;
+    hanako(&server).await;
+    let store = server.store().await;
+    let mut page = browser_agent(&browser, &server, "ann").await;
+
+    let caller = call_hanako(&server);
+    let call_id = answer_hanako(&mut page).await;
+    // The caller's pcap plays from about 12 s after the call began.
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    let packets = page
+        .eval(
+            "(async () => { let p = 0; \
+              (await agent.pc.getStats()).forEach((r) => { \
+                if (r.type === 'inbound-rtp' && r.kind === 'audio') p += r.packetsReceived || 0; }); \
+              return p; })()",
+        )
+        .await;
+    assert!(
+        packets.as_u64().unwrap_or(0) > 200,
+        "Firefox's softphone received the caller: {packets} packets"
+    );
+    page.click("hangup").await;
+    wrap_up(&mut page, "resolved", "answered in Firefox").await;
+    caller.finish().await.assert_ok();
+    assert_dispositions(&store, &call_id, &[("ann", "resolved")]).await;
+
+    let rows = server
+        .wait_for_calls(Calls::Id(&call_id), Duration::from_secs(15))
+        .await;
+    assert_eq!(rows[0].agent.as_deref(), Some("ann"), "{:#?}", rows[0]);
+    let recordings = recordings_once_closed(&server, &call_id).await;
+    let (_, samples) = read_wav(&recording_file(&server, &recordings[0]));
+    let (left, right) = split_stereo(&samples);
+    let (ncc_left, _) = best_alignment(&left, &pcap_audio(), left.len());
+    assert!(ncc_left >= 0.9, "the caller on the left: NCC {ncc_left}");
+    // The last 4 s before the hang-up: the agent's tone, unbroken.
+    let end = right.len().saturating_sub(4_000);
+    let talk = &right[end.saturating_sub(32_000)..end];
+    let pure = pure_tone_frames(talk, 1000.0);
+    assert!(
+        pure >= 0.8,
+        "Firefox's 1 kHz tone on the right, continuous: {pure:.2} of the frames"
+    );
+    assert!(
+        pure_tone_frames(&left, 1000.0) < 0.01,
+        "the tone is the agent's, not the caller's"
     );
 }

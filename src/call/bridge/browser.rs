@@ -34,7 +34,7 @@ use crate::call::demo::info_digit;
 use crate::call::outcome::HangupCause;
 use crate::call::CallInput;
 use crate::media::leg::Received;
-use crate::media::recording::Side;
+use crate::media::recording::{Side, StreamClock};
 use crate::softphone::Lent;
 use crate::store::Outcome;
 
@@ -81,6 +81,8 @@ impl Actor {
         let mut audio = lent.media().audio.clone();
         let mut source = 10_000u32;
         let mut pcm = [0i16; 480];
+        let mut agent_clock = StreamClock::default();
+        let mut agent_generation = u64::MAX;
         let (mut to_agent, mut from_agent) = (0u64, 0u64);
         let answered = |cause| End {
             outcome: Outcome::Answered,
@@ -140,6 +142,9 @@ impl Actor {
                             // to their station as `lent` is replaced.
                             lent = next;
                             audio = lent.media().audio.clone();
+                            // Another browser's stream from now on.
+                            agent_clock.reset();
+                            agent_generation = u64::MAX;
                         }
                         agent = c.agent.clone();
                         agent_events = Some(std::mem::replace(&mut c.events, tokio::sync::mpsc::channel(1).1));
@@ -191,7 +196,16 @@ impl Actor {
                     let n = frame.law.decode(&frame.payload, &mut pcm);
                     let samples = pcm.get(..n).unwrap_or(&[]);
                     if let Some(r) = caller.recording.as_mut() {
-                        r.recorder.push(Side::Other, caller.rtp.media_us(frame.arrived), samples);
+                        // Placed by the browser's RTP timestamps, not by
+                        // when each frame happened to arrive: the agent's
+                        // side is continuous in the file. A new
+                        // connection (reload) is a new stream.
+                        if frame.generation != agent_generation {
+                            agent_generation = frame.generation;
+                            agent_clock.reset();
+                        }
+                        let at_us = agent_clock.media_time(frame.timestamp, caller.rtp.media_us(frame.arrived));
+                        r.recorder.push(Side::Other, at_us, samples);
                     }
                     caller.rtp.send_pcm(source, samples, Instant::now()).await;
                     from_agent += 1;
