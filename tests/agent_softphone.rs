@@ -21,9 +21,10 @@
 //!   on a trunk, which talks and hangs up. One call record, one recording
 //!   through all of it; both agents wrap up the same call.
 //! - Consult transfer between two pages: the first agent consults the
-//!   second, who refuses (the caller comes back to the first agent); then
-//!   again, the second answers (the caller hears music meanwhile), the
-//!   first completes, and the second talks with the caller to the end.
+//!   second by name, who refuses (the caller comes back to the first
+//!   agent); then the billing queue, whose one agent is the second: they
+//!   answer (the caller hears music meanwhile), the first completes, and
+//!   the second talks with the caller to the end.
 //! - The same page in Firefox ESR (over WebDriver BiDi): login, softphone,
 //!   answer, audio both ways (Firefox's steady fake tone continuous on the
 //!   recording's right channel), hang up, wrap up.
@@ -363,14 +364,24 @@ async fn a_consult_transfer_hands_the_caller_to_a_second_agent_on_a_second_page(
     hanako(&server).await;
     let store = server.store().await;
     let mut ann = browser_agent(&browser, &server, "ann").await;
+    // Bob is the billing queue's one agent.
     add_user(&server, "bob", "agent", PASSWORD);
+    let billing = [AgentSkill::new("billing", 5).unwrap()];
+    assert!(store
+        .set_agent_skills("bob", &billing, hibiki::store::now_ms())
+        .await
+        .unwrap());
     let mut bob = available_on_page(&browser, &server, "bob").await;
 
     let caller = call_hanako(&server);
     let call_id = answer_hanako(&mut ann).await;
     let consult_state = "document.getElementById('consult-state').dataset.state";
+    let consult_agent = "document.getElementById('consult-agent').textContent";
 
-    // First try: bob refuses. The caller comes back to ann.
+    // First try: ann consults bob by name; bob refuses. The caller comes
+    // back to ann.
+    ann.eval("document.getElementById('transfer-kind').value = 'agent'")
+        .await;
     ann.fill("transfer-to", "bob").await;
     ann.click("consult").await;
     ann.wait_for(
@@ -398,13 +409,17 @@ async fn a_consult_transfer_hands_the_caller_to_a_second_agent_on_a_second_page(
     )
     .await;
 
-    // Second try: bob answers (the pop shows the customer), the agents
-    // talk while the caller hears music, ann completes the transfer.
+    // Second try: ann consults the billing queue, whose agent (bob)
+    // answers (the pop shows the customer); the agents talk while the
+    // caller hears music, ann completes the transfer.
+    ann.eval("document.getElementById('transfer-kind').value = 'queue'")
+        .await;
+    ann.fill("transfer-to", "billing").await;
     ann.click("consult").await;
     let consult_call = answer_hanako(&mut bob).await;
     assert_eq!(consult_call, format!("{call_id}#consult"));
     ann.wait_for(
-        &format!("{consult_state} === 'connected'"),
+        &format!("{consult_state} === 'connected' && {consult_agent} === 'bob'"),
         Duration::from_secs(10),
     )
     .await;

@@ -98,6 +98,9 @@ pub enum EntryKind {
     /// A caller who took the callback offer: when their place comes up an
     /// agent is connected first, then `number` is dialled.
     Callback { number: String },
+    /// An agent's consult: the agent who takes it talks to the consulting
+    /// agent first (softphone to softphone), while the caller holds.
+    Consult,
 }
 
 /// A request to queue something.
@@ -247,9 +250,9 @@ struct Agent {
     entry: Option<EntryId>,
     /// When the wrap-up ends, while in `wrap_up`.
     wrap_up_until: Option<u64>,
-    /// Whether callbacks may be offered to the agent (their device can
-    /// take one: see [`Acd::set_takes_callbacks`]).
-    takes_callbacks: bool,
+    /// Whether the agent takes calls on the page's softphone: callbacks
+    /// and consults go only to them (see [`Acd::set_softphone`]).
+    softphone: bool,
 }
 
 /// A waiting entry.
@@ -365,17 +368,19 @@ impl Acd {
                 connected: true,
                 entry: None,
                 wrap_up_until: None,
-                takes_callbacks: true,
+                softphone: true,
             },
         );
         self.set_status(agent, AgentStatus::NotReady, Some("login".into()), now);
     }
 
-    /// Whether callbacks may be offered to a logged-in `agent` (yes by
-    /// default; no for an agent whose SIP phone cannot take one yet).
-    pub fn set_takes_callbacks(&mut self, agent: &str, takes: bool) {
+    /// Whether a logged-in `agent` takes calls on the page's softphone
+    /// (yes by default; no for an agent on a SIP phone, who is offered
+    /// callers only: callbacks and consults connect the agent first, which
+    /// a SIP phone cannot yet).
+    pub fn set_softphone(&mut self, agent: &str, softphone: bool) {
         if let Some(a) = self.agents.get_mut(agent) {
-            a.takes_callbacks = takes;
+            a.softphone = softphone;
         }
     }
 
@@ -494,7 +499,8 @@ impl Acd {
             None => merge_needs(&q.skills, &request.skills),
         };
         // A callback has nobody on the line: it waits for an agent.
-        let wait_anyway = q.wait_without_agents || request.kind != EntryKind::Call;
+        let wait_anyway =
+            q.wait_without_agents || matches!(request.kind, EntryKind::Callback { .. });
         self.next_place += 1;
         let entry = Entry {
             queue: request.queue,
@@ -896,7 +902,7 @@ fn merge_needs(queue: &[SkillNeed], step: &[SkillNeed]) -> Vec<SkillNeed> {
 fn may_take(name: &str, agent: &Agent, e: &Entry) -> bool {
     e.for_agent.as_deref().is_none_or(|only| only == name)
         && qualifies(agent, &e.needs)
-        && (agent.takes_callbacks || e.kind == EntryKind::Call)
+        && (agent.softphone || e.kind == EntryKind::Call)
 }
 
 fn qualifies(agent: &Agent, needs: &[SkillNeed]) -> bool {

@@ -66,12 +66,20 @@ pub enum CallControl {
     /// handed over.
     Transfer(TransferTarget),
     /// Consult (warm) transfer: the caller on hold, the agent talks to
-    /// this other agent first.
-    Consult(String),
+    /// another agent first (this one, or whoever takes it in a queue).
+    Consult(ConsultTarget),
     /// The consulted agent takes the caller; this agent goes to wrap-up.
     CompleteConsult,
     /// Back to the caller; the consulted agent is released.
     CancelConsult,
+}
+
+/// Whom a consult asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsultTarget {
+    Agent(String),
+    /// The first agent of the queue who takes it (in the browser).
+    Queue(String),
 }
 
 /// Where a blind transfer sends the caller.
@@ -100,7 +108,7 @@ pub enum AgentEvent {
         call_id: String,
         queue: String,
         waited_seconds: u64,
-        /// `call` (a caller on the line) or `callback`.
+        /// `call` (a caller on the line), `callback` or `consult`.
         kind: &'static str,
         callback_number: Option<String>,
         ring_seconds: u64,
@@ -495,7 +503,7 @@ impl Task {
                 self.acd.login(&agent, skills, now);
                 // A callback connects the agent before dialling the
                 // customer: their softphone can; a SIP phone not yet.
-                self.acd.set_takes_callbacks(&agent, station.is_some());
+                self.acd.set_softphone(&agent, station.is_some());
                 let (status, reason) = self
                     .acd
                     .agent_status(&agent)
@@ -660,12 +668,17 @@ impl Task {
                     "agent `{to}` is not logged in"
                 )))
             }
-            CallControl::Consult(to) if to == agent => {
+            CallControl::Consult(ConsultTarget::Queue(queue))
+                if !self.acd.queue_names().any(|q| q == queue) =>
+            {
+                Err(AgentError::Refused(format!("no queue is named `{queue}`")))
+            }
+            CallControl::Consult(ConsultTarget::Agent(to)) if to == agent => {
                 Err(AgentError::Refused("you cannot consult yourself".into()))
             }
             // The consulted agent talks through their softphone: an agent
             // on a SIP phone (or not logged in) cannot be consulted yet.
-            CallControl::Consult(to)
+            CallControl::Consult(ConsultTarget::Agent(to))
                 if !matches!(self.agents.get(to), Some(Device::Browser(_))) =>
             {
                 Err(AgentError::Refused(format!(
@@ -720,6 +733,7 @@ impl Task {
                     let (kind_name, callback_number) = match kind {
                         super::EntryKind::Call => ("call", None),
                         super::EntryKind::Callback { number } => ("callback", Some(number)),
+                        super::EntryKind::Consult => ("consult", None),
                     };
                     info!(call = %entry, %agent, %queue, waited_ms, "offered");
                     let customer = pop
@@ -1046,7 +1060,7 @@ mod tests {
                 acd.ask(|reply| Command::Control {
                     agent: "ann".into(),
                     entry: "call-1".into(),
-                    control: CallControl::Consult(to),
+                    control: CallControl::Consult(ConsultTarget::Agent(to)),
                     reply,
                 })
                 .await
@@ -1063,6 +1077,19 @@ mod tests {
                 other => panic!("a consult to {to}: {other:?}"),
             }
         }
+        let to_queue = acd
+            .ask(|reply| Command::Control {
+                agent: "ann".into(),
+                entry: "call-1".into(),
+                control: CallControl::Consult(ConsultTarget::Queue("nope".into())),
+                reply,
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(&to_queue, Err(AgentError::Refused(why)) if why.contains("no queue")),
+            "{to_queue:?}"
+        );
         consult("cleo").await.unwrap();
     }
 

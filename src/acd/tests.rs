@@ -234,11 +234,15 @@ fn a_callback_outlasts_the_max_wait_of_the_caller_it_was() {
 }
 
 #[test]
-fn a_callback_goes_only_to_agents_who_can_take_one_and_waits_for_them() {
+fn callbacks_and_consults_go_only_to_agents_on_the_softphone() {
     let mut acd = Acd::new([queue("q", None)]);
     acd.login("bob", skills(&[]), 0);
-    acd.set_takes_callbacks("bob", false);
+    acd.set_softphone("bob", false);
     acd.login("ann", skills(&[]), 0);
+    acd.login("cleo", skills(&[]), 0);
+    let mut consult = call("c0#consult", "q", 0);
+    consult.kind = EntryKind::Consult;
+    acd.enqueue(consult, 500).unwrap();
     acd.enqueue(call("c1", "q", 0), 1_000).unwrap();
     acd.enqueue(call("c2", "q", 0), 2_000).unwrap();
     assert!(acd.to_callback("c1", "cb1", "+81312345678".into()));
@@ -246,7 +250,9 @@ fn a_callback_goes_only_to_agents_who_can_take_one_and_waits_for_them() {
     acd.set_available("bob", 3_000).unwrap();
     assert_eq!(routing(&mut acd), ["offer c2->bob"], "bob cannot take cb1");
     acd.set_available("ann", 4_000).unwrap();
-    assert_eq!(routing(&mut acd), ["offer cb1->ann"]);
+    assert_eq!(routing(&mut acd), ["offer c0#consult->ann"]);
+    acd.set_available("cleo", 5_000).unwrap();
+    assert_eq!(routing(&mut acd), ["offer cb1->cleo"]);
 }
 
 #[test]

@@ -23,7 +23,9 @@ use tracing::{debug, info, warn};
 
 use super::protocol::{Reply, Request, TransferTo, Welcome, VERSION};
 use crate::acd::core::AgentError;
-use crate::acd::service::{AcdHandle, AgentEvent, Attached, CallControl, Command, TransferTarget};
+use crate::acd::service::{
+    AcdHandle, AgentEvent, Attached, CallControl, Command, ConsultTarget, TransferTarget,
+};
 use crate::api::{ApiError, ApiState, Caller};
 use crate::auth::Role;
 use crate::softphone::Station;
@@ -293,14 +295,20 @@ async fn handle(
             control(acd, agent, call_id, CallControl::Transfer(target)).await
         }
         Request::Consult { call_id, to, .. } => {
-            let TransferTo::Agent(other) = to else {
-                return Reply::Error {
-                    id,
-                    code: "refused",
-                    message: "a consult is with another agent (`to: {\"agent\": …}`)".into(),
-                };
+            let target = match to {
+                TransferTo::Agent(other) => ConsultTarget::Agent(other),
+                TransferTo::Queue(queue) => ConsultTarget::Queue(queue),
+                TransferTo::Number(_) => {
+                    return Reply::Error {
+                        id,
+                        code: "refused",
+                        message:
+                            "a consult is with an agent or a queue; transfer to a number blind"
+                                .into(),
+                    };
+                }
             };
-            control(acd, agent, call_id, CallControl::Consult(other)).await
+            control(acd, agent, call_id, CallControl::Consult(target)).await
         }
         Request::ConsultComplete { call_id, .. } => {
             control(acd, agent, call_id, CallControl::CompleteConsult).await

@@ -1,11 +1,14 @@
 //! A consult (warm) transfer from a browser agent to another agent, as the
 //! call actor runs it inside [`Actor::talk_browser`].
 //!
-//! The consulting agent asks (`call.consult`); the caller goes on hold
-//! (the queue's music) and the ACD gets an entry of its own for the
-//! consulted agent only (`<call id>#consult`, the call's pop with
-//! `consult_from`), so the consulted agent is offered it like any call,
-//! with their screen pop, and answers in their page. Once they answer,
+//! The consulting agent asks (`call.consult`) for an agent or a queue;
+//! the caller goes on hold (the queue's music) and the ACD gets an entry
+//! of its own (`<call id>#consult`, kind `consult`, the call's pop with
+//! `consult_from`): for the consulted agent only, or for the queue's
+//! agents in the browser, the longest idle first. The consulted agent is
+//! offered it like any call, with their screen pop, and answers in their
+//! page; in a queue, an offer that is refused or rings out goes to the
+//! next agent, as for a caller. Once an agent answers,
 //! the two agents hear each other (relayed by this actor between the two
 //! softphones) while the caller hears the music. Then:
 //! - **complete**: the consulting agent's part ends (wrap-up) and the ACD
@@ -26,19 +29,23 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::acd::core::{Enqueue, EntryKind, Missed};
-use crate::acd::service::{AgentEvent, Command, Device, QueueEvent};
+use crate::acd::service::{AgentEvent, Command, ConsultTarget, Device, QueueEvent};
 use crate::call::actor::Actor;
 use crate::softphone::{Lent, Station};
 
 /// A consult in progress.
 pub(super) struct Consult {
-    /// The consulted agent.
+    /// The consulted agent: the one asked for, or (a queue's consult) the
+    /// queue's name until an agent answers, then theirs. What the
+    /// consulting agent's `call.consult` events name.
     pub(super) agent: String,
+    /// A queue's consult: any of its agents may take it.
+    in_queue: bool,
     /// Its ACD entry (`<call id>#consult`).
     pub(super) entry: String,
     pub(super) events: mpsc::Receiver<QueueEvent>,
-    /// Offered on this station, ringing until then.
-    offered: Option<(Station, tokio::time::Instant)>,
+    /// Offered to this agent on this station, ringing until then.
+    offered: Option<(String, Station, tokio::time::Instant)>,
     /// Once the consulted agent answered: their softphone.
     pub(super) lent: Option<Lent>,
 }
@@ -56,17 +63,28 @@ pub(super) enum ConsultStep {
 impl Consult {
     /// When the offer rings out, while it rings.
     pub(super) fn rings_until(&self) -> Option<tokio::time::Instant> {
-        self.offered.as_ref().map(|(_, until)| *until)
+        self.offered.as_ref().map(|(_, _, until)| *until)
     }
 }
 
 impl Actor {
-    /// Starts a consult of `other` by `agent`; `None` when the ACD refused
-    /// (the consulting agent is told).
-    pub(super) async fn start_consult(&mut self, agent: &str, other: &str) -> Option<Consult> {
+    /// Starts a consult of `target` by `agent`; `None` when the ACD
+    /// refused (the consulting agent is told).
+    pub(super) async fn start_consult(
+        &mut self,
+        agent: &str,
+        target: &ConsultTarget,
+    ) -> Option<Consult> {
         let call = self.call.record.id.clone();
         let entry = format!("{call}#consult");
-        let queue = self.call.record.queue.clone().unwrap_or_default();
+        let (queue, only, other) = match target {
+            ConsultTarget::Agent(other) => (
+                self.call.record.queue.clone().unwrap_or_default(),
+                Some(other.clone()),
+                other.as_str(),
+            ),
+            ConsultTarget::Queue(queue) => (queue.clone(), None, queue.as_str()),
+        };
         let mut pop = self
             .queue_step
             .as_ref()
@@ -80,9 +98,9 @@ impl Actor {
             queue,
             priority: 0,
             skills: Vec::new(),
-            kind: EntryKind::Call,
+            kind: EntryKind::Consult,
             pop: Arc::new(pop),
-            agent: Some(other.to_owned()),
+            agent: only,
         };
         let enqueued = self
             .ctx
@@ -102,6 +120,7 @@ impl Actor {
         self.tell_consult(agent, other, "ringing").await;
         Some(Consult {
             agent: other.to_owned(),
+            in_queue: matches!(target, ConsultTarget::Queue(_)),
             entry,
             events,
             offered: None,
@@ -121,8 +140,8 @@ impl Actor {
             QueueEvent::Offered {
                 agent,
                 device: Device::Browser(station),
-            } if agent == consult.agent => {
-                consult.offered = Some((station, tokio::time::Instant::now() + ring));
+            } if consult.in_queue || agent == consult.agent => {
+                consult.offered = Some((agent, station, tokio::time::Instant::now() + ring));
                 ConsultStep::Continue
             }
             QueueEvent::Offered { agent, .. } => {
@@ -131,13 +150,19 @@ impl Actor {
                     .await;
                 self.fail_consult(consulting, consult).await
             }
-            QueueEvent::AgentAnswer { agent } if agent == consult.agent => {
-                let Some((station, _)) = consult.offered.take() else {
+            QueueEvent::AgentAnswer { agent }
+                if consult
+                    .offered
+                    .as_ref()
+                    .is_some_and(|(a, _, _)| *a == agent) =>
+            {
+                let Some((_, station, _)) = consult.offered.take() else {
                     return ConsultStep::Continue;
                 };
                 match station.borrow().await {
                     Ok(lent) => {
                         consult.lent = Some(lent);
+                        consult.agent.clone_from(&agent);
                         let _ = self
                             .ctx
                             .acd
@@ -158,6 +183,11 @@ impl Actor {
                     }
                 }
             }
+            // In a queue, the next agent will be offered it.
+            QueueEvent::Withdrawn { .. } if consult.in_queue => {
+                consult.offered = None;
+                ConsultStep::Continue
+            }
             QueueEvent::Withdrawn { .. } | QueueEvent::Left { .. } => {
                 self.fail_consult(consulting, consult).await
             }
@@ -172,15 +202,19 @@ impl Actor {
         }
     }
 
-    /// The consult's offer rang out.
+    /// The consult's offer rang out: a queue's goes to its next agent.
     pub(super) async fn consult_rang_out(
         &mut self,
         consulting: &str,
         consult: &mut Consult,
     ) -> ConsultStep {
-        consult.offered = None;
-        let agent = consult.agent.clone();
+        let Some((agent, _, _)) = consult.offered.take() else {
+            return ConsultStep::Continue;
+        };
         self.consult_missed(consult, &agent, Missed::NoAnswer).await;
+        if consult.in_queue {
+            return ConsultStep::Continue;
+        }
         self.fail_consult(consulting, consult).await
     }
 
