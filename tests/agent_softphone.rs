@@ -24,7 +24,9 @@
 //!   second by name, who refuses (the caller comes back to the first
 //!   agent); then the billing queue, whose one agent is the second: they
 //!   answer (the caller hears music meanwhile), the first completes, and
-//!   the second talks with the caller to the end.
+//!   the second talks with the caller; then consults an external number
+//!   (a SIPp UAS on a trunk) and completes: the caller talks with it until
+//!   it hangs up.
 //! - The same page in Firefox ESR (over WebDriver BiDi): login, softphone,
 //!   answer, audio both ways (Firefox's steady fake tone continuous on the
 //!   recording's right channel), hang up, wrap up.
@@ -359,8 +361,15 @@ async fn a_consult_transfer_hands_the_caller_to_a_second_agent_on_a_second_page(
     let Some(browser) = Browser::launch().await else {
         return;
     };
+    let far_port = free_udp_port("127.0.0.1");
+    let far_media = free_udp_port("127.0.0.1").to_string();
     let flows = common::ivr::flows_dir(&[("demo.toml", common::ivr::demo_always_open())]);
-    let server = TestServer::start_with(config(flows.path(), 15)).await;
+    let mut cfg = config(flows.path(), 15);
+    cfg.routes.push_str(&format!(
+        "\n[[trunks]]\nname = \"far\"\n[trunks.outbound]\naddress = \"127.0.0.1:{far_port}\"\n\
+         \n[agents]\ntransfer_trunk = \"far\"\n"
+    ));
+    let server = TestServer::start_with(cfg).await;
     hanako(&server).await;
     let store = server.store().await;
     let mut ann = browser_agent(&browser, &server, "ann").await;
@@ -438,11 +447,25 @@ async fn a_consult_transfer_hands_the_caller_to_a_second_agent_on_a_second_page(
 
     // Bob talks with the caller (whose pcap plays from about 12 s after
     // the call began, for about 8 s: done well before 14 s from here,
-    // whatever the load), then hangs up; both wrap up the call.
+    // whatever the load), then consults an external number: a SIPp UAS
+    // on the trunk answers; bob completes: the caller talks with it, bob
+    // wraps up, and the far end hangs up.
     tokio::time::sleep(Duration::from_secs(14)).await;
-    bob.click("hangup").await;
+    let far = server.sipp_uas("uas_talk_bye", far_port, &["-mp", &far_media]);
+    bob.eval("document.getElementById('transfer-kind').value = 'number'")
+        .await;
+    bob.fill("transfer-to", "5000").await;
+    bob.click("consult").await;
+    bob.wait_for(
+        &format!("{consult_state} === 'connected' && {consult_agent} === '5000'"),
+        Duration::from_secs(15),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bob.click("consult-complete").await;
     wrap_up(&mut bob, "resolved", "took it over from ann").await;
     wrap_up(&mut ann, "escalated", "consulted bob").await;
+    far.finish().await.assert_ok();
     caller.finish().await.assert_ok();
     assert_dispositions(
         &store,
@@ -455,7 +478,11 @@ async fn a_consult_transfer_hands_the_caller_to_a_second_agent_on_a_second_page(
         .await;
     let call = &rows[0];
     assert_eq!(call.agent.as_deref(), Some("bob"), "{call:#?}");
-    assert_eq!(call.hangup_cause.as_deref(), Some("agent_hangup"));
+    assert_eq!(
+        call.hangup_cause.as_deref(),
+        Some("callee_hung_up"),
+        "{call:#?}"
+    );
 
     // The caller heard the music during the consult, and bob after it: his
     // beeps on the right to the end.
@@ -471,11 +498,17 @@ async fn a_consult_transfer_hands_the_caller_to_a_second_agent_on_a_second_page(
         "the music during the consult: NCC {ncc_music}"
     );
     let found = beeps(&right);
-    let last = found.last().copied().unwrap_or(0);
     assert!(
-        found.len() >= 8 && right.len() - last < 12_000,
-        "bob's beeps after the handover, to the end: {found:?} of {}",
-        right.len()
+        found.len() >= 8,
+        "bob's beeps after the handover: {found:?}"
+    );
+    // The consulted number's speech reached the caller after bob
+    // completed (a half second from 6 s into its 7 s).
+    let speech = pcap_audio();
+    let (ncc_far, _) = exact_alignment(&right, &speech[48_000..52_000]);
+    assert!(
+        ncc_far >= 0.9,
+        "the consulted number on the right after the handover: NCC {ncc_far}"
     );
 }
 

@@ -80,6 +80,8 @@ pub enum ConsultTarget {
     Agent(String),
     /// The first agent of the queue who takes it (in the browser).
     Queue(String),
+    /// An external number, through `agents.transfer_trunk`.
+    Number(String),
 }
 
 /// Where a blind transfer sends the caller.

@@ -266,50 +266,21 @@ async fn handle(
         }
         Request::Hold { call_id, .. } => control(acd, agent, call_id, CallControl::Hold).await,
         Request::Resume { call_id, .. } => control(acd, agent, call_id, CallControl::Resume).await,
-        Request::Transfer { call_id, to, .. } => {
-            let target = match to {
-                TransferTo::Queue(q) => TransferTarget::Queue(q),
-                TransferTo::Agent(a) => TransferTarget::Agent(a),
-                TransferTo::Number(n) => {
-                    if !state.number_transfers {
-                        return Reply::Error {
-                            id,
-                            code: "refused",
-                            message:
-                                "transfers to numbers are not set up here (agents.transfer_trunk)"
-                                    .into(),
-                        };
-                    }
-                    if !is_dialable(&n) {
-                        return Reply::Error {
-                            id,
-                            code: "bad_request",
-                            message: format!(
-                                "`{n}` is not a number: digits, `*` and `#`, 2 to 20, an optional leading `+`"
-                            ),
-                        };
-                    }
-                    TransferTarget::Number(n)
-                }
-            };
-            control(acd, agent, call_id, CallControl::Transfer(target)).await
-        }
-        Request::Consult { call_id, to, .. } => {
-            let target = match to {
-                TransferTo::Agent(other) => ConsultTarget::Agent(other),
-                TransferTo::Queue(queue) => ConsultTarget::Queue(queue),
-                TransferTo::Number(_) => {
-                    return Reply::Error {
-                        id,
-                        code: "refused",
-                        message:
-                            "a consult is with an agent or a queue; transfer to a number blind"
-                                .into(),
-                    };
-                }
-            };
-            control(acd, agent, call_id, CallControl::Consult(target)).await
-        }
+        Request::Transfer { call_id, to, .. } => match transfer_target(state, to) {
+            Ok(target) => control(acd, agent, call_id, CallControl::Transfer(target)).await,
+            Err(refused) => Err(refused),
+        },
+        Request::Consult { call_id, to, .. } => match transfer_target(state, to) {
+            Ok(target) => {
+                let target = match target {
+                    TransferTarget::Queue(q) => ConsultTarget::Queue(q),
+                    TransferTarget::Agent(a) => ConsultTarget::Agent(a),
+                    TransferTarget::Number(n) => ConsultTarget::Number(n),
+                };
+                control(acd, agent, call_id, CallControl::Consult(target)).await
+            }
+            Err(refused) => Err(refused),
+        },
         Request::ConsultComplete { call_id, .. } => {
             control(acd, agent, call_id, CallControl::CompleteConsult).await
         }
@@ -495,6 +466,32 @@ fn close(code: u16, reason: &'static str) -> Message {
         code,
         reason: reason.into(),
     }))
+}
+
+/// Where a transfer or consult goes; a number only when numbers can be
+/// dialled here (`agents.transfer_trunk`) and it looks like one.
+fn transfer_target(state: &ApiState, to: TransferTo) -> Result<TransferTarget, Refusal> {
+    Ok(match to {
+        TransferTo::Queue(q) => TransferTarget::Queue(q),
+        TransferTo::Agent(a) => TransferTarget::Agent(a),
+        TransferTo::Number(n) => {
+            if !state.number_transfers {
+                return Err(Refusal {
+                    code: "refused",
+                    message: "calls to numbers are not set up here (agents.transfer_trunk)".into(),
+                });
+            }
+            if !is_dialable(&n) {
+                return Err(Refusal {
+                    code: "bad_request",
+                    message: format!(
+                        "`{n}` is not a number: digits, `*` and `#`, 2 to 20, an optional leading `+`"
+                    ),
+                });
+            }
+            TransferTarget::Number(n)
+        }
+    })
 }
 
 #[cfg(test)]

@@ -92,6 +92,7 @@ pub async fn run(ctx: CallContext, call: InboundCall, input: mpsc::Receiver<Call
             dialog: None,
             queued: None,
             queue_step: None,
+            placed_ack: None,
         };
         let end = actor.run_route().await;
         actor.finish(end).await;
@@ -119,6 +120,9 @@ pub(super) struct Actor {
     /// The last queue step (its pop and skills), for the agents'
     /// transfers.
     pub(super) queue_step: Option<super::queue::QueueStep>,
+    /// A call we placed (a callback): our ACK for the 2xx that answered
+    /// it, sent again when that 2xx is (our ACK was lost).
+    pub(super) placed_ack: Option<Request>,
 }
 
 impl Actor {
@@ -279,6 +283,21 @@ impl Actor {
     /// Inputs a state does not expect: answer requests sensibly, ignore the rest.
     pub(super) async fn unexpected(&mut self, input: CallInput) {
         match input {
+            CallInput::Response { response, .. }
+                if response.headers.call_id == self.call.record.sip_call_id
+                    && response.headers.cseq.method == Method::Invite
+                    && (200..300).contains(&response.status) =>
+            {
+                // A call we placed: its 2xx again, our ACK was lost.
+                if let Some(ack) = self.placed_ack.clone() {
+                    self.send(SipCommand::Ack {
+                        request: ack,
+                        destination: self.call.source,
+                        transport: self.call.transport.clone(),
+                    })
+                    .await;
+                }
+            }
             CallInput::Request { tx, request } => match request.method {
                 Method::Bye => {
                     // BYE before our 200: the caller left early.

@@ -334,6 +334,7 @@ async fn dial(ctx: &CallContext, callback: &mut Callback, agent: String, lent: L
             agent: Some(agent.clone()),
         }),
         queue_step: Some(callback.step.clone()),
+        placed_ack: None,
     };
     actor.send_out(&out, out.invite.clone()).await;
     let end = actor
@@ -482,6 +483,7 @@ impl Actor {
         info!(%agent, "the customer answered the callback");
         let now = now_ms();
         self.dialog = Some(far.dialog);
+        self.placed_ack = Some(far.ack);
         self.call.record.answered_at_ms = Some(now);
         self.call.record.connected_at_ms = Some(now);
         request.status = CallbackStatus::Done;

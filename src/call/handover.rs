@@ -58,6 +58,18 @@ impl Actor {
             };
             let end = match talked {
                 Talked::Ended(end) => end,
+                Talked::Handover(next) => {
+                    // The consulting agent's part ends (wrap-up); the
+                    // caller goes on with the number they consulted.
+                    if let Some(queued) = self.queued.take() {
+                        if queued.agent.is_some() {
+                            let entry = self.call.record.id.clone();
+                            let _ = self.ctx.acd.send(Command::Ended { entry }).await;
+                        }
+                    }
+                    bridged = *next;
+                    continue;
+                }
                 Talked::Transfer(target) => match self.hand_over(target, &mut caller, t0).await {
                     HandedOver::To(next) => {
                         bridged = *next;

@@ -157,6 +157,12 @@ impl RtpLeg {
         self.local
     }
 
+    /// The call's media-time origin (another leg of the call binds with
+    /// it, to keep one clock).
+    pub fn origin(&self) -> Instant {
+        self.t0
+    }
+
     /// Media time of `now`.
     pub fn media_us(&self, now: Instant) -> u64 {
         u64::try_from(now.saturating_duration_since(self.t0).as_micros()).unwrap_or(u64::MAX)

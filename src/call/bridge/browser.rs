@@ -25,13 +25,16 @@ use std::time::{Duration, Instant};
 use hibiki_sip::Method;
 use tracing::{debug, info, warn};
 
-use super::consult::{Consult, ConsultStep};
+use super::consult::{Consult, ConsultStep, DialConsult};
 use super::hold::{next_agent_event, HoldMusic};
+use super::recv_on;
+use super::transfer::Bridged;
 use super::CallerMedia;
-use crate::acd::service::{CallControl, QueueEvent, TransferTarget};
+use crate::acd::service::{CallControl, ConsultTarget, QueueEvent, TransferTarget};
 use crate::call::actor::{Actor, End};
 use crate::call::demo::info_digit;
 use crate::call::outcome::HangupCause;
+use crate::call::queue::sleep_until;
 use crate::call::CallInput;
 use crate::media::leg::Received;
 use crate::media::recording::{Side, StreamClock};
@@ -44,6 +47,9 @@ pub(in crate::call) enum Talked {
     Ended(End),
     /// The agent transferred the caller: the caller is still up.
     Transfer(TransferTarget),
+    /// The agent completed a consult of a number: the caller goes on
+    /// bridged to it, the agent's part is over.
+    Handover(Box<Bridged>),
 }
 
 impl Actor {
@@ -58,6 +64,7 @@ impl Actor {
     ) -> Talked {
         let mut agent = agent.to_owned();
         let mut consult: Option<Consult> = None;
+        let mut dialled: Option<DialConsult> = None;
         let ring = Duration::from_secs(
             self.call
                 .record
@@ -108,7 +115,7 @@ impl Actor {
                             source = source.wrapping_add(1);
                         }
                     }
-                    QueueEvent::Control(CallControl::Resume) if consult.is_none() => {
+                    QueueEvent::Control(CallControl::Resume) if consult.is_none() && dialled.is_none() => {
                         if hold.stop() {
                             info!(%agent, "the agent took the caller off hold");
                             source = source.wrapping_add(1);
@@ -121,7 +128,35 @@ impl Actor {
                         info!(%agent, ?target, "the agent transfers the caller");
                         break Talked::Transfer(target);
                     }
-                    QueueEvent::Control(CallControl::Consult(other)) if consult.is_none() => {
+                    QueueEvent::Control(CallControl::Consult(ConsultTarget::Number(number))) if consult.is_none() && dialled.is_none() => {
+                        if hold.start(caller.rtp.media_us(Instant::now())) {
+                            source = source.wrapping_add(1);
+                        }
+                        dialled = self.dial_consult(&agent, &number, caller.rtp.origin()).await;
+                        if dialled.is_none() {
+                            hold.stop();
+                            source = source.wrapping_add(1);
+                        }
+                    }
+                    QueueEvent::Control(CallControl::CompleteConsult) if dialled.as_ref().is_some_and(|d| d.far.is_some()) => {
+                        let Some(DialConsult { number, out, far: Some(far), .. }) = dialled.take() else {
+                            continue;
+                        };
+                        info!(%agent, %number, "consult completed: the caller is handed to the number");
+                        self.tell_consult(&agent, &number, "completed").await;
+                        break Talked::Handover(Box::new(Bridged::new(out, far)));
+                    }
+                    QueueEvent::Control(CallControl::CancelConsult) if dialled.is_some() => {
+                        if let Some(d) = dialled.take() {
+                            let number = d.number.clone();
+                            self.end_dial_consult(d).await;
+                            self.tell_consult(&agent, &number, "cancelled").await;
+                            hold.stop();
+                            source = source.wrapping_add(1);
+                            while lent.media().frames.try_recv().is_ok() {}
+                        }
+                    }
+                    QueueEvent::Control(CallControl::Consult(other)) if consult.is_none() && dialled.is_none() => {
                         if hold.start(caller.rtp.media_us(Instant::now())) {
                             source = source.wrapping_add(1);
                         }
@@ -183,7 +218,32 @@ impl Actor {
                         while lent.media().frames.try_recv().is_ok() {}
                     }
                 }
+                () = sleep_until(dialled.as_ref().and_then(|d| d.rings_until)) => {
+                    if let Some(mut d) = dialled.take() {
+                        info!(%agent, number = %d.number, "the consulted number did not answer");
+                        self.abandon(&mut d.out).await;
+                        self.tell_consult(&agent, &d.number, "failed").await;
+                        hold.stop();
+                        source = source.wrapping_add(1);
+                        while lent.media().frames.try_recv().is_ok() {}
+                    }
+                }
+                received = recv_dialled(&mut dialled) => {
+                    // The consulted number, to the consulting agent.
+                    if let (Ok(Received::Audio { len, .. }), Some(rtp)) = (&received, dialled.as_ref().and_then(dial_rtp)) {
+                        let _ = audio.send_pcm(rtp.decoded(*len));
+                    }
+                }
                 Some(frame) = phone.frames.recv() => {
+                    if let Some(far) = dialled.as_mut().and_then(|d| d.far.as_mut()) {
+                        // Consulting a number: to it, not the caller.
+                        let n = frame.law.decode(&frame.payload, &mut pcm);
+                        far.rtp.send_pcm(source, pcm.get(..n).unwrap_or(&[]), Instant::now()).await;
+                        continue;
+                    }
+                    if dialled.is_some() {
+                        continue;
+                    }
                     if let Some(other) = consult.as_mut().and_then(|c| c.lent.as_mut()) {
                         // Consulting: to the other agent, not the caller.
                         let n = frame.law.decode(&frame.payload, &mut pcm);
@@ -242,6 +302,32 @@ impl Actor {
                             warn!("the caller never acknowledged our 200: hanging up");
                             self.hang_up().await;
                             break Talked::Ended(answered(HangupCause::AckTimeout));
+                        }
+                        CallInput::Response { response, .. } if dialled.as_ref().is_some_and(|d| response.headers.call_id == d.out.call_id) => {
+                            let Some(d) = dialled.as_mut() else { continue };
+                            let step = self.dial_consult_response(&agent, d, response).await;
+                            if matches!(step, ConsultStep::Over) {
+                                dialled = None;
+                                hold.stop();
+                                source = source.wrapping_add(1);
+                                while lent.media().frames.try_recv().is_ok() {}
+                            }
+                        }
+                        CallInput::Request { tx, request } if dialled.as_ref().is_some_and(|d| request.headers.call_id == d.out.call_id) => {
+                            // The consulted number's side: a BYE ends the
+                            // consult, back to the caller.
+                            let bye = request.method == Method::Bye;
+                            let status = if bye || request.method == Method::Info || request.method == Method::Options { 200 } else { 501 };
+                            self.respond_on(tx, &request, status, if status == 200 { "OK" } else { "Not Implemented" }, None).await;
+                            if bye {
+                                if let Some(d) = dialled.take() {
+                                    info!(%agent, number = %d.number, "the consulted number hung up");
+                                    self.tell_consult(&agent, &d.number, "cancelled").await;
+                                }
+                                hold.stop();
+                                source = source.wrapping_add(1);
+                                while lent.media().frames.try_recv().is_ok() {}
+                            }
                         }
                         CallInput::Request { tx, request } => {
                             if let Some(Err(e)) = self.dialog.as_mut().map(|d| d.on_request(&request)) {
@@ -302,6 +388,11 @@ impl Actor {
             self.end_consult(&mut c).await;
             self.tell_consult(&agent, &c.agent, "cancelled").await;
         }
+        if let Some(d) = dialled.take() {
+            let number = d.number.clone();
+            self.end_dial_consult(d).await;
+            self.tell_consult(&agent, &number, "cancelled").await;
+        }
         // The events go back to the call's place in the ACD (a transfer
         // queues again with it).
         if let (Some(q), Some(events)) = (self.queued.as_mut(), agent_events) {
@@ -358,5 +449,23 @@ async fn next_consult(consult: &mut Option<Consult>) -> ConsultInput {
         Some(frame) = frames => ConsultInput::Frame(frame),
         () = rang_out => ConsultInput::RangOut,
         else => std::future::pending().await,
+    }
+}
+
+/// Waits for a packet on the consulted number's leg (its early media, then
+/// the answered leg's); never without one.
+async fn recv_dialled(dialled: &mut Option<DialConsult>) -> std::io::Result<Received> {
+    match dialled {
+        Some(DialConsult { far: Some(far), .. }) => far.rtp.recv().await,
+        Some(DialConsult { out, .. }) => recv_on(&mut out.rtp).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The consulted number's RTP leg, if it has one yet.
+fn dial_rtp(dial: &DialConsult) -> Option<&crate::media::leg::RtpLeg> {
+    match &dial.far {
+        Some(far) => Some(&far.rtp),
+        None => dial.out.rtp.as_ref(),
     }
 }

@@ -23,10 +23,16 @@
 //! (`ringing`, `connected`, `failed`, `cancelled`, `completed`).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use hibiki_sip::sdp::Codec;
+use hibiki_sip::Response;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
+
+use super::transfer::{presented_number, TRANSFER_RING_TIMEOUT};
+use super::{Connected, OutLeg};
+use crate::call::outbound::{self, TrunkTarget};
 
 use crate::acd::core::{Enqueue, EntryKind, Missed};
 use crate::acd::service::{AgentEvent, Command, ConsultTarget, Device, QueueEvent};
@@ -84,6 +90,11 @@ impl Actor {
                 other.as_str(),
             ),
             ConsultTarget::Queue(queue) => (queue.clone(), None, queue.as_str()),
+            // Dialled by `dial_consult`, not queued.
+            ConsultTarget::Number(number) => {
+                self.tell_consult(agent, number, "failed").await;
+                return None;
+            }
         };
         let mut pop = self
             .queue_step
@@ -290,5 +301,141 @@ impl Actor {
         self.tell_consult(consulting, &consult.agent.clone(), "failed")
             .await;
         ConsultStep::Over
+    }
+}
+
+/// A consult of an external number, dialled through
+/// `agents.transfer_trunk`: the consulting agent's softphone talks to the
+/// far end's leg (this actor relays) while the caller holds; completed,
+/// the caller is bridged to that leg and the agent's part ends.
+pub(super) struct DialConsult {
+    pub(super) number: String,
+    pub(super) out: OutLeg,
+    /// Until it is answered: when it rings out.
+    pub(super) rings_until: Option<tokio::time::Instant>,
+    /// Once answered.
+    pub(super) far: Option<Connected>,
+    /// The caller's media origin: the leg keeps the call's one clock.
+    t0: Instant,
+}
+
+impl Actor {
+    /// Dials `number` for a consult by `agent`; `None` (the agent told
+    /// `failed`) when there is no trunk for it or no port.
+    pub(super) async fn dial_consult(
+        &mut self,
+        agent: &str,
+        number: &str,
+        t0: Instant,
+    ) -> Option<DialConsult> {
+        let outbound = self
+            .ctx
+            .transfer_trunk
+            .as_ref()
+            .and_then(|t| self.ctx.trunks.get(t))
+            .cloned();
+        let target = match &outbound {
+            Some(o) => TrunkTarget::resolve(o, &self.ctx.media_ip).await.ok(),
+            None => None,
+        };
+        let lease = self.ctx.media.ports.lease();
+        let (Some(outbound), Some(target), Some(lease)) = (outbound, target, lease) else {
+            warn!(%agent, %number, "a consult of a number cannot be dialled (no trunk, or no port)");
+            self.tell_consult(agent, number, "failed").await;
+            return None;
+        };
+        let presented = presented_number(
+            None,
+            outbound.username.as_deref(),
+            &self.call.record.to_number,
+        );
+        info!(%agent, %number, "consulting a number");
+        let out = self
+            .call_out(target, &outbound, lease, Codec::Pcmu, number, &presented)
+            .await;
+        self.tell_consult(agent, number, "ringing").await;
+        Some(DialConsult {
+            number: number.to_owned(),
+            out,
+            rings_until: Some(tokio::time::Instant::now() + TRANSFER_RING_TIMEOUT),
+            far: None,
+            t0,
+        })
+    }
+
+    /// A response on the consulted number's leg.
+    pub(super) async fn dial_consult_response(
+        &mut self,
+        agent: &str,
+        dial: &mut DialConsult,
+        response: Response,
+    ) -> ConsultStep {
+        if !outbound::is_invite_response(&response, &dial.out.call_id) {
+            return ConsultStep::Continue;
+        }
+        match (response.status, dial.far.as_ref()) {
+            // The 2xx again: our ACK was lost.
+            (200..=299, Some(far)) => {
+                let ack = far.ack.clone();
+                self.send_ack(&dial.out, ack).await;
+                ConsultStep::Continue
+            }
+            (100, _) | (_, Some(_)) => ConsultStep::Continue,
+            (101..=199, None) => {
+                if !response.body.is_empty() {
+                    let bind_ip = self.ctx.media.bind_ip;
+                    dial.out.accept(&response.body, dial.t0, bind_ip).await;
+                }
+                ConsultStep::Continue
+            }
+            (200..=299, None) => match self.connect(&mut dial.out, &response, dial.t0).await {
+                Ok(far) => {
+                    info!(%agent, number = %dial.number, "the consulted number answered");
+                    dial.far = Some(far);
+                    dial.rings_until = None;
+                    self.tell_consult(agent, &dial.number, "connected").await;
+                    ConsultStep::Connected
+                }
+                Err(e) => {
+                    warn!(error = %e, "the consulted number's answer is unusable");
+                    self.tell_consult(agent, &dial.number, "failed").await;
+                    ConsultStep::Over
+                }
+            },
+            (401 | 407, None) if !dial.out.auth_tried => {
+                match outbound::authorized_retry(&dial.out.invite, &response, &dial.out.target) {
+                    Some(retry) => {
+                        dial.out.auth_tried = true;
+                        dial.out.invite = retry.clone();
+                        self.send_out(&dial.out, retry).await;
+                        ConsultStep::Continue
+                    }
+                    None => {
+                        self.tell_consult(agent, &dial.number, "failed").await;
+                        ConsultStep::Over
+                    }
+                }
+            }
+            (status, None) => {
+                info!(%agent, number = %dial.number, status, "the consulted number did not answer");
+                self.tell_consult(agent, &dial.number, "failed").await;
+                ConsultStep::Over
+            }
+        }
+    }
+
+    /// Ends a consult of a number without a handover: BYE once answered,
+    /// CANCEL before.
+    pub(super) async fn end_dial_consult(&mut self, mut dial: DialConsult) {
+        match dial.far.as_mut() {
+            Some(far) => {
+                let (destination, transport) = (
+                    dial.out.target.destination,
+                    dial.out.target.transport.clone(),
+                );
+                self.bye(&mut far.dialog, destination, transport).await;
+            }
+            None => self.abandon(&mut dial.out).await,
+        }
     }
 }

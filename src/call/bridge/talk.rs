@@ -338,7 +338,7 @@ impl Actor {
         match talked {
             Talked::Ended(end) => end,
             // Only an agent transfers, and an agent's talk is not this.
-            Talked::Transfer(_) => End {
+            Talked::Transfer(_) | Talked::Handover(_) => End {
                 outcome: Outcome::Answered,
                 code: Some(200),
                 cause: HangupCause::Normal,
