@@ -273,10 +273,34 @@ pub struct AcdHandle {
 #[error("the ACD is not running")]
 pub struct AcdGone;
 
+/// Why [`AcdHandle::enqueue`] queued nothing.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EnqueueFailed {
+    #[error(transparent)]
+    Refused(#[from] super::core::EnqueueError),
+    #[error(transparent)]
+    Gone(#[from] AcdGone),
+}
+
 impl AcdHandle {
     /// Sends `command`.
     pub async fn send(&self, command: Command) -> Result<(), AcdGone> {
         self.tx.send(command).await.map_err(|_| AcdGone)
+    }
+
+    /// Queues `request`; its events come on the receiver returned.
+    pub async fn enqueue(
+        &self,
+        request: super::core::Enqueue,
+    ) -> Result<mpsc::Receiver<QueueEvent>, EnqueueFailed> {
+        let (events_tx, events) = mpsc::channel(16);
+        self.ask(|reply| Command::Enqueue {
+            request,
+            events: events_tx,
+            reply,
+        })
+        .await??;
+        Ok(events)
     }
 
     /// Sends the command `make` builds around a reply channel, and waits
@@ -886,6 +910,18 @@ mod tests {
         }
     }
 
+    /// The ACD task with the queue `q`, no store, a 60 s reconnect grace.
+    fn acd_of_one_queue() -> AcdHandle {
+        spawn(
+            Acd::new([settings()]),
+            HashMap::new(),
+            None,
+            "n1".into(),
+            Duration::from_secs(60),
+            Arc::new(SoftphoneConfig::loopback()),
+        )
+    }
+
     async fn attach(acd: &AcdHandle, agent: &str, session: u64) -> mpsc::Receiver<AgentEvent> {
         let (outbox, events) = mpsc::channel(64);
         acd.ask(|reply| Command::Attach {
@@ -929,14 +965,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_pop_goes_to_the_agent_and_the_offer_to_the_call() {
-        let acd = spawn(
-            Acd::new([settings()]),
-            HashMap::new(),
-            None,
-            "n1".into(),
-            Duration::from_secs(60),
-            Arc::new(SoftphoneConfig::loopback()),
-        );
+        let acd = acd_of_one_queue();
         let mut ann = attach(&acd, "ann", 1).await;
         acd.ask(|reply| Command::SetAvailable {
             agent: "ann".into(),
@@ -1011,14 +1040,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_consult_is_refused_up_front_unless_the_colleague_is_in_the_browser() {
-        let acd = spawn(
-            Acd::new([settings()]),
-            HashMap::new(),
-            None,
-            "n1".into(),
-            Duration::from_secs(60),
-            Arc::new(SoftphoneConfig::loopback()),
-        );
+        let acd = acd_of_one_queue();
         let mut ann = attach_browser(&acd, "ann").await;
         acd.ask(|reply| Command::SetAvailable {
             agent: "ann".into(),
@@ -1097,14 +1119,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_agent_whose_screen_went_away_is_logged_out_after_the_grace() {
-        let acd = spawn(
-            Acd::new([settings()]),
-            HashMap::new(),
-            None,
-            "n1".into(),
-            Duration::from_secs(60),
-            Arc::new(SoftphoneConfig::loopback()),
-        );
+        let acd = acd_of_one_queue();
         let events = attach(&acd, "ann", 1).await;
         drop(events);
         acd.send(Command::Detach {

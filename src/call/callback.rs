@@ -110,7 +110,6 @@ async fn run(ctx: CallContext, mut callback: Callback) {
 /// (the request stays open).
 async fn queue_again(ctx: &CallContext, callback: &mut Callback) -> bool {
     let id = uuid::Uuid::new_v4().to_string();
-    let (events_tx, events) = mpsc::channel(16);
     let step = &callback.step;
     let request = Enqueue {
         id: id.clone(),
@@ -123,16 +122,8 @@ async fn queue_again(ctx: &CallContext, callback: &mut Callback) -> bool {
         pop: Arc::new(step.pop.clone()),
         agent: None,
     };
-    let queued = ctx
-        .acd
-        .ask(|reply| Command::Enqueue {
-            request,
-            events: events_tx,
-            reply,
-        })
-        .await;
-    match queued {
-        Ok(Ok(())) => {
+    match ctx.acd.enqueue(request).await {
+        Ok(events) => {
             info!(call = %id, "the callback queues again");
             callback.id = id;
             callback.events = events;

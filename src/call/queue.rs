@@ -38,7 +38,7 @@ use super::bridge::{Caller, Ringing};
 use super::callback::Callback;
 use super::demo::info_digit;
 use super::outbound::TrunkTarget;
-use super::recording::Recording;
+use super::recording::{play_due, Recording};
 use super::CallInput;
 use crate::acd::core::{Enqueue, EntryKind, Missed, SkillNeed};
 use crate::acd::service::{Command, Device, QueueEvent};
@@ -47,7 +47,7 @@ use crate::ivr::flow::SayKind;
 use crate::ivr::say::say;
 use crate::media::g711::Law;
 use crate::media::leg::{Received, RtpLeg};
-use crate::media::prompt::player::{Player, PlayerEvent};
+use crate::media::prompt::player::Player;
 use crate::media::prompt::Prompt;
 use crate::media::recording::Side;
 use crate::softphone::Station;
@@ -131,7 +131,6 @@ impl Actor {
             return Waited::Left(format!("no queue is named `{}`", step.queue));
         };
         let entry = self.call.record.id.clone();
-        let (events_tx, events) = mpsc::channel(16);
         let request = Enqueue {
             id: entry.clone(),
             queue: step.queue.clone(),
@@ -142,20 +141,10 @@ impl Actor {
             agent: step.agent.clone(),
         };
         self.queue_step = Some(step.clone());
-        let enqueued = self
-            .ctx
-            .acd
-            .ask(|reply| Command::Enqueue {
-                request,
-                events: events_tx,
-                reply,
-            })
-            .await;
-        match enqueued {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Waited::Left(e.to_string()),
+        let events = match self.ctx.acd.enqueue(request).await {
+            Ok(events) => events,
             Err(e) => return Waited::Left(e.to_string()),
-        }
+        };
         info!(queue = %step.queue, "queued");
         self.call.record.queue = Some(step.queue.clone());
         self.call.record.queued_at_ms = Some(super::actor::now_ms());
@@ -360,14 +349,7 @@ impl Actor {
                 _ = tick.tick() => {
                     let now = Instant::now();
                     let now_us = leg.media_us(now);
-                    while let Some(event) = player.poll(now_us) {
-                        if let PlayerEvent::Frame(frame) = event {
-                            leg.send_pcm(source, &frame.samples, now).await;
-                            if let Some(r) = recording.as_mut() {
-                                r.recorder.push(Side::Other, frame.deadline_us, &frame.samples);
-                            }
-                        }
-                    }
+                    play_due(&mut player, leg, source, recording.as_mut(), now).await;
                     if player.finished().is_some() {
                         // Music loops; an announcement gives way to it.
                         announcing = false;
@@ -528,14 +510,7 @@ impl Actor {
                 _ = tick.tick() => {
                     let now = Instant::now();
                     let now_us = leg.media_us(now);
-                    while let Some(event) = player.poll(now_us) {
-                        if let PlayerEvent::Frame(frame) = event {
-                            leg.send_pcm(source, &frame.samples, now).await;
-                            if let Some(r) = recording.as_mut() {
-                                r.recorder.push(Side::Other, frame.deadline_us, &frame.samples);
-                            }
-                        }
-                    }
+                    play_due(&mut player, leg, source, recording.as_mut(), now).await;
                     if let Some(r) = recording.as_mut() {
                         if let Err(e) = r.recorder.tick(now_us) {
                             warn!(error = %e, "recording failed; the call goes on unrecorded");

@@ -127,3 +127,28 @@ pub(super) fn control(recording: Option<&mut Recording>, control: Control, now_u
     };
     let _ = reply.send(result);
 }
+
+/// Sends the frames of `player` due by `now` to the caller on `leg` (as
+/// RTP source `source`) and records them on the other side, as what the
+/// caller heard: prompts, music, announcements.
+pub(in crate::call) async fn play_due(
+    player: &mut crate::media::prompt::Player,
+    leg: &mut crate::media::leg::RtpLeg,
+    source: u32,
+    mut recording: Option<&mut Recording>,
+    now: std::time::Instant,
+) {
+    let now_us = leg.media_us(now);
+    while let Some(event) = player.poll(now_us) {
+        if let crate::media::prompt::PlayerEvent::Frame(frame) = event {
+            leg.send_pcm(source, &frame.samples, now).await;
+            if let Some(r) = recording.as_deref_mut() {
+                r.recorder.push(
+                    crate::media::recording::Side::Other,
+                    frame.deadline_us,
+                    &frame.samples,
+                );
+            }
+        }
+    }
+}

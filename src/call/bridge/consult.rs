@@ -103,7 +103,6 @@ impl Actor {
         if let Some(object) = pop.as_object_mut() {
             object.insert("consult_from".into(), agent.into());
         }
-        let (events_tx, events) = mpsc::channel(16);
         let request = Enqueue {
             id: entry.clone(),
             queue,
@@ -113,20 +112,14 @@ impl Actor {
             pop: Arc::new(pop),
             agent: only,
         };
-        let enqueued = self
-            .ctx
-            .acd
-            .ask(|reply| Command::Enqueue {
-                request,
-                events: events_tx,
-                reply,
-            })
-            .await;
-        if !matches!(enqueued, Ok(Ok(()))) {
-            warn!(%agent, %other, ?enqueued, "the consult could not be queued");
-            self.tell_consult(agent, other, "failed").await;
-            return None;
-        }
+        let events = match self.ctx.acd.enqueue(request).await {
+            Ok(events) => events,
+            Err(e) => {
+                warn!(%agent, %other, error = %e, "the consult could not be queued");
+                self.tell_consult(agent, other, "failed").await;
+                return None;
+            }
+        };
         info!(%agent, %other, "consulting");
         self.tell_consult(agent, other, "ringing").await;
         Some(Consult {

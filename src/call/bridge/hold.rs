@@ -8,11 +8,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::call::actor::Actor;
-use crate::call::recording::Recording;
+use crate::call::recording::{play_due, Recording};
 use crate::media::leg::RtpLeg;
-use crate::media::prompt::player::{Player, PlayerEvent};
+use crate::media::prompt::player::Player;
 use crate::media::prompt::Prompt;
-use crate::media::recording::Side;
 
 /// The hold music of one bridged call; playing only while on hold.
 pub(super) struct HoldMusic {
@@ -55,22 +54,14 @@ impl HoldMusic {
         &mut self,
         leg: &mut RtpLeg,
         source: u32,
-        mut recording: Option<&mut Recording>,
+        recording: Option<&mut Recording>,
         now: Instant,
     ) {
         let now_us = leg.media_us(now);
         let Some(player) = self.player.as_mut() else {
             return;
         };
-        while let Some(event) = player.poll(now_us) {
-            if let PlayerEvent::Frame(frame) = event {
-                leg.send_pcm(source, &frame.samples, now).await;
-                if let Some(r) = recording.as_deref_mut() {
-                    r.recorder
-                        .push(Side::Other, frame.deadline_us, &frame.samples);
-                }
-            }
-        }
+        play_due(player, leg, source, recording, now).await;
         if player.finished().is_some() {
             let again = self.new_player(now_us);
             self.player = Some(again);
