@@ -147,8 +147,14 @@ async fn a_caller_takes_the_callback_offer_and_an_agent_calls_them_back() {
     ann.wait_for(&offered, Duration::from_secs(30)).await;
     assert_eq!(ann.eval("agent.callId").await, callback.as_str());
     ann.click("answer").await;
-    // The customer is busy: the attempt ends, ann wraps up.
+    // The customer is busy: the attempt ends (ann's page says so), ann
+    // wraps up.
     busy.finish().await.assert_ok();
+    ann.wait_for(
+        "document.getElementById('dial-state').dataset.state === 'failed'",
+        Duration::from_secs(10),
+    )
+    .await;
     let far = server.sipp_uas("uas_talk_bye", far_port, &["-mp", &far_media]);
     // (Submitted here rather than with `wrap_up`, whose wait for
     // `available` could miss it: the callback, queued again meanwhile, is
@@ -197,6 +203,14 @@ async fn a_caller_takes_the_callback_offer_and_an_agent_calls_them_back() {
     )
     .await;
     // The customer's phone answers, talks and hangs up.
+    ann.wait_for(
+        &format!(
+            "document.getElementById('dial-state').dataset.state === 'answered' \
+             && document.getElementById('dial-state').textContent.includes('{CUSTOMER}')"
+        ),
+        Duration::from_secs(15),
+    )
+    .await;
     far.finish().await.assert_ok();
     wrap_up(&mut ann, "resolved", "called back as promised").await;
 

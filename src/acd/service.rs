@@ -143,6 +143,14 @@ pub enum AgentEvent {
         agent: String,
         state: &'static str,
     },
+    /// A callback the agent took: how dialling the customer goes,
+    /// `ringing`, `answered` or `failed` (not reached).
+    #[serde(rename = "call.dialling")]
+    Dialling {
+        call_id: String,
+        number: String,
+        state: &'static str,
+    },
 }
 
 /// An agent session's view when it attaches.

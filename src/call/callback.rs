@@ -42,7 +42,7 @@ use super::outcome::{outcome_for_final_status, HangupCause};
 use super::queue::{sleep_until, QueueStep, Queued};
 use super::{CallHandle, CallInput, SipCommand};
 use crate::acd::core::{Enqueue, EntryKind, Missed};
-use crate::acd::service::{Command, Device, QueueEvent};
+use crate::acd::service::{AgentEvent, Command, Device, QueueEvent};
 use crate::config::RouteAction;
 use crate::media::leg::Received;
 use crate::softphone::{Lent, Station};
@@ -266,6 +266,7 @@ async fn dial(ctx: &CallContext, callback: &mut Callback, agent: String, lent: L
         Err(cause) => {
             // Nothing was sent: the call record says why, the agent wraps up.
             warn!(cause = cause.as_str(), "the callback could not be dialled");
+            tell_dialling(ctx, &agent, &record.id, &number, "failed").await;
             record.ended_at_ms = Some(now_ms());
             record.outcome = Some(Outcome::Failed);
             record.hangup_cause = Some(cause.as_str().to_owned());
@@ -328,6 +329,7 @@ async fn dial(ctx: &CallContext, callback: &mut Callback, agent: String, lent: L
         placed_ack: None,
     };
     actor.send_out(&out, out.invite.clone()).await;
+    actor.tell_dialling("ringing").await;
     let end = actor
         .call_customer(out, agent, lent, t0, &mut callback.request)
         .await;
@@ -404,6 +406,28 @@ async fn prepare(
     })
 }
 
+/// Tells `agent`'s page how dialling the customer of callback `call`
+/// goes.
+async fn tell_dialling(
+    ctx: &CallContext,
+    agent: &str,
+    call: &str,
+    number: &str,
+    state: &'static str,
+) {
+    let _ = ctx
+        .acd
+        .send(Command::Tell {
+            agent: agent.to_owned(),
+            event: AgentEvent::Dialling {
+                call_id: call.to_owned(),
+                number: number.to_owned(),
+                state,
+            },
+        })
+        .await;
+}
+
 /// How ringing the customer ended.
 enum CustomerRing {
     Answered(Box<Response>),
@@ -416,6 +440,14 @@ enum CustomerRing {
 }
 
 impl Actor {
+    /// Tells the callback's agent how dialling the customer goes.
+    async fn tell_dialling(&self, state: &'static str) {
+        if let Some(agent) = &self.call.record.agent {
+            let record = &self.call.record;
+            tell_dialling(&self.ctx, agent, &record.id, &record.to_number, state).await;
+        }
+    }
+
     /// Rings the customer for the connected `agent`, then talks.
     async fn call_customer(
         &mut self,
@@ -434,10 +466,12 @@ impl Actor {
             CustomerRing::Answered(r) => r,
             CustomerRing::Refused(r) => {
                 info!(status = r.status, "the customer was not reached");
+                self.tell_dialling("failed").await;
                 return not_reached(outcome_for_final_status(r.status), Some(r.status));
             }
             CustomerRing::NoAnswer => {
                 info!("the customer did not answer");
+                self.tell_dialling("failed").await;
                 self.abandon(&mut out).await;
                 return not_reached(Outcome::NoAnswer, None);
             }
@@ -464,6 +498,7 @@ impl Actor {
             Ok(far) => far,
             Err(e) => {
                 warn!(error = %e, "the customer's answer is unusable");
+                self.tell_dialling("failed").await;
                 return End {
                     outcome: Outcome::Failed,
                     code: Some(response.status),
@@ -472,6 +507,7 @@ impl Actor {
             }
         };
         info!(%agent, "the customer answered the callback");
+        self.tell_dialling("answered").await;
         let now = now_ms();
         self.dialog = Some(far.dialog);
         self.placed_ack = Some(far.ack);
