@@ -66,25 +66,16 @@ pub enum CallControl {
     /// handed over.
     Transfer(TransferTarget),
     /// Consult (warm) transfer: the caller on hold, the agent talks to
-    /// another agent first (this one, or whoever takes it in a queue).
-    Consult(ConsultTarget),
+    /// the target first (an agent, whoever takes it in a queue, or a
+    /// number).
+    Consult(TransferTarget),
     /// The consulted agent takes the caller; this agent goes to wrap-up.
     CompleteConsult,
     /// Back to the caller; the consulted agent is released.
     CancelConsult,
 }
 
-/// Whom a consult asks.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConsultTarget {
-    Agent(String),
-    /// The first agent of the queue who takes it (in the browser).
-    Queue(String),
-    /// An external number, through `agents.transfer_trunk`.
-    Number(String),
-}
-
-/// Where a blind transfer sends the caller.
+/// Where a blind transfer sends the caller, or whom a consult asks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TransferTarget {
     Queue(String),
@@ -702,17 +693,17 @@ impl Task {
                     "agent `{to}` is not logged in"
                 )))
             }
-            CallControl::Consult(ConsultTarget::Queue(queue))
+            CallControl::Consult(TransferTarget::Queue(queue))
                 if !self.acd.queue_names().any(|q| q == queue) =>
             {
                 Err(AgentError::Refused(format!("no queue is named `{queue}`")))
             }
-            CallControl::Consult(ConsultTarget::Agent(to)) if to == agent => {
+            CallControl::Consult(TransferTarget::Agent(to)) if to == agent => {
                 Err(AgentError::Refused("you cannot consult yourself".into()))
             }
             // The consulted agent talks through their softphone: an agent
             // on a SIP phone (or not logged in) cannot be consulted yet.
-            CallControl::Consult(ConsultTarget::Agent(to))
+            CallControl::Consult(TransferTarget::Agent(to))
                 if !matches!(self.agents.get(to), Some(Device::Browser(_))) =>
             {
                 Err(AgentError::Refused(format!(
@@ -1092,7 +1083,7 @@ mod tests {
                 acd.ask(|reply| Command::Control {
                     agent: "ann".into(),
                     entry: "call-1".into(),
-                    control: CallControl::Consult(ConsultTarget::Agent(to)),
+                    control: CallControl::Consult(TransferTarget::Agent(to)),
                     reply,
                 })
                 .await
@@ -1113,7 +1104,7 @@ mod tests {
             .ask(|reply| Command::Control {
                 agent: "ann".into(),
                 entry: "call-1".into(),
-                control: CallControl::Consult(ConsultTarget::Queue("nope".into())),
+                control: CallControl::Consult(TransferTarget::Queue("nope".into())),
                 reply,
             })
             .await

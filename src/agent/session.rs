@@ -23,9 +23,7 @@ use tracing::{debug, info, warn};
 
 use super::protocol::{Reply, Request, TransferTo, Welcome, VERSION};
 use crate::acd::core::AgentError;
-use crate::acd::service::{
-    AcdHandle, AgentEvent, Attached, CallControl, Command, ConsultTarget, TransferTarget,
-};
+use crate::acd::service::{AcdHandle, AgentEvent, Attached, CallControl, Command, TransferTarget};
 use crate::api::{ApiError, ApiState, Caller};
 use crate::auth::Role;
 use crate::softphone::Station;
@@ -271,14 +269,7 @@ async fn handle(
             Err(refused) => Err(refused),
         },
         Request::Consult { call_id, to, .. } => match transfer_target(state, to) {
-            Ok(target) => {
-                let target = match target {
-                    TransferTarget::Queue(q) => ConsultTarget::Queue(q),
-                    TransferTarget::Agent(a) => ConsultTarget::Agent(a),
-                    TransferTarget::Number(n) => ConsultTarget::Number(n),
-                };
-                control(acd, agent, call_id, CallControl::Consult(target)).await
-            }
+            Ok(target) => control(acd, agent, call_id, CallControl::Consult(target)).await,
             Err(refused) => Err(refused),
         },
         Request::ConsultComplete { call_id, .. } => {

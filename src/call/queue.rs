@@ -312,27 +312,18 @@ impl Actor {
                     Some(QueueEvent::AgentHangup | QueueEvent::Control(_)) => {}
                     None => return Waited::Left("the ACD stopped".into()),
                 },
-                input = self.input.recv() => match input {
-                    Some(CallInput::Ack { .. }) => *acked = true,
-                    Some(CallInput::Request { tx, request }) if request.method == Method::Bye => {
-                        self.respond_on(tx, &request, 200, "OK", None).await;
-                        info!("caller hung up while queued");
-                        return Waited::CallerLeft;
+                input = self.input.recv() => {
+                    let caller = CallerSide { leg: &mut *leg, local, last_sdp: &mut *last_sdp, recording: &mut *recording, acked: &mut *acked, t0 };
+                    match self.caller_signal(input, caller).await {
+                        CallerSignal::Nothing => {}
+                        CallerSignal::Key(digit) => pressed_one |= callback_offered && digit == '1',
+                        CallerSignal::Left => {
+                            info!("caller hung up while queued");
+                            return Waited::CallerLeft;
+                        }
+                        CallerSignal::EngineGone => return Waited::EngineGone,
                     }
-                    Some(CallInput::Request { tx, request }) if request.method == Method::Info => {
-                        pressed_one |= callback_offered && info_digit(&request) == Some('1');
-                        self.respond_on(tx, &request, 200, "OK", None).await;
-                    }
-                    Some(CallInput::Request { tx, request }) if request.method == Method::Invite => {
-                        self.reinvite(tx, &request, leg, local, last_sdp).await;
-                    }
-                    Some(CallInput::Control(control)) => {
-                        let now_us = leg.media_us(Instant::now());
-                        super::recording::control(recording.as_mut(), control, now_us);
-                    }
-                    Some(other) => self.unexpected(other).await,
-                    None => return Waited::EngineGone,
-                },
+                }
                 received = leg.recv() => {
                     if let Ok(Received::Audio { at_us, len }) = received {
                         let pcm = leg.decoded(len);
@@ -474,7 +465,7 @@ impl Actor {
             last_sdp,
             recording,
             acked,
-            ..
+            t0,
         } = c;
         let mut player = Player::new(prompts, leg.media_us(Instant::now()));
         let source = 3_000u32;
@@ -483,22 +474,12 @@ impl Actor {
         loop {
             tokio::select! {
                 () = self.ctx.hard_stop.cancelled() => return true,
-                input = self.input.recv() => match input {
-                    Some(CallInput::Ack { .. }) => *acked = true,
-                    Some(CallInput::Request { tx, request }) if request.method == Method::Bye => {
-                        self.respond_on(tx, &request, 200, "OK", None).await;
+                input = self.input.recv() => {
+                    let caller = CallerSide { leg: &mut *leg, local, last_sdp: &mut *last_sdp, recording: &mut *recording, acked: &mut *acked, t0 };
+                    if matches!(self.caller_signal(input, caller).await, CallerSignal::Left | CallerSignal::EngineGone) {
                         return false;
                     }
-                    Some(CallInput::Request { tx, request }) if request.method == Method::Invite => {
-                        self.reinvite(tx, &request, leg, local, last_sdp).await;
-                    }
-                    Some(CallInput::Control(control)) => {
-                        let now_us = leg.media_us(Instant::now());
-                        super::recording::control(recording.as_mut(), control, now_us);
-                    }
-                    Some(other) => self.unexpected(other).await,
-                    None => return false,
-                },
+                }
                 received = leg.recv() => {
                     if let Ok(Received::Audio { at_us, len }) = received {
                         if let Some(r) = recording.as_mut() {
@@ -523,6 +504,43 @@ impl Actor {
                 }
             }
         }
+    }
+
+    /// Handles one input from an answered caller who waits or listens:
+    /// their ACK, re-INVITEs, recording pauses; a BYE or an INFO key is
+    /// answered and reported.
+    async fn caller_signal(&mut self, input: Option<CallInput>, c: CallerSide<'_>) -> CallerSignal {
+        let CallerSide {
+            leg,
+            local,
+            last_sdp,
+            recording,
+            acked,
+            ..
+        } = c;
+        match input {
+            Some(CallInput::Ack { .. }) => *acked = true,
+            Some(CallInput::Request { tx, request }) if request.method == Method::Bye => {
+                self.respond_on(tx, &request, 200, "OK", None).await;
+                return CallerSignal::Left;
+            }
+            Some(CallInput::Request { tx, request }) if request.method == Method::Info => {
+                self.respond_on(tx, &request, 200, "OK", None).await;
+                if let Some(digit) = info_digit(&request) {
+                    return CallerSignal::Key(digit);
+                }
+            }
+            Some(CallInput::Request { tx, request }) if request.method == Method::Invite => {
+                self.reinvite(tx, &request, leg, local, last_sdp).await;
+            }
+            Some(CallInput::Control(control)) => {
+                let now_us = leg.media_us(Instant::now());
+                super::recording::control(recording.as_mut(), control, now_us);
+            }
+            Some(other) => self.unexpected(other).await,
+            None => return CallerSignal::EngineGone,
+        }
+        CallerSignal::Nothing
     }
 
     /// Tells the ACD the offer to `agent` was missed.
@@ -651,6 +669,16 @@ impl Actor {
             Ringing::EngineGone => AgentRing::EngineGone,
         }
     }
+}
+
+/// What an input from a waiting caller came to.
+enum CallerSignal {
+    Nothing,
+    /// A key by SIP INFO.
+    Key(char),
+    /// They hung up (BYE, answered).
+    Left,
+    EngineGone,
 }
 
 enum AgentRing {

@@ -26,11 +26,12 @@ use hibiki_sip::Method;
 use tracing::{debug, info, warn};
 
 use super::consult::{Consult, ConsultStep, DialConsult};
-use super::hold::{next_agent_event, HoldMusic};
+use super::hold::HoldMusic;
+use super::next_agent_event;
 use super::recv_on;
 use super::transfer::Bridged;
 use super::CallerMedia;
-use crate::acd::service::{CallControl, ConsultTarget, QueueEvent, TransferTarget};
+use crate::acd::service::{CallControl, QueueEvent, TransferTarget};
 use crate::call::actor::{Actor, End};
 use crate::call::demo::info_digit;
 use crate::call::outcome::HangupCause;
@@ -128,7 +129,7 @@ impl Actor {
                         info!(%agent, ?target, "the agent transfers the caller");
                         break Talked::Transfer(target);
                     }
-                    QueueEvent::Control(CallControl::Consult(ConsultTarget::Number(number))) if consult.is_none() && dialled.is_none() => {
+                    QueueEvent::Control(CallControl::Consult(TransferTarget::Number(number))) if consult.is_none() && dialled.is_none() => {
                         if hold.start(caller.rtp.media_us(Instant::now())) {
                             source = source.wrapping_add(1);
                         }

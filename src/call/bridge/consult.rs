@@ -35,7 +35,7 @@ use super::{Connected, OutLeg};
 use crate::call::outbound::{self, TrunkTarget};
 
 use crate::acd::core::{Enqueue, EntryKind, Missed};
-use crate::acd::service::{AgentEvent, Command, ConsultTarget, Device, QueueEvent};
+use crate::acd::service::{AgentEvent, Command, Device, QueueEvent, TransferTarget};
 use crate::call::actor::Actor;
 use crate::softphone::{Lent, Station};
 
@@ -79,19 +79,19 @@ impl Actor {
     pub(super) async fn start_consult(
         &mut self,
         agent: &str,
-        target: &ConsultTarget,
+        target: &TransferTarget,
     ) -> Option<Consult> {
         let call = self.call.record.id.clone();
         let entry = format!("{call}#consult");
         let (queue, only, other) = match target {
-            ConsultTarget::Agent(other) => (
+            TransferTarget::Agent(other) => (
                 self.call.record.queue.clone().unwrap_or_default(),
                 Some(other.clone()),
                 other.as_str(),
             ),
-            ConsultTarget::Queue(queue) => (queue.clone(), None, queue.as_str()),
+            TransferTarget::Queue(queue) => (queue.clone(), None, queue.as_str()),
             // Dialled by `dial_consult`, not queued.
-            ConsultTarget::Number(number) => {
+            TransferTarget::Number(number) => {
                 self.tell_consult(agent, number, "failed").await;
                 return None;
             }
@@ -124,7 +124,7 @@ impl Actor {
         self.tell_consult(agent, other, "ringing").await;
         Some(Consult {
             agent: other.to_owned(),
-            in_queue: matches!(target, ConsultTarget::Queue(_)),
+            in_queue: matches!(target, TransferTarget::Queue(_)),
             entry,
             events,
             offered: None,

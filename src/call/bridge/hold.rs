@@ -72,14 +72,3 @@ impl HoldMusic {
         Player::new(self.music.iter().cloned().collect(), start_us)
     }
 }
-
-/// The next event from the ACD about the agent's side of the call; never,
-/// for a call that was not queued.
-pub(in crate::call) async fn next_agent_event(
-    events: &mut Option<tokio::sync::mpsc::Receiver<crate::acd::service::QueueEvent>>,
-) -> Option<crate::acd::service::QueueEvent> {
-    match events {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}

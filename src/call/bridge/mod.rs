@@ -21,7 +21,6 @@ mod consult;
 mod hold;
 mod talk;
 
-pub(in crate::call) use hold::next_agent_event;
 pub(super) mod transfer;
 
 use std::net::SocketAddr;
@@ -97,6 +96,17 @@ impl OutLeg {
                 false
             }
         }
+    }
+}
+
+/// The next event from the ACD about the agent's side of the call; never,
+/// for a call that was not queued.
+pub(in crate::call) async fn next_agent_event(
+    events: &mut Option<tokio::sync::mpsc::Receiver<crate::acd::service::QueueEvent>>,
+) -> Option<crate::acd::service::QueueEvent> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

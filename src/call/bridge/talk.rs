@@ -15,7 +15,8 @@ use hibiki_sip::sdp::{self, LocalMedia, SessionDescription};
 use hibiki_sip::{Method, Request};
 use tracing::{info, warn};
 
-use super::hold::{next_agent_event, HoldMusic};
+use super::hold::HoldMusic;
+use super::next_agent_event;
 use super::{build_reason, CallerMedia, Connected, OutLeg};
 use crate::acd::service::{CallControl, QueueEvent};
 use crate::call::actor::{Actor, End};
