@@ -33,6 +33,7 @@ use crate::call::media::MediaContext;
 use crate::call::outcome::HangupCause;
 use crate::config::{Config, RouteAction};
 use crate::ivr::registry::FlowRegistry;
+use crate::media::plane::MediaPlane;
 use crate::media::ports::PortPool;
 use crate::media::recording::repair;
 use crate::signaling::door::Door;
@@ -194,7 +195,13 @@ pub async fn run(
     if unloaded > 0 {
         warn!(unloaded, "some prompts of the flows could not be loaded");
     }
-    let media = Arc::new(media);
+    let plane = match config.media.workers {
+        0 => None,
+        n => Some(
+            MediaPlane::start(n, media.timeout).context("starting the media plane's workers")?,
+        ),
+    };
+    let media = Arc::new(media.with_plane(plane));
     let refreshed = Arc::clone(&media);
     flows.on_reload(move |set| refreshed.refresh(set));
     let call_commands = commands_tx.clone();

@@ -49,8 +49,22 @@ impl Actor {
             let talked = match bridged {
                 Bridged::Sip { out, far } => {
                     let (talked, back) = self.talk(*out, *far, caller).await;
-                    caller = back;
-                    talked
+                    match (back, talked) {
+                        (Some(back), talked) => {
+                            caller = back;
+                            talked
+                        }
+                        // The legs are lost (and the recording with them):
+                        // the call is over.
+                        (None, Talked::Ended(end)) => return end,
+                        (None, _) => {
+                            return End {
+                                outcome: Outcome::Answered,
+                                code: Some(200),
+                                cause: HangupCause::NoMediaPorts,
+                            }
+                        }
+                    }
                 }
                 Bridged::Browser { agent, lent } => {
                     self.talk_browser(&agent, lent, &mut caller).await

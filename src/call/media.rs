@@ -50,6 +50,8 @@ pub struct MediaContext {
     /// `<dir>/<language>/<name>.wav`, for flows.
     prompts_dir: PathBuf,
     cache: PromptCache,
+    /// Where bridges park their media (`None`: they keep it).
+    pub plane: Option<crate::media::plane::MediaPlane>,
 }
 
 /// Whether `name` can be a prompt's file name: letters, digits, `-`,
@@ -96,7 +98,15 @@ impl MediaContext {
             prompts,
             prompts_dir: prompts_dir.to_owned(),
             cache,
+            plane: None,
         })
+    }
+
+    /// Bridges park their media on `plane`.
+    #[must_use]
+    pub fn with_plane(mut self, plane: Option<crate::media::plane::MediaPlane>) -> MediaContext {
+        self.plane = plane;
+        self
     }
 
     /// A flow's prompt, loaded and converted on first use (blocking file

@@ -333,6 +333,7 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
         }
         ("media", "timeout_seconds") => c.media.timeout_seconds = parse(v)?,
         ("media", "prompts_dir") => c.media.prompts_dir = v.into(),
+        ("media", "workers") => c.media.workers = parse(v)?,
         ("recording", "enabled") => c.recording.enabled = parse(v)?,
         ("recording", "dir") => c.recording.dir = optional(v).map(Into::into),
         ("ivr", "flows_dir") => c.ivr.flows_dir = v.into(),

@@ -258,6 +258,10 @@ pub struct MediaConfig {
     pub timeout_seconds: u64,
     /// Where prompts live (`<dir>/en/welcome.wav`…).
     pub prompts_dir: PathBuf,
+    /// Media-plane worker threads that relay and record bridged calls in
+    /// batches (about one per 1,000 bridged calls); 0 keeps each bridge's
+    /// media in its call's task.
+    pub workers: usize,
 }
 
 impl Default for MediaConfig {
@@ -268,6 +272,7 @@ impl Default for MediaConfig {
             public_address: None,
             timeout_seconds: 30,
             prompts_dir: PathBuf::from("ivr-flows/prompts"),
+            workers: 1,
         }
     }
 }

@@ -4,10 +4,16 @@
 //! outgoing streams, the RFC 4733 receiver, and the clock that maps RTP
 //! timestamps to the call's media time.
 //!
-//! The call actor owns its legs and drives them from its select loop:
-//! [`RtpLeg::recv`] waits for a datagram and says what it was (decoded
-//! audio is then in [`RtpLeg::decoded`]); [`RtpLeg::poll_digit`] hands out
-//! digits; [`RtpLeg::send_pcm`] sends a frame of locally generated audio.
+//! A leg is its sans-IO state ([`LegState`]: what a datagram was, what
+//! to send in answer) plus the socket that feeds it. The call actor owns
+//! its legs and drives them from its select loop as an [`RtpLeg`] (a
+//! tokio socket): [`RtpLeg::recv`] waits for a datagram and says what it
+//! was (decoded audio is then in [`LegState::decoded`]);
+//! [`LegState::poll_digit`] hands out digits; [`RtpLeg::send_pcm`] sends a
+//! frame of locally generated audio. A bridge with nothing else to do
+//! parks its legs on the media plane ([`super::plane`]) as [`ParkedLeg`]s
+//! (a plain non-blocking socket the plane's worker polls) and takes them
+//! back when the call needs them; the state travels unchanged.
 //! Media time is microseconds since the call's start (`t0`), the clock the
 //! recorder and the prompt player run on.
 
@@ -58,9 +64,24 @@ pub struct LegStats {
     pub events_held: u64,
 }
 
-/// One RTP leg.
+/// One RTP leg driven by the call's task: its socket and its state (the
+/// state's methods are the leg's: `leg.media_us(now)`).
 pub struct RtpLeg {
     socket: UdpSocket,
+    state: LegState,
+}
+
+/// One RTP leg parked on the media plane: a plain non-blocking socket the
+/// plane's worker reads and writes, and the leg's state.
+pub struct ParkedLeg {
+    pub(super) socket: std::net::UdpSocket,
+    pub(super) state: LegState,
+}
+
+/// What one RTP leg knows, sans-IO: the port it holds, what SDP
+/// negotiated, the latch, the streams, DTMF, the recording clock, and the
+/// buffers a datagram is read into and a relayed packet written into.
+pub struct LegState {
     _lease: PortLease,
     local: SocketAddr,
     negotiated: Negotiated,
@@ -95,14 +116,119 @@ impl RtpLeg {
     ) -> std::io::Result<RtpLeg> {
         let socket = UdpSocket::bind((ip, lease.port())).await?;
         let local = socket.local_addr()?;
+        Ok(RtpLeg {
+            socket,
+            state: LegState::new(lease, local, negotiated, t0),
+        })
+    }
+
+    /// Waits for the next datagram and handles it.
+    pub async fn recv(&mut self) -> std::io::Result<Received> {
+        let (len, from) = self.socket.recv_from(&mut self.state.buf).await?;
+        Ok(self.state.handle(len, from, Instant::now()))
+    }
+
+    /// Relays a packet another leg received (see [`relay`]) to this leg's
+    /// peer. Nothing is sent while the peer holds us or before we know
+    /// where it is.
+    pub async fn relay(&mut self, packet: &[u8], payload: Payload, now: Instant) {
+        if let Some((len, to)) = self.state.prepare_relay(packet, payload, now) {
+            if let Some(bytes) = self.state.out.get(..len) {
+                if self.socket.send_to(bytes, to).await.is_ok() {
+                    self.state.stats.sent += 1;
+                }
+            }
+        }
+    }
+
+    /// Sends one frame of local audio (`source` names what is playing, so
+    /// a new prompt starts a new talkspurt), encoded with the negotiated
+    /// codec, to the latched (or signalled) address. Nothing is sent while
+    /// the peer holds us or before we know where it is.
+    pub async fn send_pcm(&mut self, source: u32, pcm: &[i16], now: Instant) {
+        if let Some((len, to)) = self.state.prepare_pcm(source, pcm, now) {
+            if let Some(bytes) = self.state.out.get(..len) {
+                if self.socket.send_to(bytes, to).await.is_ok() {
+                    self.state.stats.sent += 1;
+                }
+            }
+        }
+    }
+
+    /// Hands the leg to the media plane: its socket leaves this task's
+    /// runtime (it stays non-blocking).
+    pub fn park(self) -> std::io::Result<ParkedLeg> {
+        Ok(ParkedLeg {
+            socket: self.socket.into_std()?,
+            state: self.state,
+        })
+    }
+}
+
+impl ParkedLeg {
+    /// Takes the leg back into the calling task's runtime.
+    pub fn unpark(self) -> std::io::Result<RtpLeg> {
+        Ok(RtpLeg {
+            socket: UdpSocket::from_std(self.socket)?,
+            state: self.state,
+        })
+    }
+
+    /// Reads one waiting datagram, if any (`WouldBlock` when none), and
+    /// handles it as of `now`.
+    pub fn recv_now(&mut self, now: Instant) -> std::io::Result<Received> {
+        let (len, from) = self.socket.recv_from(&mut self.state.buf)?;
+        Ok(self.state.handle(len, from, now))
+    }
+
+    /// [`RtpLeg::relay`] from the plane: a packet that cannot be sent at
+    /// once (a full socket buffer) is dropped.
+    pub fn relay_now(&mut self, packet: &[u8], payload: Payload, now: Instant) {
+        if let Some((len, to)) = self.state.prepare_relay(packet, payload, now) {
+            if let Some(bytes) = self.state.out.get(..len) {
+                if self.socket.send_to(bytes, to).is_ok() {
+                    self.state.stats.sent += 1;
+                }
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for RtpLeg {
+    type Target = LegState;
+    fn deref(&self) -> &LegState {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for RtpLeg {
+    fn deref_mut(&mut self) -> &mut LegState {
+        &mut self.state
+    }
+}
+
+impl std::ops::Deref for ParkedLeg {
+    type Target = LegState;
+    fn deref(&self) -> &LegState {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for ParkedLeg {
+    fn deref_mut(&mut self) -> &mut LegState {
+        &mut self.state
+    }
+}
+
+impl LegState {
+    fn new(lease: PortLease, local: SocketAddr, negotiated: Negotiated, t0: Instant) -> LegState {
         let law = match negotiated.codec {
             Codec::Pcmu => Law::Ulaw,
             Codec::Pcma => Law::Alaw,
         };
         let signalled = (negotiated.remote.port() != 0 && !negotiated.remote.ip().is_unspecified())
             .then_some(negotiated.remote);
-        Ok(RtpLeg {
-            socket,
+        LegState {
             _lease: lease,
             local,
             law,
@@ -127,7 +253,7 @@ impl RtpLeg {
             last: None,
             out: vec![0; DATAGRAM],
             pcm: vec![0; MAX_SAMPLES],
-        })
+        }
     }
 
     /// Takes a new negotiation (a re-INVITE: hold, resume, a new address
@@ -190,12 +316,6 @@ impl RtpLeg {
             return Some((e.digit, "rfc4733"));
         }
         self.inband_digits.pop_front().map(|d| (d, "inband"))
-    }
-
-    /// Waits for the next datagram and handles it.
-    pub async fn recv(&mut self) -> std::io::Result<Received> {
-        let (len, from) = self.socket.recv_from(&mut self.buf).await?;
-        Ok(self.handle(len, from, Instant::now()))
     }
 
     fn handle(&mut self, len: usize, from: SocketAddr, now: Instant) -> Received {
@@ -288,15 +408,18 @@ impl RtpLeg {
         }
     }
 
-    /// Relays a packet another leg received (see [`relay`]) to this leg's
-    /// peer. Nothing is sent while the peer holds us or before we know
-    /// where it is.
-    pub async fn relay(&mut self, packet: &[u8], payload: Payload, now: Instant) {
-        let Some(to) = self.latch.send_to() else {
-            return;
-        };
+    /// Writes into `out` the packet that relays `packet` (another leg's,
+    /// see [`relay`]) to this leg's peer: its length and where it goes.
+    /// Nothing while the peer holds us or before we know where it is.
+    fn prepare_relay(
+        &mut self,
+        packet: &[u8],
+        payload: Payload,
+        now: Instant,
+    ) -> Option<(usize, SocketAddr)> {
+        let to = self.latch.send_to()?;
         if !self.negotiated.sends() {
-            return;
+            return None;
         }
         let now_us = self.media_us(now);
         let target = self.target();
@@ -308,47 +431,45 @@ impl RtpLeg {
             now_us,
             &mut self.out,
         ) {
-            Ok(len) => {
-                if let Some(bytes) = self.out.get(..len) {
-                    if self.socket.send_to(bytes, to).await.is_ok() {
-                        self.stats.sent += 1;
-                    }
-                }
+            Ok(len) => Some((len, to)),
+            Err(NotRelayed::NoEventType) => {
+                self.stats.events_held += 1;
+                None
             }
-            Err(NotRelayed::NoEventType) => self.stats.events_held += 1,
-            Err(NotRelayed::Malformed) => self.stats.malformed += 1,
+            Err(NotRelayed::Malformed) => {
+                self.stats.malformed += 1;
+                None
+            }
         }
     }
 
-    /// Sends one frame of local audio (`source` names what is playing, so
-    /// a new prompt starts a new talkspurt), encoded with the negotiated
-    /// codec, to the latched (or signalled) address. Nothing is sent while
-    /// the peer holds us or before we know where it is.
-    pub async fn send_pcm(&mut self, source: u32, pcm: &[i16], now: Instant) {
-        let Some(to) = self.latch.send_to() else {
-            return;
-        };
+    /// Writes into `out` one frame of local audio as the next packet of
+    /// source `source`: its length and where it goes (see
+    /// [`RtpLeg::send_pcm`]).
+    fn prepare_pcm(
+        &mut self,
+        source: u32,
+        pcm: &[i16],
+        now: Instant,
+    ) -> Option<(usize, SocketAddr)> {
+        let to = self.latch.send_to()?;
         if !self.negotiated.sends() {
-            return;
+            return None;
         }
         let now_us = self.media_us(now);
-        let samples = u32::try_from(pcm.len()).unwrap_or(0);
+        let n = pcm.len().min(MAX_SAMPLES);
+        let samples = u32::try_from(n).unwrap_or(0);
         let header = self
             .outgoing
             .send(source, self.negotiated.payload_type, samples, now_us);
         let mut payload = [0u8; MAX_SAMPLES];
-        let n = pcm.len().min(payload.len());
         self.law.encode(pcm.get(..n).unwrap_or(&[]), &mut payload);
-        let mut out = [0u8; MAX_SAMPLES + 12];
-        match header.write_packet(payload.get(..n).unwrap_or(&[]), &mut out) {
-            Ok(len) => {
-                if let Some(bytes) = out.get(..len) {
-                    if self.socket.send_to(bytes, to).await.is_ok() {
-                        self.stats.sent += 1;
-                    }
-                }
+        match header.write_packet(payload.get(..n).unwrap_or(&[]), &mut self.out) {
+            Ok(len) => Some((len, to)),
+            Err(e) => {
+                debug!(error = %e, "RTP packet not written");
+                None
             }
-            Err(e) => debug!(error = %e, "RTP packet not written"),
         }
     }
 }

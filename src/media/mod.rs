@@ -13,6 +13,8 @@
 //!   continuous across source switches (prompt → bridge).
 //! - [`leg`]: one RTP leg of a call (socket, latch, streams, DTMF), driven
 //!   by the call actor.
+//! - [`plane`]: worker threads that relay and record parked bridges in
+//!   batches, one wake-up per millisecond for all their calls.
 //! - [`relay`]: one leg's packet rewritten for the other leg of a bridge
 //!   (payload type, µ-law ↔ A-law, stream continuity).
 //! - [`ports`]: the RTP port pool (even ports of `media.port_min..=max`).
@@ -25,6 +27,7 @@
 pub mod dtmf;
 pub mod g711;
 pub mod leg;
+pub mod plane;
 pub mod ports;
 pub mod prompt;
 pub mod recording;

@@ -19,6 +19,7 @@
 pub(super) mod browser;
 mod consult;
 mod hold;
+mod parking;
 mod talk;
 
 pub(super) mod transfer;

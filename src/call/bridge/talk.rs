@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use super::hold::HoldMusic;
 use super::next_agent_event;
+use super::parking::{BridgeLegs, Here, MediaWoke, Party};
 use super::{build_reason, CallerMedia, Connected, OutLeg};
 use crate::acd::service::{CallControl, QueueEvent};
 use crate::call::actor::{Actor, End};
@@ -25,15 +26,9 @@ use crate::call::outcome::HangupCause;
 use crate::call::recording::Recording;
 use crate::call::{CallInput, SipCommand};
 use crate::media::leg::{Received, RtpLeg};
+use crate::media::plane::PlaneEvent;
 use crate::media::recording::Side;
 use crate::store::Outcome;
-
-/// Which party a message or packet came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Party {
-    Caller,
-    Callee,
-}
 
 /// Answers a re-INVITE's offer from the leg's own port and media: the
 /// new negotiation and the SDP to send (version bumped), or `None` for 488.
@@ -83,25 +78,30 @@ impl Actor {
     /// caller answered (by the trunk route just now, or long before by
     /// an IVR flow whose recording goes on here). Returns how it ended
     /// (an agent on a SIP phone may transfer the caller) and the caller's
-    /// media, its recording still open.
+    /// media, its recording still open (`None` only if the media plane
+    /// lost the legs: the call is over then).
+    ///
+    /// Whenever the caller is not on hold, the legs and the recording are
+    /// parked on the media plane (if there is one), which relays and
+    /// records them; this task takes them back for whatever needs them.
     #[allow(clippy::too_many_lines)]
     pub(in crate::call) async fn talk(
         &mut self,
         out: OutLeg,
         far: Connected,
         caller: CallerMedia,
-    ) -> (Talked, CallerMedia) {
+    ) -> (Talked, Option<CallerMedia>) {
         let media = Arc::clone(&self.ctx.media);
         let Connected {
             dialog: mut dialog_b,
             ack,
-            rtp: mut leg_b,
+            rtp: leg_b,
         } = far;
         let CallerMedia {
-            rtp: mut leg_a,
+            rtp: leg_a,
             local: local_a,
             last_sdp: mut last_sdp_a,
-            mut recording,
+            recording,
             mut acked,
         } = caller;
         info!(
@@ -109,11 +109,21 @@ impl Actor {
             callee_codec = ?leg_b.target().law,
             "bridged"
         );
+        let mut legs = BridgeLegs::Here(Here {
+            a: leg_a,
+            b: leg_b,
+            recording,
+        });
         let mut last_sdp_b = sdp::offer(&out.local);
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let mut media_since = Instant::now();
         let (b_destination, b_transport) = (out.target.destination, out.target.transport.clone());
+        let lost = End {
+            outcome: Outcome::Answered,
+            code: Some(200),
+            cause: HangupCause::NoMediaPorts,
+        };
 
         // Made once, not per packet: a cancellation future registers with
         // the token on creation.
@@ -129,12 +139,24 @@ impl Actor {
         let mut hold = HoldMusic::for_call(self);
         let mut source = 20_000u32;
         let talked = loop {
+            // The plane relays and records while this task has nothing to
+            // add (hold music is played from here).
+            if !hold.is_on() {
+                if let Some(plane) = media.plane.as_ref() {
+                    legs.park(plane, media_since);
+                }
+            }
+            let parked = legs.is_parked();
             tokio::select! {
                 Some(event) = next_agent_event(&mut agent_events) => {
                     match &event {
-                        // (Starting or stopping the music is the guard:
-                        // a hold while on hold changes nothing.)
-                        QueueEvent::Control(CallControl::Hold) if hold.start(leg_a.media_us(Instant::now())) => {
+                        QueueEvent::Control(CallControl::Hold) if !hold.is_on() => {
+                            let Some(here) = legs.here().await else {
+                                self.hang_up().await;
+                                self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
+                                break Talked::Ended(lost);
+                            };
+                            hold.start(here.a.media_us(Instant::now()));
                             info!("the agent put the caller on hold");
                             source = source.wrapping_add(1);
                         }
@@ -202,27 +224,27 @@ impl Actor {
                                     self.hang_up().await;
                                     break Talked::Ended(End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::CalleeHungUp });
                                 }
-                                (Method::Invite, Party::Caller) => {
-                                    match reanswer(&request, &local_a, &last_sdp_a) {
+                                (Method::Invite, party) => {
+                                    let (local, last) = match party {
+                                        Party::Caller => (&local_a, &mut last_sdp_a),
+                                        Party::Callee => (&out.local, &mut last_sdp_b),
+                                    };
+                                    match reanswer(&request, local, last) {
                                         Some((negotiated, sdp)) => {
-                                            info!(direction = ?negotiated.direction, "caller re-INVITE");
-                                            leg_a.renegotiate(negotiated);
+                                            let Some(here) = legs.here().await else {
+                                                self.respond_on(tx, &request, 500, "Server Internal Error", None).await;
+                                                self.hang_up().await;
+                                                self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
+                                                break Talked::Ended(lost);
+                                            };
+                                            info!(direction = ?negotiated.direction, ?party, "re-INVITE");
+                                            match party {
+                                                Party::Caller => here.a.renegotiate(negotiated),
+                                                Party::Callee => here.b.renegotiate(negotiated),
+                                            }
                                             media_since = Instant::now();
                                             let body = sdp.to_bytes();
-                                            last_sdp_a = sdp;
-                                            self.respond_on(tx, &request, 200, "OK", Some(body)).await;
-                                        }
-                                        None => self.respond_on(tx, &request, 488, "Not Acceptable Here", None).await,
-                                    }
-                                }
-                                (Method::Invite, Party::Callee) => {
-                                    match reanswer(&request, &out.local, &last_sdp_b) {
-                                        Some((negotiated, sdp)) => {
-                                            info!(direction = ?negotiated.direction, "called party re-INVITE");
-                                            leg_b.renegotiate(negotiated);
-                                            media_since = Instant::now();
-                                            let body = sdp.to_bytes();
-                                            last_sdp_b = sdp;
+                                            *last = sdp;
                                             self.respond_on(tx, &request, 200, "OK", Some(body)).await;
                                         }
                                         None => self.respond_on(tx, &request, 488, "Not Acceptable Here", None).await,
@@ -241,50 +263,65 @@ impl Actor {
                             }
                         }
                         CallInput::Control(control) => {
-                            let now_us = leg_a.media_us(Instant::now());
-                            crate::call::recording::control(recording.as_mut(), control, now_us);
+                            let here = legs.here().await;
+                            let now_us = here.as_ref().map_or(0, |h| h.a.media_us(Instant::now()));
+                            crate::call::recording::control(here.and_then(|h| h.recording.as_mut()), control, now_us);
                         }
                         other => self.unexpected(other).await,
                     }
                 }
-                received = leg_a.recv() => {
-                    if hold.is_on() {
-                        // Recorded, not heard by the agent.
-                        if let Ok(Received::Audio { at_us, len }) = received {
-                            if let Some(r) = recording.as_mut() {
-                                r.recorder.push(Side::Caller, at_us, leg_a.decoded(len));
+                woke = legs.next() => match woke {
+                    MediaWoke::Packet(party, received) => {
+                        let Some(here) = legs.here_now() else { continue };
+                        let (from, to) = match party {
+                            Party::Caller => (&mut here.a, &mut here.b),
+                            Party::Callee => (&mut here.b, &mut here.a),
+                        };
+                        if hold.is_on() {
+                            // The caller is recorded, not heard by the
+                            // agent; the agent's phone is not heard.
+                            if let (Party::Caller, Ok(Received::Audio { at_us, len })) = (party, received) {
+                                if let Some(r) = here.recording.as_mut() {
+                                    r.recorder.push(Side::Caller, at_us, from.decoded(len));
+                                }
                             }
+                            while from.poll_digit(Instant::now()).is_some() {}
+                        } else {
+                            pass_on(received, from, to, here.recording.as_mut(), party).await;
                         }
-                        while leg_a.poll_digit(Instant::now()).is_some() {}
-                    } else {
-                        pass_on(received, &mut leg_a, &mut leg_b, recording.as_mut(), Party::Caller).await;
                     }
-                }
-                received = leg_b.recv() => {
-                    if hold.is_on() {
-                        // The agent's phone, unheard while the caller holds.
-                        while leg_b.poll_digit(Instant::now()).is_some() {}
-                    } else {
-                        pass_on(received, &mut leg_b, &mut leg_a, recording.as_mut(), Party::Callee).await;
+                    MediaWoke::Plane(Some(PlaneEvent::MediaTimeout)) => {
+                        warn!(limit = ?media.timeout, "no RTP from a party: hanging up both");
+                        self.hang_up().await;
+                        self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
+                        break Talked::Ended(End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::MediaTimeout });
                     }
-                }
-                _ = tick.tick() => {
+                    // (Logged by the plane; the call goes on unrecorded.)
+                    MediaWoke::Plane(Some(PlaneEvent::RecordingFailed(_))) => {}
+                    MediaWoke::Plane(None) => {
+                        self.hang_up().await;
+                        self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
+                        break Talked::Ended(lost);
+                    }
+                },
+                _ = tick.tick(), if !parked => {
                     let now = Instant::now();
-                    hold.play(&mut leg_a, source, recording.as_mut(), now).await;
-                    if let Some(r) = recording.as_mut() {
-                        if let Err(e) = r.recorder.tick(leg_a.media_us(now)) {
+                    let Some(here) = legs.here_now() else { continue };
+                    hold.play(&mut here.a, source, here.recording.as_mut(), now).await;
+                    if let Some(r) = here.recording.as_mut() {
+                        if let Err(e) = r.recorder.tick(here.a.media_us(now)) {
                             warn!(error = %e, "recording failed; the call goes on unrecorded");
-                            recording = None;
+                            here.recording = None;
                         }
                     }
                     // Digits whose end packets were lost end by timeout.
-                    for (leg, party) in [(&mut leg_a, "caller"), (&mut leg_b, "callee")] {
+                    for (leg, party) in [(&mut here.a, "caller"), (&mut here.b, "callee")] {
                         while let Some((digit, via)) = leg.poll_digit(now) {
                             info!(%digit, via, party, "dtmf digit");
                         }
                     }
                     if let Some(limit) = media.timeout {
-                        let quiet = [&leg_a, &leg_b].into_iter().any(|leg| {
+                        let quiet = [&here.a, &here.b].into_iter().any(|leg| {
                             let last = leg.last_received().unwrap_or(media_since).max(media_since);
                             leg.expects_media() && now.saturating_duration_since(last) > limit
                         });
@@ -298,6 +335,19 @@ impl Actor {
                 }
             }
         };
+        // The events go back to the call's place in the ACD (a transfer
+        // queues again with it).
+        if let (Some(q), Some(events)) = (self.queued.as_mut(), agent_events) {
+            q.events = events;
+        }
+        let Some(Here {
+            a: leg_a,
+            b: leg_b,
+            recording,
+        }) = legs.into_here().await
+        else {
+            return (talked, None);
+        };
         let (a, b) = (leg_a.stats(), leg_b.stats());
         info!(
             caller_received = a.received,
@@ -308,11 +358,6 @@ impl Actor {
             events_held = a.events_held + b.events_held,
             "media ended"
         );
-        // The events go back to the call's place in the ACD (a transfer
-        // queues again with it).
-        if let (Some(q), Some(events)) = (self.queued.as_mut(), agent_events) {
-            q.events = events;
-        }
         let caller = CallerMedia {
             rtp: leg_a,
             local: local_a,
@@ -320,7 +365,7 @@ impl Actor {
             recording,
             acked,
         };
-        (talked, caller)
+        (talked, Some(caller))
     }
 
     /// [`Actor::talk`] to the call's end, the recording closed after it
@@ -331,10 +376,12 @@ impl Actor {
         far: Connected,
         caller: CallerMedia,
     ) -> End {
-        let (talked, mut caller) = self.talk(out, far, caller).await;
-        if let Some(r) = caller.recording.take() {
-            self.finish_recording(r, caller.rtp.media_us(Instant::now()))
-                .await;
+        let (talked, caller) = self.talk(out, far, caller).await;
+        if let Some(mut caller) = caller {
+            if let Some(r) = caller.recording.take() {
+                self.finish_recording(r, caller.rtp.media_us(Instant::now()))
+                    .await;
+            }
         }
         match talked {
             Talked::Ended(end) => end,

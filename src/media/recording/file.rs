@@ -20,8 +20,11 @@ pub const CHANNELS: u16 = 2;
 pub const BLOCK_ALIGN: u64 = 4;
 /// Flush (rewrite the header) after this many sample frames: one second.
 pub const FLUSH_EVERY_FRAMES: u64 = SAMPLE_RATE as u64;
-/// Write buffer per open recording.
-const WRITE_BUFFER_BYTES: usize = 4096;
+/// Write buffer per open recording: a little more than the second of
+/// audio (32,000 bytes) between two flushes, so the audio goes to the
+/// kernel in one `write` a second, with the header rewrite, instead of
+/// eight (at 1,000 recorded calls, 8,000 system calls a second fewer).
+const WRITE_BUFFER_BYTES: usize = 36 * 1024;
 /// Bytes before the samples in the files hound writes for this format
 /// (RIFF header, 16-byte `fmt ` chunk, `data` chunk header).
 pub const HEADER_BYTES: u64 = 44;

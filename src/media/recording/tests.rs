@@ -156,15 +156,30 @@ fn a_crash_image_plays_to_the_last_second_and_repairs_to_all_it_holds() {
     std::fs::copy(&path, &crashed).unwrap();
     std::mem::forget(file);
 
+    // The audio goes to the kernel with each second's header rewrite, so
+    // the image is whole up to the last full second, header included.
     let before = hound::WavReader::open(&crashed).unwrap().duration();
-    let secs = f64::from(before) / 8000.0;
-    assert!((secs - 3.4).abs() <= 1.5, "plays {secs} s of 3.4 s");
+    assert_eq!(before, 3 * 8000, "plays the 3 whole seconds of 3.4 s");
+    let written: Vec<i16> = (0..170).flat_map(frame).collect();
+    let (_, samples) = hound_samples(&crashed);
+    assert_eq!(&samples[..], &written[..samples.len()]);
+    let checked = repair(&crashed).unwrap();
+    assert!(!checked.changed, "nothing to repair in a whole image");
 
+    // A kill between a flush's audio write and its header rewrite leaves
+    // audio the header does not count: repair counts it.
+    let extra: Vec<u8> = written[samples.len()..]
+        .iter()
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
+    let mut torn = std::fs::read(&crashed).unwrap();
+    torn.extend_from_slice(&extra);
+    std::fs::write(&crashed, &torn).unwrap();
     let fixed = repair(&crashed).unwrap();
     assert!(fixed.changed);
     let (_, samples) = hound_samples(&crashed);
     let frames = samples.len() as u64 / 2;
-    assert!(frames >= u64::from(before), "repair never loses audio");
+    assert_eq!(frames, 170 * FRAME_SAMPLES as u64, "repair never loses audio");
     let on_disk = std::fs::metadata(&crashed).unwrap().len();
     assert_eq!(
         frames,
@@ -174,8 +189,7 @@ fn a_crash_image_plays_to_the_last_second_and_repairs_to_all_it_holds() {
     assert_eq!(fixed.bytes, on_disk);
     assert_eq!(fixed.duration_ms, frames / 8);
     // What was recovered is exactly what was written, in order.
-    let written: Vec<i16> = (0..170).flat_map(frame).collect();
-    assert_eq!(&samples[..], &written[..samples.len()]);
+    assert_eq!(&samples[..], &written[..]);
     if let Some(n) = sox_samples(&crashed) {
         assert_eq!(n, frames, "sox and hound agree on the length");
     }
@@ -213,22 +227,29 @@ fn repair_cuts_a_torn_sample_frame_and_leaves_a_good_file_alone() {
 }
 
 #[test]
-fn repair_recovers_a_file_killed_before_its_first_flush() {
+fn a_file_killed_before_its_first_flush_is_a_valid_empty_recording() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("early.wav");
     let crashed = dir.path().join("early-crashed.wav");
     let mut file = RecordingFile::create(&path, "early").unwrap();
     for k in 0..20 {
-        file.write_frame(&frame(k)).unwrap(); // 12.8 KB, buffer 4 KB
+        file.write_frame(&frame(k)).unwrap(); // 0.4 s, 12.8 KB, still buffered
     }
     std::fs::copy(&path, &crashed).unwrap();
     drop(file);
+    // The header went to the kernel at once: the image is a valid, empty
+    // recording (what a kill loses is less than the first second).
     assert_eq!(declared_data_bytes(&crashed), 0);
+    assert_eq!(
+        std::fs::metadata(&crashed).unwrap().len(),
+        HEADER_BYTES,
+        "no torn audio after the header"
+    );
     let fixed = repair(&crashed).unwrap();
-    assert!(fixed.changed);
-    let (_, samples) = hound_samples(&crashed);
-    let bytes = samples.len() as u64 * 2;
-    assert!(bytes + 4096 >= 20 * 640, "at most the 4 KB buffer is lost");
+    assert!(!fixed.changed);
+    let (spec, samples) = hound_samples(&crashed);
+    assert_eq!(spec.channels, 2);
+    assert!(samples.is_empty());
 }
 
 #[test]

@@ -1,0 +1,418 @@
+//! The media plane: worker threads that relay and record the RTP of
+//! bridged calls while their call tasks wait for signalling.
+//!
+//! Why: a bridge driven by its call task pays, for every packet, a wake-up
+//! of the runtime's reactor, a wake-up and poll of the task, and a
+//! `recvfrom` and a `sendto` of their own; at 1,000 bridged calls
+//! (100,000 packets/s each way) that is most of the server's CPU. A
+//! worker instead sleeps to the next millisecond, asks the kernel once
+//! (`epoll_wait`, through mio) which of its legs have datagrams, and
+//! relays and records everything that came in that millisecond in one
+//! pass: one wake-up per millisecond for all its calls, whatever their
+//! number, at the price of up to 1 ms of added delay.
+//!
+//! What it does with a parked bridge is what the call task does with it
+//! (see `call::bridge::talk`): each datagram goes through the receiving
+//! leg's [`LegState`](super::leg::LegState) (latch, streams, DTMF,
+//! decoding), its audio into the recorder on that party's side, and the
+//! packet, rewritten, out of the other leg; every 20 ms the recorder
+//! writes its due frame, digits whose end packets were lost are ended,
+//! and the media timeout is checked. The recorder's 20 ms ticks of the
+//! bridges are spread over the 20 milliseconds by slot, so no millisecond
+//! carries them all.
+//!
+//! The call task stays the owner of its call: it parks the bridge when it
+//! has nothing to do with the media ([`MediaPlane::park`]) and takes it
+//! back ([`ParkedBridge::unpark`]) for anything else (a re-INVITE, a hold,
+//! a recording pause, the call's end). The plane tells it only what it
+//! must act on ([`PlaneEvent`]); digits are logged here, in the call's
+//! span, as the call task logs them.
+//!
+//! Hand-written on mio (tokio's own poller) rather than on tokio: the
+//! point is to leave the runtime out of the per-packet path.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use tokio::sync::{mpsc as tmpsc, oneshot};
+use tracing::{info, warn, Span};
+
+use super::leg::{ParkedLeg, Received};
+use super::recording::{Recorder, RecordingError, Side};
+
+/// How long a worker sleeps between two passes.
+const PASS: Duration = Duration::from_millis(1);
+/// A recorder frame lasts this many passes: each bridge's 20 ms
+/// housekeeping falls on the pass of its slot modulo this.
+const PHASES: usize = 20;
+/// Most datagrams read from one socket in one pass (a socket flooded by
+/// a stranger cannot hold the worker).
+const MAX_READS: usize = 64;
+/// Readiness events asked for per pass.
+const EVENTS: usize = 1024;
+
+/// The two legs of a bridged call and its recorder, as the call task
+/// hands them to the plane and gets them back.
+pub struct BridgeMedia {
+    /// The caller's leg (recorded on the left).
+    pub caller: ParkedLeg,
+    /// The other party's leg (recorded on the right).
+    pub callee: ParkedLeg,
+    pub recorder: Option<Recorder>,
+    /// The media timeout counts no earlier than this (the last answer or
+    /// renegotiation).
+    pub media_since: Instant,
+}
+
+/// What the plane tells a parked bridge's call task.
+#[derive(Debug)]
+pub enum PlaneEvent {
+    /// A party that should send RTP sent none for the media timeout.
+    MediaTimeout,
+    /// Writing the recording failed; the call goes on unrecorded.
+    RecordingFailed(RecordingError),
+}
+
+struct Park {
+    id: u64,
+    media: Box<BridgeMedia>,
+    span: Span,
+    events: tmpsc::UnboundedSender<PlaneEvent>,
+}
+
+struct Unpark {
+    id: u64,
+    reply: oneshot::Sender<Box<BridgeMedia>>,
+}
+
+struct WorkerHandle {
+    parks: mpsc::Sender<Park>,
+    unparks: mpsc::Sender<Unpark>,
+    /// Bridges parked on it now.
+    load: Arc<AtomicUsize>,
+}
+
+/// The media plane's workers.
+pub struct MediaPlane {
+    workers: Vec<WorkerHandle>,
+    next_id: AtomicU64,
+}
+
+/// A bridge on the plane, as its call task holds it.
+pub struct ParkedBridge {
+    id: u64,
+    worker: mpsc::Sender<Unpark>,
+    events: tmpsc::UnboundedReceiver<PlaneEvent>,
+}
+
+impl std::fmt::Debug for MediaPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaPlane")
+            .field("workers", &self.workers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MediaPlane {
+    /// Starts `workers` threads (at least one); `timeout` is the media
+    /// timeout (`None`: off).
+    pub fn start(workers: usize, timeout: Option<Duration>) -> std::io::Result<MediaPlane> {
+        let mut handles = Vec::new();
+        for n in 0..workers.max(1) {
+            let (parks, parks_rx) = mpsc::channel();
+            let (unparks, unparks_rx) = mpsc::channel();
+            let load = Arc::new(AtomicUsize::new(0));
+            let worker = Worker {
+                poll: Poll::new()?,
+                parks: parks_rx,
+                unparks: unparks_rx,
+                slots: Vec::new(),
+                free: Vec::new(),
+                by_id: HashMap::new(),
+                timeout,
+                load: Arc::clone(&load),
+            };
+            std::thread::Builder::new()
+                .name(format!("hibiki-media-{n}"))
+                .spawn(move || worker.run())?;
+            handles.push(WorkerHandle {
+                parks,
+                unparks,
+                load,
+            });
+        }
+        Ok(MediaPlane {
+            workers: handles,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Parks a bridge on the least loaded worker; its digits and warnings
+    /// are logged in `span`. Gives the media back if no worker runs.
+    pub fn park(&self, media: BridgeMedia, span: Span) -> Result<ParkedBridge, BridgeMedia> {
+        let Some(worker) = self
+            .workers
+            .iter()
+            .min_by_key(|w| w.load.load(Ordering::Relaxed))
+        else {
+            return Err(media);
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (events_tx, events) = tmpsc::unbounded_channel();
+        let park = Park {
+            id,
+            media: Box::new(media),
+            span,
+            events: events_tx,
+        };
+        match worker.parks.send(park) {
+            Ok(()) => Ok(ParkedBridge {
+                id,
+                worker: worker.unparks.clone(),
+                events,
+            }),
+            Err(mpsc::SendError(park)) => Err(*park.media),
+        }
+    }
+}
+
+impl ParkedBridge {
+    /// The next thing the plane tells about this bridge; `None` if its
+    /// worker is gone (the media with it).
+    pub async fn event(&mut self) -> Option<PlaneEvent> {
+        self.events.recv().await
+    }
+
+    /// Takes the bridge back (within a millisecond or so); `None` if its
+    /// worker is gone.
+    pub async fn unpark(self) -> Option<BridgeMedia> {
+        let (reply, back) = oneshot::channel();
+        self.worker.send(Unpark { id: self.id, reply }).ok()?;
+        back.await.ok().map(|media| *media)
+    }
+}
+
+/// One parked bridge in a worker.
+struct Slot {
+    media: Box<BridgeMedia>,
+    span: Span,
+    events: tmpsc::UnboundedSender<PlaneEvent>,
+    /// The timeout was reported: not again.
+    timed_out: bool,
+}
+
+struct Worker {
+    poll: Poll,
+    parks: mpsc::Receiver<Park>,
+    unparks: mpsc::Receiver<Unpark>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    by_id: HashMap<u64, usize>,
+    timeout: Option<Duration>,
+    load: Arc<AtomicUsize>,
+}
+
+/// The token of a slot's leg: even for the caller, odd for the callee.
+fn token(slot: usize, callee: bool) -> Token {
+    Token(slot * 2 + usize::from(callee))
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(EVENTS);
+        let mut next = Instant::now();
+        let mut phase = 0usize;
+        loop {
+            if self.by_id.is_empty() {
+                // Nothing parked (so nothing to unpark): sleep until a
+                // call parks.
+                match self.parks.recv() {
+                    Ok(park) => self.park(park),
+                    Err(mpsc::RecvError) => return,
+                }
+                next = Instant::now();
+            }
+            loop {
+                match self.parks.try_recv() {
+                    Ok(park) => self.park(park),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => return,
+                }
+            }
+            while let Ok(unpark) = self.unparks.try_recv() {
+                self.unpark(unpark);
+            }
+            if let Err(e) = self.poll.poll(&mut events, Some(Duration::ZERO)) {
+                if e.kind() != ErrorKind::Interrupted {
+                    warn!(error = %e, "media plane: poll failed");
+                }
+            }
+            let now = Instant::now();
+            for event in &events {
+                self.readable(event.token(), now);
+            }
+            self.housekeeping(phase, now);
+            phase = (phase + 1) % PHASES;
+            next += PASS;
+            let now = Instant::now();
+            match next.checked_duration_since(now) {
+                Some(wait) => std::thread::sleep(wait),
+                // Late by more than a frame: start the grid again rather
+                // than run passes back to back.
+                None if now.duration_since(next) > PASS * 20 => next = now,
+                None => {}
+            }
+        }
+    }
+
+    fn park(&mut self, park: Park) {
+        let Park {
+            id,
+            media,
+            span,
+            events,
+        } = park;
+        {
+            {
+                let index = self.free.pop().unwrap_or_else(|| {
+                    self.slots.push(None);
+                    self.slots.len() - 1
+                });
+                let registry = self.poll.registry();
+                for (leg, callee) in [(&media.caller, false), (&media.callee, true)] {
+                    let fd = leg.socket.as_raw_fd();
+                    if let Err(e) =
+                        registry.register(&mut SourceFd(&fd), token(index, callee), Interest::READABLE)
+                    {
+                        span.in_scope(|| warn!(error = %e, "media plane: cannot watch a leg"));
+                    }
+                }
+                if let Some(slot) = self.slots.get_mut(index) {
+                    *slot = Some(Slot {
+                        media,
+                        span,
+                        events,
+                        timed_out: false,
+                    });
+                }
+                self.by_id.insert(id, index);
+                self.load.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn unpark(&mut self, unpark: Unpark) {
+        let Unpark { id, reply } = unpark;
+        {
+            {
+                let Some(index) = self.by_id.remove(&id) else {
+                    return;
+                };
+                let Some(slot) = self.slots.get_mut(index).and_then(Option::take) else {
+                    return;
+                };
+                self.free.push(index);
+                self.load.fetch_sub(1, Ordering::Relaxed);
+                let registry = self.poll.registry();
+                for leg in [&slot.media.caller, &slot.media.callee] {
+                    let fd = leg.socket.as_raw_fd();
+                    let _ = registry.deregister(&mut SourceFd(&fd));
+                }
+                // Datagrams that came since the last pass are read by the
+                // call task (the sockets are edge-triggered for tokio too:
+                // it reads until it would block, so none is stranded).
+                let _ = reply.send(slot.media);
+            }
+        }
+    }
+
+    /// Reads every datagram waiting on one leg and passes it on.
+    fn readable(&mut self, token: Token, now: Instant) {
+        let index = token.0 / 2;
+        let from_callee = token.0 % 2 == 1;
+        let Some(Some(slot)) = self.slots.get_mut(index) else {
+            return;
+        };
+        let media = &mut *slot.media;
+        let (from, to, side, party) = if from_callee {
+            (&mut media.callee, &mut media.caller, Side::Other, "callee")
+        } else {
+            (&mut media.caller, &mut media.callee, Side::Caller, "caller")
+        };
+        for _ in 0..MAX_READS {
+            match from.recv_now(now) {
+                Ok(Received::Audio { at_us, len }) => {
+                    if let Some(r) = media.recorder.as_mut() {
+                        r.push(side, at_us, from.decoded(len));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    slot.span
+                        .in_scope(|| warn!(error = %e, party, "RTP receive failed"));
+                    break;
+                }
+            }
+            if let Some((packet, payload)) = from.last_packet() {
+                to.relay_now(packet, payload, now);
+            }
+            while let Some((digit, via)) = from.poll_digit(now) {
+                slot.span
+                    .in_scope(|| info!(%digit, via, party, "dtmf digit"));
+            }
+        }
+    }
+
+    /// The 20 ms work of the bridges whose slot falls on `phase`: the
+    /// recorder's frame, digits ended by timeout, the media timeout.
+    fn housekeeping(&mut self, phase: usize, now: Instant) {
+        let timeout = self.timeout;
+        for slot in self
+            .slots
+            .iter_mut()
+            .skip(phase)
+            .step_by(PHASES)
+            .flatten()
+        {
+            let media = &mut *slot.media;
+            if let Some(r) = media.recorder.as_mut() {
+                if let Err(e) = r.tick(media.caller.media_us(now)) {
+                    slot.span.in_scope(
+                        || warn!(error = %e, "recording failed; the call goes on unrecorded"),
+                    );
+                    media.recorder = None;
+                    let _ = slot.events.send(PlaneEvent::RecordingFailed(e));
+                }
+            }
+            for (leg, party) in [(&mut media.caller, "caller"), (&mut media.callee, "callee")] {
+                while let Some((digit, via)) = leg.poll_digit(now) {
+                    slot.span
+                        .in_scope(|| info!(%digit, via, party, "dtmf digit"));
+                }
+            }
+            if let (Some(limit), false) = (timeout, slot.timed_out) {
+                let since = media.media_since;
+                let quiet = [&media.caller, &media.callee].into_iter().any(|leg| {
+                    let last = leg.last_received().unwrap_or(since).max(since);
+                    leg.expects_media() && now.saturating_duration_since(last) > limit
+                });
+                if quiet {
+                    slot.timed_out = true;
+                    let _ = slot.events.send(PlaneEvent::MediaTimeout);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)]
+mod tests;
