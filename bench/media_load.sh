@@ -167,6 +167,7 @@ port_min = $MEDIA_PORT_MIN
 port_max = $MEDIA_PORT_MAX
 timeout_seconds = 30
 prompts_dir = "$ROOT/ivr-flows/prompts"
+workers = ${WORKERS:-1}
 
 [recording]
 enabled = true
@@ -200,7 +201,7 @@ action = "demo"
 EOF
   fi
   (cd "$dir" && for v in $(compgen -e | grep '^HIBIKI_' || true); do unset "$v"; done &&
-    RUST_LOG=warn NO_COLOR=1 exec ${SERVER_PRIO[@]+"${SERVER_PRIO[@]}"} "$BENCH_BIN" serve --config "$dir/hibiki.toml") \
+    RUST_LOG="${LOG:-warn}" NO_COLOR=1 exec ${SERVER_PRIO[@]+"${SERVER_PRIO[@]}"} "$BENCH_BIN" serve --config "$dir/hibiki.toml") \
     >"$dir/stdout.log" 2>"$dir/stderr.log" &
   SERVER_PID=$!
   for _ in $(seq 1 200); do

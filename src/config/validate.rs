@@ -119,7 +119,10 @@ pub(super) fn check(c: &Config) -> Check {
         )?;
     }
     if c.media.workers > 64 {
-        fail("media.workers", "must be at most 64 (about one per 1,000 bridged calls)")?;
+        fail(
+            "media.workers",
+            "must be at most 64 (about one per 1,000 bridged calls)",
+        )?;
     }
     if c.sip.digest_algorithms.is_empty() {
         fail("sip.digest_algorithms", "must list at least one algorithm")?;

@@ -62,6 +62,10 @@ pub struct LegStats {
     pub malformed: u64,
     /// Telephone-events not relayed because this leg's peer takes none.
     pub events_held: u64,
+    /// The latest an audio packet arrived against the place its
+    /// timestamp gives it on the stream's clock, in µs (network and
+    /// scheduling jitter; the recorder allows for 120 ms).
+    pub max_late_us: u64,
 }
 
 /// One RTP leg driven by the call's task: its socket and its state (the
@@ -388,6 +392,7 @@ impl LegState {
             }
         }
         let at_us = self.clock.media_time(packet.timestamp(), now_us);
+        self.stats.max_late_us = self.stats.max_late_us.max(now_us.saturating_sub(at_us));
         self.last = Some((len, Payload::Audio(law)));
         Received::Audio { at_us, len: n }
     }

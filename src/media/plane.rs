@@ -6,10 +6,13 @@
 //! `recvfrom` and a `sendto` of their own; at 1,000 bridged calls
 //! (100,000 packets/s each way) that is most of the server's CPU. A
 //! worker instead sleeps to the next millisecond, asks the kernel once
-//! (`epoll_wait`, through mio) which of its legs have datagrams, and
-//! relays and records everything that came in that millisecond in one
-//! pass: one wake-up per millisecond for all its calls, whatever their
-//! number, at the price of up to 1 ms of added delay.
+//! (`epoll_wait`) which of its legs have datagrams, and relays and
+//! records everything that came in that millisecond in one pass: one
+//! wake-up per millisecond for all its calls, whatever their number, at
+//! the price of up to 1 ms of added delay. Its epoll is level-triggered,
+//! so a leg with a datagram costs one `recvfrom`, not a second one to
+//! learn that the socket is empty (a leg gets one datagram per 20 ms; what
+//! is left is read in the next pass).
 //!
 //! What it does with a parked bridge is what the call task does with it
 //! (see `call::bridge::talk`): each datagram goes through the receiving
@@ -19,7 +22,9 @@
 //! writes its due frame, digits whose end packets were lost are ended,
 //! and the media timeout is checked. The recorder's 20 ms ticks of the
 //! bridges are spread over the 20 milliseconds by slot, so no millisecond
-//! carries them all.
+//! carries them all; they follow the clock, not the passes (a busy
+//! worker's passes last longer than a millisecond, and a recorder ticked
+//! late would refuse audio placed ahead of it).
 //!
 //! The call task stays the owner of its call: it parks the bridge when it
 //! has nothing to do with the media ([`MediaPlane::park`]) and takes it
@@ -28,18 +33,17 @@
 //! must act on ([`PlaneEvent`]); digits are logged here, in the call's
 //! span, as the call task logs them.
 //!
-//! Hand-written on mio (tokio's own poller) rather than on tokio: the
-//! point is to leave the runtime out of the per-packet path.
+//! Hand-written on epoll (nix's safe wrapper) rather than on tokio: the
+//! point is to leave the runtime out of the per-packet path; mio, tokio's
+//! poller, is edge-triggered only.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use tokio::sync::{mpsc as tmpsc, oneshot};
 use tracing::{info, warn, Span};
 
@@ -51,8 +55,9 @@ const PASS: Duration = Duration::from_millis(1);
 /// A recorder frame lasts this many passes: each bridge's 20 ms
 /// housekeeping falls on the pass of its slot modulo this.
 const PHASES: usize = 20;
-/// Most datagrams read from one socket in one pass (a socket flooded by
-/// a stranger cannot hold the worker).
+/// Most datagrams read from one socket in one pass while they are
+/// strangers' (a flooded socket cannot hold the worker); a leg's own
+/// datagram ends its turn.
 const MAX_READS: usize = 64;
 /// Readiness events asked for per pass.
 const EVENTS: usize = 1024;
@@ -129,7 +134,7 @@ impl MediaPlane {
             let (unparks, unparks_rx) = mpsc::channel();
             let load = Arc::new(AtomicUsize::new(0));
             let worker = Worker {
-                poll: Poll::new()?,
+                epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
                 parks: parks_rx,
                 unparks: unparks_rx,
                 slots: Vec::new(),
@@ -208,7 +213,7 @@ struct Slot {
 }
 
 struct Worker {
-    poll: Poll,
+    epoll: Epoll,
     parks: mpsc::Receiver<Park>,
     unparks: mpsc::Receiver<Unpark>,
     slots: Vec<Option<Slot>>,
@@ -219,14 +224,16 @@ struct Worker {
 }
 
 /// The token of a slot's leg: even for the caller, odd for the callee.
-fn token(slot: usize, callee: bool) -> Token {
-    Token(slot * 2 + usize::from(callee))
+fn token(slot: usize, callee: bool) -> u64 {
+    (slot as u64) * 2 + u64::from(callee)
 }
 
 impl Worker {
     fn run(mut self) {
-        let mut events = Events::with_capacity(EVENTS);
+        let mut events = vec![EpollEvent::empty(); EVENTS];
         let mut next = Instant::now();
+        // The next millisecond of the housekeeping's clock, and its phase.
+        let mut house = Instant::now();
         let mut phase = 0usize;
         loop {
             if self.by_id.is_empty() {
@@ -237,6 +244,7 @@ impl Worker {
                     Err(mpsc::RecvError) => return,
                 }
                 next = Instant::now();
+                house = next;
             }
             loop {
                 match self.parks.try_recv() {
@@ -248,17 +256,31 @@ impl Worker {
             while let Ok(unpark) = self.unparks.try_recv() {
                 self.unpark(unpark);
             }
-            if let Err(e) = self.poll.poll(&mut events, Some(Duration::ZERO)) {
-                if e.kind() != ErrorKind::Interrupted {
-                    warn!(error = %e, "media plane: poll failed");
+            let ready = match self.epoll.wait(&mut events, EpollTimeout::ZERO) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => 0,
+                Err(e) => {
+                    warn!(error = %e, "media plane: epoll_wait failed");
+                    0
                 }
-            }
+            };
             let now = Instant::now();
-            for event in &events {
-                self.readable(event.token(), now);
+            for event in events.iter().take(ready) {
+                self.readable(event.data(), now);
             }
-            self.housekeeping(phase, now);
-            phase = (phase + 1) % PHASES;
+            // Every phase whose millisecond has begun (a long pass runs
+            // several); a worker stalled for more than a frame runs each
+            // phase once and starts the clock again.
+            let mut due = 0;
+            while house <= now && due < PHASES {
+                self.housekeeping(phase, now);
+                phase = (phase + 1) % PHASES;
+                house += PASS;
+                due += 1;
+            }
+            if house <= now {
+                house = now + PASS;
+            }
             next += PASS;
             let now = Instant::now();
             match next.checked_duration_since(now) {
@@ -284,12 +306,9 @@ impl Worker {
                     self.slots.push(None);
                     self.slots.len() - 1
                 });
-                let registry = self.poll.registry();
                 for (leg, callee) in [(&media.caller, false), (&media.callee, true)] {
-                    let fd = leg.socket.as_raw_fd();
-                    if let Err(e) =
-                        registry.register(&mut SourceFd(&fd), token(index, callee), Interest::READABLE)
-                    {
+                    let event = EpollEvent::new(EpollFlags::EPOLLIN, token(index, callee));
+                    if let Err(e) = self.epoll.add(&leg.socket, event) {
                         span.in_scope(|| warn!(error = %e, "media plane: cannot watch a leg"));
                     }
                 }
@@ -319,23 +338,22 @@ impl Worker {
                 };
                 self.free.push(index);
                 self.load.fetch_sub(1, Ordering::Relaxed);
-                let registry = self.poll.registry();
                 for leg in [&slot.media.caller, &slot.media.callee] {
-                    let fd = leg.socket.as_raw_fd();
-                    let _ = registry.deregister(&mut SourceFd(&fd));
+                    let _ = self.epoll.delete(&leg.socket);
                 }
                 // Datagrams that came since the last pass are read by the
-                // call task (the sockets are edge-triggered for tokio too:
-                // it reads until it would block, so none is stranded).
+                // call task: registering a socket with data waiting makes
+                // tokio's (edge-triggered) epoll report it at once.
                 let _ = reply.send(slot.media);
             }
         }
     }
 
-    /// Reads every datagram waiting on one leg and passes it on.
-    fn readable(&mut self, token: Token, now: Instant) {
-        let index = token.0 / 2;
-        let from_callee = token.0 % 2 == 1;
+    /// Reads a datagram waiting on one leg and passes it on (more while
+    /// they are strangers').
+    fn readable(&mut self, token: u64, now: Instant) {
+        let index = usize::try_from(token / 2).unwrap_or(usize::MAX);
+        let from_callee = token % 2 == 1;
         let Some(Some(slot)) = self.slots.get_mut(index) else {
             return;
         };
@@ -346,13 +364,15 @@ impl Worker {
             (&mut media.caller, &mut media.callee, Side::Caller, "caller")
         };
         for _ in 0..MAX_READS {
-            match from.recv_now(now) {
+            let own = match from.recv_now(now) {
                 Ok(Received::Audio { at_us, len }) => {
                     if let Some(r) = media.recorder.as_mut() {
                         r.push(side, at_us, from.decoded(len));
                     }
+                    true
                 }
-                Ok(_) => {}
+                Ok(Received::Event) => true,
+                Ok(Received::Ignored) => false,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -360,13 +380,16 @@ impl Worker {
                         .in_scope(|| warn!(error = %e, party, "RTP receive failed"));
                     break;
                 }
-            }
+            };
             if let Some((packet, payload)) = from.last_packet() {
                 to.relay_now(packet, payload, now);
             }
             while let Some((digit, via)) = from.poll_digit(now) {
                 slot.span
                     .in_scope(|| info!(%digit, via, party, "dtmf digit"));
+            }
+            if own {
+                break;
             }
         }
     }
@@ -375,13 +398,7 @@ impl Worker {
     /// recorder's frame, digits ended by timeout, the media timeout.
     fn housekeeping(&mut self, phase: usize, now: Instant) {
         let timeout = self.timeout;
-        for slot in self
-            .slots
-            .iter_mut()
-            .skip(phase)
-            .step_by(PHASES)
-            .flatten()
-        {
+        for slot in self.slots.iter_mut().skip(phase).step_by(PHASES).flatten() {
             let media = &mut *slot.media;
             if let Some(r) = media.recorder.as_mut() {
                 if let Err(e) = r.tick(media.caller.media_us(now)) {

@@ -356,6 +356,8 @@ impl Actor {
             callee_sent = b.sent,
             rejected_source = a.rejected_source + b.rejected_source,
             events_held = a.events_held + b.events_held,
+            caller_max_late_us = a.max_late_us,
+            callee_max_late_us = b.max_late_us,
             "media ended"
         );
         let caller = CallerMedia {

@@ -18,7 +18,8 @@ const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 fn peer() -> UdpSocket {
     let s = UdpSocket::bind((LOCALHOST, 0)).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     s
 }
 
@@ -118,7 +119,11 @@ async fn a_parked_bridge_relays_records_and_comes_back() {
     tokio::time::sleep(Duration::from_millis(30)).await;
     let to_callee = drain(&callee_peer);
     let to_caller = drain(&caller_peer);
-    assert_eq!(to_callee.len(), 25, "every caller packet relayed, the stranger's not");
+    assert_eq!(
+        to_callee.len(),
+        25,
+        "every caller packet relayed, the stranger's not"
+    );
     assert_eq!(to_caller.len(), 25, "every callee packet relayed");
     let converted = |payload: &[u8], law: Law, want: i16| {
         payload
@@ -151,10 +156,7 @@ async fn a_parked_bridge_relays_records_and_comes_back() {
 
     let mut wav = hound::WavReader::open(&summary.path).unwrap();
     let samples: Vec<i16> = wav.samples::<i16>().map(Result::unwrap).collect();
-    let (left, right): (Vec<i16>, Vec<i16>) = samples
-        .chunks(2)
-        .map(|f| (f[0], f[1]))
-        .unzip();
+    let (left, right): (Vec<i16>, Vec<i16>) = samples.chunks(2).map(|f| (f[0], f[1])).unzip();
     let near = |s: &[i16], want: i16| {
         s.iter()
             .filter(|&&x| (x - want).abs() < want.abs() / 20)

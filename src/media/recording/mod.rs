@@ -178,6 +178,14 @@ impl Recorder {
     pub fn finish(mut self, end_us: u64) -> Result<RecordingSummary, RecordingError> {
         self.timeline.close(end_us);
         self.tick(end_us)?;
+        let stats = self.timeline.stats();
+        if stats.late_frames + stats.early_frames > 0 {
+            tracing::info!(
+                late = stats.late_frames,
+                early = stats.early_frames,
+                "the recording lost audio that came too late or too early for its place"
+            );
+        }
         let mut summary = self.file.finish()?;
         summary.pauses = self.timeline.pauses().to_vec();
         Ok(summary)

@@ -179,7 +179,11 @@ fn a_crash_image_plays_to_the_last_second_and_repairs_to_all_it_holds() {
     assert!(fixed.changed);
     let (_, samples) = hound_samples(&crashed);
     let frames = samples.len() as u64 / 2;
-    assert_eq!(frames, 170 * FRAME_SAMPLES as u64, "repair never loses audio");
+    assert_eq!(
+        frames,
+        170 * FRAME_SAMPLES as u64,
+        "repair never loses audio"
+    );
     let on_disk = std::fs::metadata(&crashed).unwrap().len();
     assert_eq!(
         frames,
