@@ -49,6 +49,7 @@ use crate::acd::SkillNeed;
 use crate::ivr::run::{Action, Ending, Flows, Input, LookupRequest, LookupResult, Session};
 use crate::ivr::Flow;
 use crate::media::leg::{Received, RtpLeg};
+use crate::media::plane::{FlowMedia, Media, MediaPlane, PlaneEvent};
 use crate::media::prompt::player::{Player, PlayerEvent};
 use crate::media::recording::{recording_path, Recorder, RecordingFile, Side, Timeline};
 use crate::store::Outcome;
@@ -66,11 +67,37 @@ const TICK_US: u64 = 20_000;
 /// frame leaves early.
 const SEND_AHEAD_US: u64 = 2_000;
 
+/// Sleeps until `at`, or for ever.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The first tick at or after `now_us` on the grid that starts at
 /// `grid_us`.
 fn on_grid(grid_us: u64, now_us: u64) -> u64 {
     let since = now_us.saturating_sub(grid_us);
     grid_us + since.div_ceil(TICK_US) * TICK_US
+}
+
+/// What ended one wait of the flow's loop.
+enum Woke {
+    Stopping,
+    Input(Option<CallInput>),
+    /// A datagram on the leg (media in the task).
+    Packet(std::io::Result<Received>),
+    Lookup(Result<(u64, LookupResult), tokio::task::JoinError>),
+    /// The 20 ms tick (media in the task).
+    Tick,
+    /// The plane spoke or the flow's timer came (media back in the task,
+    /// keys, the prompts' end and the timer already handed to the session).
+    Plane,
+    /// The plane refused the media (no worker): it stays in the task.
+    PlaneRefused,
+    /// The plane saw no RTP from the caller for the media timeout.
+    MediaTimeout,
 }
 
 /// A voicemail message being recorded.
@@ -159,6 +186,9 @@ impl Actor {
         let stopping = self.ctx.hard_stop.clone().cancelled_owned();
         tokio::pin!(stopping);
         let mut end: Option<End> = None;
+        // While the flow waits, its media is on the plane (if there is
+        // one): prompts paced to the millisecond whatever the runtime does.
+        let mut on_plane = true;
         let answered = |cause| End {
             outcome: Outcome::Answered,
             code: Some(200),
@@ -302,13 +332,37 @@ impl Actor {
             if end.is_some() {
                 break;
             }
-            tokio::select! {
-                () = &mut stopping => {
+            let woke = match media.plane.as_ref().filter(|_| on_plane) {
+                Some(plane) => {
+                    let waited = self
+                        .wait_on_plane(plane, leg, &mut io, &mut recording, &mut session, media_since, stopping.as_mut())
+                        .await;
+                    match waited {
+                        Ok((back, woke)) => {
+                            leg = back;
+                            woke
+                        }
+                        Err(lost) => {
+                            self.hang_up().await;
+                            return lost;
+                        }
+                    }
+                }
+                None => tokio::select! {
+                    () = &mut stopping => Woke::Stopping,
+                    input = self.input.recv() => Woke::Input(input),
+                    received = leg.recv() => Woke::Packet(received),
+                    Some(done) = io.lookups.join_next(), if !io.lookups.is_empty() => Woke::Lookup(done),
+                    _ = tick.tick() => Woke::Tick,
+                },
+            };
+            match woke {
+                Woke::Stopping => {
                     self.hang_up().await;
                     session.handle(Input::Hangup, clock(&leg));
                     end = Some(answered(HangupCause::Shutdown));
                 }
-                input = self.input.recv() => match input {
+                Woke::Input(input) => match input {
                     Some(CallInput::Ack { .. }) => acked = true,
                     Some(CallInput::AckTimeout) if !acked => {
                         self.hang_up().await;
@@ -343,7 +397,7 @@ impl Actor {
                         end = Some(self.engine_gone());
                     }
                 },
-                received = leg.recv() => {
+                Woke::Packet(received) => {
                     let now = Instant::now();
                     match received {
                         Ok(Received::Audio { at_us, len }) => {
@@ -363,23 +417,21 @@ impl Actor {
                         session.handle(Input::Digit(digit), leg.media_us(now) / 1000);
                     }
                 }
-                Some(done) = io.lookups.join_next(), if !io.lookups.is_empty() => {
-                    match done {
-                        Ok((op, result)) => {
-                            debug!(op, ?result, "lookup answered");
-                            let customer = io.customer_lookups.contains(&op);
-                            io.customer_lookups.retain(|o| *o != op);
-                            if let (true, LookupResult::Found(doc)) = (customer, &result) {
-                                io.customer_id = doc.get("id").and_then(|v| v.as_str()).map(str::to_owned);
-                                io.customer = Some(doc.clone());
-                                self.call.record.customer_id.clone_from(&io.customer_id);
-                            }
-                            session.handle(Input::LookupDone { op, result }, clock(&leg));
+                Woke::Lookup(done) => match done {
+                    Ok((op, result)) => {
+                        debug!(op, ?result, "lookup answered");
+                        let customer = io.customer_lookups.contains(&op);
+                        io.customer_lookups.retain(|o| *o != op);
+                        if let (true, LookupResult::Found(doc)) = (customer, &result) {
+                            io.customer_id = doc.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+                            io.customer = Some(doc.clone());
+                            self.call.record.customer_id.clone_from(&io.customer_id);
                         }
-                        Err(e) => warn!(error = %e, "lookup task failed"),
+                        session.handle(Input::LookupDone { op, result }, clock(&leg));
                     }
-                }
-                _ = tick.tick() => {
+                    Err(e) => warn!(error = %e, "lookup task failed"),
+                },
+                Woke::Tick => {
                     let now = Instant::now();
                     let now_us = leg.media_us(now);
                     while let Some(event) = io.player.poll(now_us + SEND_AHEAD_US) {
@@ -426,6 +478,16 @@ impl Actor {
                         }
                     }
                 }
+                // The plane's keys, the prompts' end and the flow's timer
+                // were handed to the session as the media came back.
+                Woke::Plane => {}
+                Woke::PlaneRefused => on_plane = false,
+                Woke::MediaTimeout => {
+                    warn!(limit = ?media.timeout, "no RTP from the caller: hanging up");
+                    self.hang_up().await;
+                    session.handle(Input::Hangup, clock(&leg));
+                    end = Some(answered(HangupCause::MediaTimeout));
+                }
             }
         }
         // A message the caller was leaving when the call ended is kept.
@@ -463,6 +525,124 @@ impl Actor {
             self.finish_recording(r, leg.media_us(Instant::now())).await;
         }
         end.unwrap_or_else(|| answered(HangupCause::FlowEnded))
+    }
+
+    /// Waits with the flow's media (leg, prompts, recording, message) on
+    /// the plane, and takes it back when anything happens: the plane's
+    /// word (keys, the prompts' end, a media timeout), the flow's timer, a
+    /// SIP message, a lookup's answer, a shutdown. Keys, the prompts' end
+    /// and the timer are handed to the session here. `Err` when the plane
+    /// lost the media (the call is over).
+    #[allow(clippy::too_many_arguments)]
+    async fn wait_on_plane(
+        &mut self,
+        plane: &MediaPlane,
+        leg: RtpLeg,
+        io: &mut Io,
+        recording: &mut Option<Recording>,
+        session: &mut Session,
+        media_since: Instant,
+        mut stopping: std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFutureOwned>,
+    ) -> Result<(RtpLeg, Woke), End> {
+        let lost = End {
+            outcome: Outcome::Answered,
+            code: Some(200),
+            cause: HangupCause::NoMediaPorts,
+        };
+        let timer = session
+            .poll_timeout()
+            .map(|ms| leg.origin() + Duration::from_millis(ms));
+        let (recorder, row) = match recording.take() {
+            Some(Recording { recorder, row }) => (Some(recorder), Some(row)),
+            None => (None, None),
+        };
+        let (message, message_op) = match io.message.take() {
+            Some(Message { op, recorder }) => (Some(recorder), Some(op)),
+            None => (None, None),
+        };
+        let player = std::mem::replace(&mut io.player, Player::new(Vec::new(), 0));
+        let leg = match leg.park() {
+            Ok(leg) => leg,
+            Err(e) => {
+                warn!(error = %e, "the caller's RTP socket could not be parked");
+                return Err(lost);
+            }
+        };
+        let flow = FlowMedia {
+            leg,
+            player,
+            source: io.source,
+            send_ahead_us: SEND_AHEAD_US,
+            notify_finish: io.playing.is_some(),
+            recorder,
+            message,
+            media_since,
+        };
+        let (flow, mut said, woke) = match plane.park(Media::Flow(flow), tracing::Span::current()) {
+            Err(Media::Flow(flow)) => (flow, Vec::new(), Woke::PlaneRefused),
+            Err(Media::Bridge(_)) => return Err(lost),
+            Ok(mut parked) => {
+                let mut said = Vec::new();
+                let woke = tokio::select! {
+                    () = &mut stopping => Woke::Stopping,
+                    input = self.input.recv() => Woke::Input(input),
+                    Some(done) = io.lookups.join_next(), if !io.lookups.is_empty() => Woke::Lookup(done),
+                    event = parked.event() => {
+                        said.extend(event);
+                        Woke::Plane
+                    }
+                    () = sleep_until_opt(timer) => Woke::Plane,
+                };
+                let Some((Media::Flow(flow), unread)) = parked.unpark().await else {
+                    warn!("the media plane is gone with the caller's leg");
+                    return Err(lost);
+                };
+                said.extend(unread);
+                (flow, said, woke)
+            }
+        };
+        let FlowMedia {
+            leg,
+            player,
+            recorder,
+            message,
+            ..
+        } = flow;
+        let leg = match leg.unpark() {
+            Ok(leg) => leg,
+            Err(e) => {
+                warn!(error = %e, "the caller's RTP socket could not be taken back");
+                return Err(lost);
+            }
+        };
+        io.player = player;
+        if let (Some(recorder), Some(row)) = (recorder, row) {
+            *recording = Some(Recording { recorder, row });
+        }
+        if let (Some(recorder), Some(op)) = (message, message_op) {
+            io.message = Some(Message { op, recorder });
+        }
+        let mut woke = woke;
+        for event in said.drain(..) {
+            match event {
+                PlaneEvent::Digit { digit, at_us, .. } => {
+                    session.handle(Input::Digit(digit), at_us / 1000);
+                }
+                PlaneEvent::MediaTimeout => woke = Woke::MediaTimeout,
+                // (The recorder is gone; the plane said why.)
+                PlaneEvent::RecordingFailed(_) | PlaneEvent::PlayFinished => {}
+            }
+        }
+        let now_ms = leg.media_us(Instant::now()) / 1000;
+        if io.player.finished().is_some() {
+            if let Some(op) = io.playing.take() {
+                session.handle(Input::PlayDone { op }, now_ms);
+            }
+        }
+        if session.poll_timeout().is_some_and(|at| at <= now_ms) {
+            session.handle_timeout(now_ms);
+        }
+        Ok((leg, woke))
     }
 
     /// Does what the session asked; `Some` when the call ends.

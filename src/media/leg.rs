@@ -185,6 +185,18 @@ impl ParkedLeg {
         Ok(self.state.handle(len, from, now))
     }
 
+    /// [`RtpLeg::send_pcm`] from the plane (a frame that cannot be sent
+    /// at once is dropped).
+    pub fn send_pcm_now(&mut self, source: u32, pcm: &[i16], now: Instant) {
+        if let Some((len, to)) = self.state.prepare_pcm(source, pcm, now) {
+            if let Some(bytes) = self.state.out.get(..len) {
+                if self.socket.send_to(bytes, to).is_ok() {
+                    self.state.stats.sent += 1;
+                }
+            }
+        }
+    }
+
     /// [`RtpLeg::relay`] from the plane: a packet that cannot be sent at
     /// once (a full socket buffer) is dropped.
     pub fn relay_now(&mut self, packet: &[u8], payload: Payload, now: Instant) {

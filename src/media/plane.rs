@@ -26,12 +26,18 @@
 //! worker's passes last longer than a millisecond, and a recorder ticked
 //! late would refuse audio placed ahead of it).
 //!
-//! The call task stays the owner of its call: it parks the bridge when it
-//! has nothing to do with the media ([`MediaPlane::park`]) and takes it
-//! back ([`ParkedBridge::unpark`]) for anything else (a re-INVITE, a hold,
-//! a recording pause, the call's end). The plane tells it only what it
-//! must act on ([`PlaneEvent`]); digits are logged here, in the call's
-//! span, as the call task logs them.
+//! A call in an IVR flow parks its one leg with the prompt player
+//! ([`FlowMedia`]): the plane sends each prompt frame when it is due (to
+//! the millisecond, where a call task's 20 ms timer is late whenever the
+//! runtime is busy), records both sides and the voicemail message being
+//! left, and reports the caller's keys and the prompts' end.
+//!
+//! The call task stays the owner of its call: it parks the media when it
+//! has nothing to do with it ([`MediaPlane::park`]) and takes it back
+//! ([`ParkedMedia::unpark`]) for anything else (a re-INVITE, a hold, a
+//! key to act on, the next prompt, the call's end). The plane tells it
+//! only what it must act on ([`PlaneEvent`]); digits are logged here, in
+//! the call's span, as the call task logs them.
 //!
 //! Hand-written on epoll (nix's safe wrapper) rather than on tokio: the
 //! point is to leave the runtime out of the per-packet path; mio, tokio's
@@ -48,6 +54,7 @@ use tokio::sync::{mpsc as tmpsc, oneshot};
 use tracing::{info, warn, Span};
 
 use super::leg::{ParkedLeg, Received};
+use super::prompt::player::{Player, PlayerEvent};
 use super::recording::{Recorder, RecordingError, Side};
 
 /// How long a worker sleeps between two passes.
@@ -75,25 +82,59 @@ pub struct BridgeMedia {
     pub media_since: Instant,
 }
 
-/// What the plane tells a parked bridge's call task.
+/// The caller's leg of a call in an IVR flow, with what it plays and
+/// records.
+pub struct FlowMedia {
+    pub leg: ParkedLeg,
+    /// The prompts playing (frames go out `send_ahead_us` before their
+    /// deadline, recorded on the right at it), as RTP source `source`.
+    pub player: Player,
+    pub source: u32,
+    pub send_ahead_us: u64,
+    /// Whether the call task waits for the player's end
+    /// ([`PlaneEvent::PlayFinished`], sent once).
+    pub notify_finish: bool,
+    /// The call's recording.
+    pub recorder: Option<Recorder>,
+    /// A voicemail message being left: the caller's audio (left side).
+    pub message: Option<Recorder>,
+    pub media_since: Instant,
+}
+
+/// A call's media, as parked and given back.
+pub enum Media {
+    Bridge(BridgeMedia),
+    Flow(FlowMedia),
+}
+
+/// What the plane tells a parked call's task.
 #[derive(Debug)]
 pub enum PlaneEvent {
     /// A party that should send RTP sent none for the media timeout.
     MediaTimeout,
     /// Writing the recording failed; the call goes on unrecorded.
     RecordingFailed(RecordingError),
+    /// A flow's caller pressed a key (already logged), at this media
+    /// time.
+    Digit {
+        digit: char,
+        via: &'static str,
+        at_us: u64,
+    },
+    /// A flow's prompts ended (played out or stopped).
+    PlayFinished,
 }
 
 struct Park {
     id: u64,
-    media: Box<BridgeMedia>,
+    media: Box<Media>,
     span: Span,
     events: tmpsc::UnboundedSender<PlaneEvent>,
 }
 
 struct Unpark {
     id: u64,
-    reply: oneshot::Sender<Box<BridgeMedia>>,
+    reply: oneshot::Sender<Box<Media>>,
 }
 
 struct WorkerHandle {
@@ -109,8 +150,8 @@ pub struct MediaPlane {
     next_id: AtomicU64,
 }
 
-/// A bridge on the plane, as its call task holds it.
-pub struct ParkedBridge {
+/// A call's media on the plane, as its task holds it.
+pub struct ParkedMedia {
     id: u64,
     worker: mpsc::Sender<Unpark>,
     events: tmpsc::UnboundedReceiver<PlaneEvent>,
@@ -158,9 +199,10 @@ impl MediaPlane {
         })
     }
 
-    /// Parks a bridge on the least loaded worker; its digits and warnings
-    /// are logged in `span`. Gives the media back if no worker runs.
-    pub fn park(&self, media: BridgeMedia, span: Span) -> Result<ParkedBridge, BridgeMedia> {
+    /// Parks a call's media on the least loaded worker; its digits and
+    /// warnings are logged in `span`. Gives the media back if no worker
+    /// runs.
+    pub fn park(&self, media: Media, span: Span) -> Result<ParkedMedia, Media> {
         let Some(worker) = self
             .workers
             .iter()
@@ -177,7 +219,7 @@ impl MediaPlane {
             events: events_tx,
         };
         match worker.parks.send(park) {
-            Ok(()) => Ok(ParkedBridge {
+            Ok(()) => Ok(ParkedMedia {
                 id,
                 worker: worker.unparks.clone(),
                 events,
@@ -187,25 +229,31 @@ impl MediaPlane {
     }
 }
 
-impl ParkedBridge {
-    /// The next thing the plane tells about this bridge; `None` if its
+impl ParkedMedia {
+    /// The next thing the plane tells about this call; `None` if its
     /// worker is gone (the media with it).
     pub async fn event(&mut self) -> Option<PlaneEvent> {
         self.events.recv().await
     }
 
-    /// Takes the bridge back (within a millisecond or so); `None` if its
-    /// worker is gone.
-    pub async fn unpark(self) -> Option<BridgeMedia> {
+    /// Takes the media back (within a millisecond or so), with what the
+    /// plane said that was not read yet; `None` if its worker is gone.
+    pub async fn unpark(mut self) -> Option<(Media, Vec<PlaneEvent>)> {
         let (reply, back) = oneshot::channel();
         self.worker.send(Unpark { id: self.id, reply }).ok()?;
-        back.await.ok().map(|media| *media)
+        let media = *back.await.ok()?;
+        // The worker said everything before it gave the media back.
+        let mut unread = Vec::new();
+        while let Ok(event) = self.events.try_recv() {
+            unread.push(event);
+        }
+        Some((media, unread))
     }
 }
 
-/// One parked bridge in a worker.
+/// One parked call in a worker.
 struct Slot {
-    media: Box<BridgeMedia>,
+    media: Box<Media>,
     span: Span,
     events: tmpsc::UnboundedSender<PlaneEvent>,
     /// The timeout was reported: not again.
@@ -268,6 +316,7 @@ impl Worker {
             for event in events.iter().take(ready) {
                 self.readable(event.data(), now);
             }
+            self.play(now);
             // Every phase whose millisecond has begun (a long pass runs
             // several); a worker stalled for more than a frame runs each
             // phase once and starts the clock again.
@@ -306,7 +355,12 @@ impl Worker {
                     self.slots.push(None);
                     self.slots.len() - 1
                 });
-                for (leg, callee) in [(&media.caller, false), (&media.callee, true)] {
+                let legs = match &*media {
+                    Media::Bridge(b) => [Some(&b.caller), Some(&b.callee)],
+                    Media::Flow(f) => [Some(&f.leg), None],
+                };
+                for (leg, callee) in legs.into_iter().zip([false, true]) {
+                    let Some(leg) = leg else { continue };
                     let event = EpollEvent::new(EpollFlags::EPOLLIN, token(index, callee));
                     if let Err(e) = self.epoll.add(&leg.socket, event) {
                         span.in_scope(|| warn!(error = %e, "media plane: cannot watch a leg"));
@@ -338,7 +392,11 @@ impl Worker {
                 };
                 self.free.push(index);
                 self.load.fetch_sub(1, Ordering::Relaxed);
-                for leg in [&slot.media.caller, &slot.media.callee] {
+                let legs = match &*slot.media {
+                    Media::Bridge(b) => [Some(&b.caller), Some(&b.callee)],
+                    Media::Flow(f) => [Some(&f.leg), None],
+                };
+                for leg in legs.into_iter().flatten() {
                     let _ = self.epoll.delete(&leg.socket);
                 }
                 // Datagrams that came since the last pass are read by the
@@ -357,76 +415,178 @@ impl Worker {
         let Some(Some(slot)) = self.slots.get_mut(index) else {
             return;
         };
-        let media = &mut *slot.media;
-        let (from, to, side, party) = if from_callee {
-            (&mut media.callee, &mut media.caller, Side::Other, "callee")
-        } else {
-            (&mut media.caller, &mut media.callee, Side::Caller, "caller")
-        };
-        for _ in 0..MAX_READS {
-            let own = match from.recv_now(now) {
-                Ok(Received::Audio { at_us, len }) => {
-                    if let Some(r) = media.recorder.as_mut() {
-                        r.push(side, at_us, from.decoded(len));
-                    }
-                    true
-                }
-                Ok(Received::Event) => true,
-                Ok(Received::Ignored) => false,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    slot.span
-                        .in_scope(|| warn!(error = %e, party, "RTP receive failed"));
-                    break;
-                }
+        match &mut *slot.media {
+            Media::Bridge(media) => bridge_readable(media, from_callee, &slot.span, now),
+            Media::Flow(media) => flow_readable(media, &slot.span, &slot.events, now),
+        }
+    }
+
+    /// Sends the prompt frames due now, on every parked flow.
+    fn play(&mut self, now: Instant) {
+        for slot in self.slots.iter_mut().flatten() {
+            let Media::Flow(media) = &mut *slot.media else {
+                continue;
             };
-            if let Some((packet, payload)) = from.last_packet() {
-                to.relay_now(packet, payload, now);
+            let now_us = media.leg.media_us(now);
+            while let Some(event) = media.player.poll(now_us + media.send_ahead_us) {
+                if let PlayerEvent::Frame(frame) = event {
+                    media.leg.send_pcm_now(media.source, &frame.samples, now);
+                    if let Some(r) = media.recorder.as_mut() {
+                        r.push(Side::Other, frame.deadline_us, &frame.samples);
+                    }
+                }
             }
-            while let Some((digit, via)) = from.poll_digit(now) {
-                slot.span
-                    .in_scope(|| info!(%digit, via, party, "dtmf digit"));
-            }
-            if own {
-                break;
+            if media.notify_finish && media.player.finished().is_some() {
+                media.notify_finish = false;
+                let _ = slot.events.send(PlaneEvent::PlayFinished);
             }
         }
     }
 
-    /// The 20 ms work of the bridges whose slot falls on `phase`: the
-    /// recorder's frame, digits ended by timeout, the media timeout.
+    /// The 20 ms work of the calls whose slot falls on `phase`: the
+    /// recorders' frames, digits ended by timeout, the media timeout.
     fn housekeeping(&mut self, phase: usize, now: Instant) {
         let timeout = self.timeout;
         for slot in self.slots.iter_mut().skip(phase).step_by(PHASES).flatten() {
-            let media = &mut *slot.media;
-            if let Some(r) = media.recorder.as_mut() {
-                if let Err(e) = r.tick(media.caller.media_us(now)) {
+            let (recorder, clock) = match &mut *slot.media {
+                Media::Bridge(media) => (&mut media.recorder, media.caller.media_us(now)),
+                Media::Flow(media) => (&mut media.recorder, media.leg.media_us(now)),
+            };
+            if let Some(r) = recorder.as_mut() {
+                if let Err(e) = r.tick(clock) {
                     slot.span.in_scope(
                         || warn!(error = %e, "recording failed; the call goes on unrecorded"),
                     );
-                    media.recorder = None;
+                    *recorder = None;
                     let _ = slot.events.send(PlaneEvent::RecordingFailed(e));
                 }
             }
-            for (leg, party) in [(&mut media.caller, "caller"), (&mut media.callee, "callee")] {
-                while let Some((digit, via)) = leg.poll_digit(now) {
-                    slot.span
-                        .in_scope(|| info!(%digit, via, party, "dtmf digit"));
+            let quiet = match &mut *slot.media {
+                Media::Bridge(media) => {
+                    for (leg, party) in [(&mut media.caller, "caller"), (&mut media.callee, "callee")] {
+                        while let Some((digit, via)) = leg.poll_digit(now) {
+                            slot.span
+                                .in_scope(|| info!(%digit, via, party, "dtmf digit"));
+                        }
+                    }
+                    let since = media.media_since;
+                    [&media.caller, &media.callee]
+                        .into_iter()
+                        .any(|leg| silent(leg, since, timeout, now))
                 }
-            }
-            if let (Some(limit), false) = (timeout, slot.timed_out) {
-                let since = media.media_since;
-                let quiet = [&media.caller, &media.callee].into_iter().any(|leg| {
-                    let last = leg.last_received().unwrap_or(since).max(since);
-                    leg.expects_media() && now.saturating_duration_since(last) > limit
-                });
-                if quiet {
-                    slot.timed_out = true;
-                    let _ = slot.events.send(PlaneEvent::MediaTimeout);
+                Media::Flow(media) => {
+                    if let Some(m) = media.message.as_mut() {
+                        if let Err(e) = m.tick(clock) {
+                            slot.span
+                                .in_scope(|| warn!(error = %e, "voicemail recording failed"));
+                        }
+                    }
+                    flow_digits(media, &slot.span, &slot.events, now);
+                    silent(&media.leg, media.media_since, timeout, now)
                 }
+            };
+            if quiet && !slot.timed_out {
+                slot.timed_out = true;
+                let _ = slot.events.send(PlaneEvent::MediaTimeout);
             }
         }
+    }
+}
+
+/// Whether `leg`, expected to send, sent nothing for `timeout` (counted
+/// from `since` at the earliest).
+fn silent(leg: &ParkedLeg, since: Instant, timeout: Option<Duration>, now: Instant) -> bool {
+    let Some(limit) = timeout else {
+        return false;
+    };
+    let last = leg.last_received().unwrap_or(since).max(since);
+    leg.expects_media() && now.saturating_duration_since(last) > limit
+}
+
+/// A bridge's datagram: recorded on its party's side, relayed to the
+/// other leg.
+fn bridge_readable(media: &mut BridgeMedia, from_callee: bool, span: &Span, now: Instant) {
+    let (from, to, side, party) = if from_callee {
+        (&mut media.callee, &mut media.caller, Side::Other, "callee")
+    } else {
+        (&mut media.caller, &mut media.callee, Side::Caller, "caller")
+    };
+    for _ in 0..MAX_READS {
+        let own = match from.recv_now(now) {
+            Ok(Received::Audio { at_us, len }) => {
+                if let Some(r) = media.recorder.as_mut() {
+                    r.push(side, at_us, from.decoded(len));
+                }
+                true
+            }
+            Ok(Received::Event) => true,
+            Ok(Received::Ignored) => false,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                span.in_scope(|| warn!(error = %e, party, "RTP receive failed"));
+                break;
+            }
+        };
+        if let Some((packet, payload)) = from.last_packet() {
+            to.relay_now(packet, payload, now);
+        }
+        while let Some((digit, via)) = from.poll_digit(now) {
+            span.in_scope(|| info!(%digit, via, party, "dtmf digit"));
+        }
+        if own {
+            break;
+        }
+    }
+}
+
+/// A flow's datagram: the caller's audio into the recording and the
+/// message being left; keys reported.
+fn flow_readable(
+    media: &mut FlowMedia,
+    span: &Span,
+    events: &tmpsc::UnboundedSender<PlaneEvent>,
+    now: Instant,
+) {
+    for _ in 0..MAX_READS {
+        let own = match media.leg.recv_now(now) {
+            Ok(Received::Audio { at_us, len }) => {
+                let pcm = media.leg.decoded(len);
+                if let Some(r) = media.recorder.as_mut() {
+                    r.push(Side::Caller, at_us, pcm);
+                }
+                if let Some(m) = media.message.as_mut() {
+                    m.push(Side::Caller, at_us, pcm);
+                }
+                true
+            }
+            Ok(Received::Event) => true,
+            Ok(Received::Ignored) => false,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                span.in_scope(|| warn!(error = %e, "RTP receive failed"));
+                break;
+            }
+        };
+        flow_digits(media, span, events, now);
+        if own {
+            break;
+        }
+    }
+}
+
+/// A flow's caller's keys, logged and reported.
+fn flow_digits(
+    media: &mut FlowMedia,
+    span: &Span,
+    events: &tmpsc::UnboundedSender<PlaneEvent>,
+    now: Instant,
+) {
+    while let Some((digit, via)) = media.leg.poll_digit(now) {
+        span.in_scope(|| info!(%digit, via, "dtmf digit"));
+        let at_us = media.leg.media_us(now);
+        let _ = events.send(PlaneEvent::Digit { digit, via, at_us });
     }
 }
 

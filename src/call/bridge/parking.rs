@@ -13,7 +13,7 @@ use tracing::warn;
 
 use crate::call::recording::Recording;
 use crate::media::leg::{Received, RtpLeg};
-use crate::media::plane::{BridgeMedia, MediaPlane, ParkedBridge, PlaneEvent};
+use crate::media::plane::{BridgeMedia, Media, MediaPlane, ParkedMedia, PlaneEvent};
 use crate::store::RecordingRecord;
 
 /// Which party a message or packet came from.
@@ -36,7 +36,7 @@ pub(super) struct Here {
 pub(super) enum BridgeLegs {
     Here(Here),
     Parked {
-        bridge: ParkedBridge,
+        bridge: ParkedMedia,
         /// The recording's row (its recorder is on the plane).
         row: Option<RecordingRecord>,
     },
@@ -74,7 +74,9 @@ impl BridgeLegs {
             else {
                 return None;
             };
-            if let Some(media) = bridge.unpark().await {
+            // (A media timeout said and not read yet is said again
+            // once parked anew.)
+            if let Some((Media::Bridge(media), _)) = bridge.unpark().await {
                 *self = match unparked(media, row) {
                     Ok(here) => BridgeLegs::Here(here),
                     Err(e) => {
@@ -117,15 +119,16 @@ impl BridgeLegs {
             recorder,
             media_since,
         };
-        *self = match plane.park(media, tracing::Span::current()) {
+        *self = match plane.park(Media::Bridge(media), tracing::Span::current()) {
             Ok(bridge) => BridgeLegs::Parked { bridge, row },
-            Err(media) => match unparked(media, row) {
+            Err(Media::Bridge(media)) => match unparked(media, row) {
                 Ok(here) => BridgeLegs::Here(here),
                 Err(e) => {
                     warn!(error = %e, "the bridge's RTP sockets could not be taken back");
                     BridgeLegs::Lost
                 }
             },
+            Err(Media::Flow(_)) => BridgeLegs::Lost,
         };
     }
 

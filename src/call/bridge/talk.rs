@@ -296,8 +296,11 @@ impl Actor {
                         self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;
                         break Talked::Ended(End { outcome: Outcome::Answered, code: Some(200), cause: HangupCause::MediaTimeout });
                     }
-                    // (Logged by the plane; the call goes on unrecorded.)
-                    MediaWoke::Plane(Some(PlaneEvent::RecordingFailed(_))) => {}
+                    // (Logged by the plane; the call goes on unrecorded.
+                    // A bridge's digits are only logged; it plays nothing.)
+                    MediaWoke::Plane(Some(
+                        PlaneEvent::RecordingFailed(_) | PlaneEvent::Digit { .. } | PlaneEvent::PlayFinished,
+                    )) => {}
                     MediaWoke::Plane(None) => {
                         self.hang_up().await;
                         self.bye(&mut dialog_b, b_destination, b_transport.clone()).await;

@@ -95,7 +95,7 @@ async fn a_parked_bridge_relays_records_and_comes_back() {
         recorder: Some(recorder),
         media_since: Instant::now(),
     };
-    let Ok(mut parked) = plane.park(media, tracing::Span::none()) else {
+    let Ok(mut parked) = plane.park(Media::Bridge(media), tracing::Span::none()) else {
         panic!("the plane refused the bridge");
     };
 
@@ -143,7 +143,9 @@ async fn a_parked_bridge_relays_records_and_comes_back() {
         .expect("a media timeout within 10 s");
     assert!(matches!(event, Some(PlaneEvent::MediaTimeout)), "{event:?}");
 
-    let back = parked.unpark().await.expect("the bridge comes back");
+    let Some((Media::Bridge(back), _)) = parked.unpark().await else {
+        panic!("the bridge comes back");
+    };
     let caller = back.caller.unpark().unwrap();
     let callee = back.callee.unpark().unwrap();
     assert_eq!(caller.stats().received, 25);
@@ -186,7 +188,7 @@ async fn no_datagram_is_stranded_when_a_bridge_comes_back() {
             recorder: None,
             media_since: Instant::now(),
         };
-        let Ok(parked) = plane.park(media, tracing::Span::none()) else {
+        let Ok(parked) = plane.park(Media::Bridge(media), tracing::Span::none()) else {
             panic!("refused");
         };
         // Some rounds give the worker a pass or two first.
@@ -197,7 +199,9 @@ async fn no_datagram_is_stranded_when_a_bridge_comes_back() {
                 .unwrap();
             seq += 1;
         }
-        let back = parked.unpark().await.unwrap();
+        let Some((Media::Bridge(back), _)) = parked.unpark().await else {
+            panic!("lost");
+        };
         a = back.caller.unpark().unwrap();
         b = back.callee.unpark().unwrap();
         // What the plane did not read, the task reads now.
