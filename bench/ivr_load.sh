@@ -33,8 +33,9 @@
 # not; the WAVs, over 1 GB per 1,000 calls, are deleted after each step
 # unless KEEP_RECORDINGS=1), STOP_ON_FAIL (1: stop at the first N that misses a criterion),
 # PRIORITY (rt | isolate | normal, as in bench/media_load.sh: by default,
-# as root, server and tool both SCHED_RR 10), BENCH_BIN / RTPLOAD_BIN
-# (already built binaries), OUT (result dir). Loopback only; every step is
+# as root, server and tool both SCHED_RR 10), WORKERS and LOG (as in
+# bench/media_load.sh), BENCH_BIN / RTPLOAD_BIN (already built binaries),
+# OUT (result dir). Loopback only; every step is
 # bounded (the tool stops by itself, under an outer `timeout`).
 set -euo pipefail
 
@@ -162,6 +163,7 @@ port_min = $MEDIA_PORT_MIN
 port_max = $MEDIA_PORT_MAX
 timeout_seconds = 30
 prompts_dir = "$ROOT/ivr-flows/prompts"
+workers = ${WORKERS:-1}
 
 [recording]
 enabled = $REC_ENABLED
@@ -182,7 +184,7 @@ action = "ivr"
 flow = "bench"
 TOML
   (cd "$dir" && for v in $(compgen -e | grep '^HIBIKI_' || true); do unset "$v"; done &&
-    RUST_LOG=warn NO_COLOR=1 exec ${SERVER_PRIO[@]+"${SERVER_PRIO[@]}"} "$BENCH_BIN" serve --config "$dir/hibiki.toml") \
+    RUST_LOG="${LOG:-warn}" NO_COLOR=1 exec ${SERVER_PRIO[@]+"${SERVER_PRIO[@]}"} "$BENCH_BIN" serve --config "$dir/hibiki.toml") \
     >"$dir/stdout.log" 2>"$dir/stderr.log" &
   SERVER_PID=$!
   for _ in $(seq 1 200); do

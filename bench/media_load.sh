@@ -19,8 +19,9 @@
 # transcode), TOOL_ALONE (N for the tool-alone run, `--loop`; default the
 # largest of COUNTS, 0 to skip), STOP_ON_FAIL (1: stop the climb at the first
 # N that misses a criterion), PRIORITY (how the server and the tool are
-# scheduled; see below), BENCH_BIN / RTPLOAD_BIN (already built binaries),
-# OUT (result dir).
+# scheduled; see below), WORKERS (the server's media.workers, default 1;
+# 0: media in the call tasks), LOG (the server's RUST_LOG, default warn),
+# BENCH_BIN / RTPLOAD_BIN (already built binaries), OUT (result dir).
 #
 # PRIORITY: on a machine shared with other jobs (compilers), a process at
 # normal priority is sometimes held off the CPU for over 40 ms, which the

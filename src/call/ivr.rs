@@ -335,7 +335,15 @@ impl Actor {
             let woke = match media.plane.as_ref().filter(|_| on_plane) {
                 Some(plane) => {
                     let waited = self
-                        .wait_on_plane(plane, leg, &mut io, &mut recording, &mut session, media_since, stopping.as_mut())
+                        .wait_on_plane(
+                            plane,
+                            leg,
+                            &mut io,
+                            &mut recording,
+                            &mut session,
+                            media_since,
+                            stopping.as_mut(),
+                        )
                         .await;
                     match waited {
                         Ok((back, woke)) => {
@@ -383,8 +391,11 @@ impl Actor {
                             session.handle(Input::Digit(digit), clock(&leg));
                         }
                     }
-                    Some(CallInput::Request { tx, request }) if request.method == Method::Invite => {
-                        self.reinvite(tx, &request, &mut leg, &local, &mut last_sdp).await;
+                    Some(CallInput::Request { tx, request })
+                        if request.method == Method::Invite =>
+                    {
+                        self.reinvite(tx, &request, &mut leg, &local, &mut last_sdp)
+                            .await;
                         media_since = Instant::now();
                     }
                     Some(CallInput::Control(control)) => {
@@ -423,7 +434,8 @@ impl Actor {
                         let customer = io.customer_lookups.contains(&op);
                         io.customer_lookups.retain(|o| *o != op);
                         if let (true, LookupResult::Found(doc)) = (customer, &result) {
-                            io.customer_id = doc.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+                            io.customer_id =
+                                doc.get("id").and_then(|v| v.as_str()).map(str::to_owned);
                             io.customer = Some(doc.clone());
                             self.call.record.customer_id.clone_from(&io.customer_id);
                         }
@@ -439,7 +451,8 @@ impl Actor {
                             PlayerEvent::Frame(frame) => {
                                 leg.send_pcm(io.source, &frame.samples, now).await;
                                 if let Some(r) = recording.as_mut() {
-                                    r.recorder.push(Side::Other, frame.deadline_us, &frame.samples);
+                                    r.recorder
+                                        .push(Side::Other, frame.deadline_us, &frame.samples);
                                 }
                             }
                             PlayerEvent::Finished(_) => {}
@@ -593,9 +606,16 @@ impl Actor {
                     }
                     () = sleep_until_opt(timer) => Woke::Plane,
                 };
-                let Some((Media::Flow(flow), unread)) = parked.unpark().await else {
-                    warn!("the media plane is gone with the caller's leg");
-                    return Err(lost);
+                let (flow, unread) = match parked.unpark().await {
+                    Some((Media::Flow(flow), unread)) => (flow, unread),
+                    Some((Media::Bridge(_), _)) => {
+                        warn!("the media plane gave back a bridge for the caller's leg");
+                        return Err(lost);
+                    }
+                    None => {
+                        warn!("the media plane is gone with the caller's leg");
+                        return Err(lost);
+                    }
                 };
                 said.extend(unread);
                 (flow, said, woke)

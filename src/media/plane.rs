@@ -302,6 +302,13 @@ impl Worker {
                 }
             }
             while let Ok(unpark) = self.unparks.try_recv() {
+                if !self.by_id.contains_key(&unpark.id) {
+                    // Parked and taken back at once: its park was sent
+                    // first, so it is in the queue now.
+                    while let Ok(park) = self.parks.try_recv() {
+                        self.park(park);
+                    }
+                }
                 self.unpark(unpark);
             }
             let ready = match self.epoll.wait(&mut events, EpollTimeout::ZERO) {
@@ -385,9 +392,11 @@ impl Worker {
         {
             {
                 let Some(index) = self.by_id.remove(&id) else {
+                    warn!(id, "media plane: asked for media it does not hold");
                     return;
                 };
                 let Some(slot) = self.slots.get_mut(index).and_then(Option::take) else {
+                    warn!(id, index, "media plane: the call's slot is empty");
                     return;
                 };
                 self.free.push(index);
@@ -463,7 +472,9 @@ impl Worker {
             }
             let quiet = match &mut *slot.media {
                 Media::Bridge(media) => {
-                    for (leg, party) in [(&mut media.caller, "caller"), (&mut media.callee, "callee")] {
+                    for (leg, party) in
+                        [(&mut media.caller, "caller"), (&mut media.callee, "callee")]
+                    {
                         while let Some((digit, via)) = leg.poll_digit(now) {
                             slot.span
                                 .in_scope(|| info!(%digit, via, party, "dtmf digit"));

@@ -216,3 +216,175 @@ async fn no_datagram_is_stranded_when_a_bridge_comes_back() {
     assert_eq!(by_plane + by_task, 60, "plane {by_plane}, task {by_task}");
     assert_eq!(a.stats().received, 60);
 }
+
+/// An RFC 4733 packet of key `event` (payload type 101).
+fn key_packet(ssrc: u32, seq: u16, ts: u32, event: u8, end: bool, duration: u16) -> Vec<u8> {
+    use crate::media::dtmf::rfc4733::TelephoneEvent;
+    let payload = TelephoneEvent {
+        event,
+        end,
+        volume: 10,
+        duration,
+    }
+    .to_bytes();
+    let header = RtpHeader {
+        marker: duration == 160,
+        payload_type: 101,
+        sequence: seq,
+        timestamp: ts,
+        ssrc,
+    };
+    let mut buf = vec![0u8; 16];
+    let n = header.write_packet(&payload, &mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+#[tokio::test]
+async fn a_parked_flow_plays_its_prompt_records_and_reports_keys_and_the_end() {
+    use crate::media::prompt::player::Player;
+    use crate::media::prompt::Prompt;
+    let dir = tempfile::tempdir().unwrap();
+    let pool = PortPool::new(46_000, 46_998);
+    let t0 = Instant::now();
+    let caller = peer();
+    let leg = leg(&pool, Codec::Pcmu, caller.local_addr().unwrap(), t0).await;
+    let leg_addr = leg.local_addr();
+    let now_us = leg.media_us(Instant::now());
+    // A 0.4 s prompt of a constant level: 20 frames.
+    let prompt = std::sync::Arc::new(Prompt::from_pcm(vec![6000; 3200]));
+    let player = Player::new(vec![prompt], now_us + 20_000);
+    let file = RecordingFile::create(dir.path().join("flow.wav"), "flow").unwrap();
+    let recorder = Recorder::new(Timeline::new(now_us), file);
+    let message_file = RecordingFile::create(dir.path().join("msg.wav"), "msg").unwrap();
+    let message = Recorder::new(Timeline::new(now_us), message_file);
+
+    let plane = MediaPlane::start(1, None).unwrap();
+    let flow = FlowMedia {
+        leg: leg.park().unwrap(),
+        player,
+        source: 7,
+        send_ahead_us: 2_000,
+        notify_finish: true,
+        recorder: Some(recorder),
+        message: Some(message),
+        media_since: Instant::now(),
+    };
+    let Ok(mut parked) = plane.park(Media::Flow(flow), tracing::Span::none()) else {
+        panic!("refused");
+    };
+    // The caller talks for 0.3 s, then presses 5.
+    let start = Instant::now();
+    for seq in 0..15u16 {
+        caller
+            .send_to(&packet(Law::Ulaw, 0xaaaa, seq, -3000), leg_addr)
+            .unwrap();
+        let due = start + Duration::from_millis(20 * (u64::from(seq) + 1));
+        tokio::time::sleep_until(due.into()).await;
+    }
+    for (i, (end, duration)) in [(false, 160), (false, 320), (true, 480), (true, 480)]
+        .into_iter()
+        .enumerate()
+    {
+        let seq = 15 + u16::try_from(i).unwrap();
+        caller
+            .send_to(&key_packet(0xaaaa, seq, 2400, 5, end, duration), leg_addr)
+            .unwrap();
+    }
+    let mut events = Vec::new();
+    while events.len() < 2 {
+        let event = tokio::time::timeout(Duration::from_secs(10), parked.event())
+            .await
+            .expect("the plane speaks within 10 s")
+            .expect("the plane is there");
+        events.push(event);
+    }
+    let digit = events.iter().find_map(|e| match e {
+        PlaneEvent::Digit { digit, via, .. } => Some((*digit, *via)),
+        _ => None,
+    });
+    assert_eq!(digit, Some(('5', "rfc4733")), "{events:?}");
+    assert!(
+        events.iter().any(|e| matches!(e, PlaneEvent::PlayFinished)),
+        "{events:?}"
+    );
+    let Some((Media::Flow(back), unread)) = parked.unpark().await else {
+        panic!("the flow comes back");
+    };
+    assert!(
+        unread
+            .iter()
+            .all(|e| !matches!(e, PlaneEvent::Digit { .. })),
+        "the key is reported once: {unread:?}"
+    );
+    assert!(back.player.finished().is_some());
+
+    // The prompt reached the caller: 20 frames of it, as µ-law of 6000.
+    let got = drain(&caller);
+    assert_eq!(got.len(), 20, "every prompt frame sent");
+    assert!(got.iter().all(|(pt, p)| *pt == 0
+        && p.iter()
+            .all(|&c| (Law::Ulaw.decode_sample(c) - 6000).abs() < 300)));
+
+    let leg = back.leg.unpark().unwrap();
+    let end = leg.media_us(Instant::now());
+    let summary = back.recorder.unwrap().finish(end).unwrap();
+    let message = back.message.unwrap().finish(end).unwrap();
+    let stereo = |path: &std::path::Path| -> (Vec<i16>, Vec<i16>) {
+        let mut wav = hound::WavReader::open(path).unwrap();
+        let samples: Vec<i16> = wav.samples::<i16>().map(Result::unwrap).collect();
+        samples.chunks(2).map(|f| (f[0], f[1])).unzip()
+    };
+    let count = |s: &[i16], want: i16| s.iter().filter(|&&x| (x - want).abs() < 300).count();
+    let (left, right) = stereo(&summary.path);
+    assert_eq!(count(&left, -3000), 15 * 160, "the caller on the left");
+    assert_eq!(count(&right, 6000), 20 * 160, "the prompt on the right");
+    let (message_left, message_right) = stereo(&message.path);
+    assert_eq!(
+        count(&message_left, -3000),
+        15 * 160,
+        "the caller in the message"
+    );
+    assert_eq!(count(&message_right, 6000), 0, "no prompt in the message");
+}
+
+#[tokio::test]
+async fn media_taken_back_the_moment_it_is_parked_comes_back() {
+    let pool = PortPool::new(46_000, 46_998);
+    let t0 = Instant::now();
+    let peers = [peer(), peer(), peer(), peer()];
+    let remote = |i: usize| peers[i].local_addr().unwrap();
+    let mut a = leg(&pool, Codec::Pcmu, remote(0), t0).await;
+    let mut b = leg(&pool, Codec::Pcmu, remote(1), t0).await;
+    let plane = MediaPlane::start(1, None).unwrap();
+    // Another call keeps the worker passing every millisecond.
+    let other = BridgeMedia {
+        caller: leg(&pool, Codec::Pcmu, remote(2), t0).await.park().unwrap(),
+        callee: leg(&pool, Codec::Pcmu, remote(3), t0).await.park().unwrap(),
+        recorder: None,
+        media_since: Instant::now(),
+    };
+    let Ok(_other) = plane.park(Media::Bridge(other), tracing::Span::none()) else {
+        panic!("refused");
+    };
+    // Parks taken back at every point of the worker's pass (a park and
+    // its unpark may reach it in the same pass, the unpark seen first):
+    // every round must find its media.
+    for round in 0..600u64 {
+        let media = BridgeMedia {
+            caller: a.park().unwrap(),
+            callee: b.park().unwrap(),
+            recorder: None,
+            media_since: Instant::now(),
+        };
+        let Ok(parked) = plane.park(Media::Bridge(media), tracing::Span::none()) else {
+            panic!("refused");
+        };
+        std::thread::sleep(Duration::from_micros(round * 7 % 1000));
+        let Some((Media::Bridge(back), _)) = parked.unpark().await else {
+            panic!("round {round}: the media did not come back");
+        };
+        a = back.caller.unpark().unwrap();
+        b = back.callee.unpark().unwrap();
+    }
+}
