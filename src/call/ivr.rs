@@ -85,7 +85,7 @@ fn on_grid(grid_us: u64, now_us: u64) -> u64 {
 /// What ended one wait of the flow's loop.
 enum Woke {
     Stopping,
-    Input(Option<CallInput>),
+    Input(Box<Option<CallInput>>),
     /// A datagram on the leg (media in the task).
     Packet(std::io::Result<Received>),
     Lookup(Result<(u64, LookupResult), tokio::task::JoinError>),
@@ -358,7 +358,7 @@ impl Actor {
                 }
                 None => tokio::select! {
                     () = &mut stopping => Woke::Stopping,
-                    input = self.input.recv() => Woke::Input(input),
+                    input = self.input.recv() => Woke::Input(Box::new(input)),
                     received = leg.recv() => Woke::Packet(received),
                     Some(done) = io.lookups.join_next(), if !io.lookups.is_empty() => Woke::Lookup(done),
                     _ = tick.tick() => Woke::Tick,
@@ -370,7 +370,7 @@ impl Actor {
                     session.handle(Input::Hangup, clock(&leg));
                     end = Some(answered(HangupCause::Shutdown));
                 }
-                Woke::Input(input) => match input {
+                Woke::Input(input) => match *input {
                     Some(CallInput::Ack { .. }) => acked = true,
                     Some(CallInput::AckTimeout) if !acked => {
                         self.hang_up().await;
@@ -581,7 +581,7 @@ impl Actor {
                 return Err(lost);
             }
         };
-        let flow = FlowMedia {
+        let flow = Box::new(FlowMedia {
             leg,
             player,
             source: io.source,
@@ -590,7 +590,7 @@ impl Actor {
             recorder,
             message,
             media_since,
-        };
+        });
         let (flow, mut said, woke) = match plane.park(Media::Flow(flow), tracing::Span::current()) {
             Err(Media::Flow(flow)) => (flow, Vec::new(), Woke::PlaneRefused),
             Err(Media::Bridge(_)) => return Err(lost),
@@ -598,7 +598,7 @@ impl Actor {
                 let mut said = Vec::new();
                 let woke = tokio::select! {
                     () = &mut stopping => Woke::Stopping,
-                    input = self.input.recv() => Woke::Input(input),
+                    input = self.input.recv() => Woke::Input(Box::new(input)),
                     Some(done) = io.lookups.join_next(), if !io.lookups.is_empty() => Woke::Lookup(done),
                     event = parked.event() => {
                         said.extend(event);
@@ -627,7 +627,7 @@ impl Actor {
             recorder,
             message,
             ..
-        } = flow;
+        } = *flow;
         let leg = match leg.unpark() {
             Ok(leg) => leg,
             Err(e) => {

@@ -103,8 +103,8 @@ pub struct FlowMedia {
 
 /// A call's media, as parked and given back.
 pub enum Media {
-    Bridge(BridgeMedia),
-    Flow(FlowMedia),
+    Bridge(Box<BridgeMedia>),
+    Flow(Box<FlowMedia>),
 }
 
 /// What the plane tells a parked call's task.
@@ -127,14 +127,14 @@ pub enum PlaneEvent {
 
 struct Park {
     id: u64,
-    media: Box<Media>,
+    media: Media,
     span: Span,
     events: tmpsc::UnboundedSender<PlaneEvent>,
 }
 
 struct Unpark {
     id: u64,
-    reply: oneshot::Sender<Box<Media>>,
+    reply: oneshot::Sender<Media>,
 }
 
 struct WorkerHandle {
@@ -214,7 +214,7 @@ impl MediaPlane {
         let (events_tx, events) = tmpsc::unbounded_channel();
         let park = Park {
             id,
-            media: Box::new(media),
+            media,
             span,
             events: events_tx,
         };
@@ -224,7 +224,7 @@ impl MediaPlane {
                 worker: worker.unparks.clone(),
                 events,
             }),
-            Err(mpsc::SendError(park)) => Err(*park.media),
+            Err(mpsc::SendError(park)) => Err(park.media),
         }
     }
 }
@@ -241,7 +241,7 @@ impl ParkedMedia {
     pub async fn unpark(mut self) -> Option<(Media, Vec<PlaneEvent>)> {
         let (reply, back) = oneshot::channel();
         self.worker.send(Unpark { id: self.id, reply }).ok()?;
-        let media = *back.await.ok()?;
+        let media = back.await.ok()?;
         // The worker said everything before it gave the media back.
         let mut unread = Vec::new();
         while let Ok(event) = self.events.try_recv() {
@@ -253,7 +253,7 @@ impl ParkedMedia {
 
 /// One parked call in a worker.
 struct Slot {
-    media: Box<Media>,
+    media: Media,
     span: Span,
     events: tmpsc::UnboundedSender<PlaneEvent>,
     /// The timeout was reported: not again.
@@ -362,7 +362,7 @@ impl Worker {
                     self.slots.push(None);
                     self.slots.len() - 1
                 });
-                let legs = match &*media {
+                let legs = match &media {
                     Media::Bridge(b) => [Some(&b.caller), Some(&b.callee)],
                     Media::Flow(f) => [Some(&f.leg), None],
                 };
@@ -401,7 +401,7 @@ impl Worker {
                 };
                 self.free.push(index);
                 self.load.fetch_sub(1, Ordering::Relaxed);
-                let legs = match &*slot.media {
+                let legs = match &slot.media {
                     Media::Bridge(b) => [Some(&b.caller), Some(&b.callee)],
                     Media::Flow(f) => [Some(&f.leg), None],
                 };
@@ -424,7 +424,7 @@ impl Worker {
         let Some(Some(slot)) = self.slots.get_mut(index) else {
             return;
         };
-        match &mut *slot.media {
+        match &mut slot.media {
             Media::Bridge(media) => bridge_readable(media, from_callee, &slot.span, now),
             Media::Flow(media) => flow_readable(media, &slot.span, &slot.events, now),
         }
@@ -433,7 +433,7 @@ impl Worker {
     /// Sends the prompt frames due now, on every parked flow.
     fn play(&mut self, now: Instant) {
         for slot in self.slots.iter_mut().flatten() {
-            let Media::Flow(media) = &mut *slot.media else {
+            let Media::Flow(media) = &mut slot.media else {
                 continue;
             };
             let now_us = media.leg.media_us(now);
@@ -457,7 +457,7 @@ impl Worker {
     fn housekeeping(&mut self, phase: usize, now: Instant) {
         let timeout = self.timeout;
         for slot in self.slots.iter_mut().skip(phase).step_by(PHASES).flatten() {
-            let (recorder, clock) = match &mut *slot.media {
+            let (recorder, clock) = match &mut slot.media {
                 Media::Bridge(media) => (&mut media.recorder, media.caller.media_us(now)),
                 Media::Flow(media) => (&mut media.recorder, media.leg.media_us(now)),
             };
@@ -470,7 +470,7 @@ impl Worker {
                     let _ = slot.events.send(PlaneEvent::RecordingFailed(e));
                 }
             }
-            let quiet = match &mut *slot.media {
+            let quiet = match &mut slot.media {
                 Media::Bridge(media) => {
                     for (leg, party) in
                         [(&mut media.caller, "caller"), (&mut media.callee, "callee")]

@@ -34,11 +34,11 @@ pub(super) struct Here {
 
 /// Where a bridge's media is.
 pub(super) enum BridgeLegs {
-    Here(Here),
+    Here(Box<Here>),
     Parked {
         bridge: ParkedMedia,
         /// The recording's row (its recorder is on the plane).
-        row: Option<RecordingRecord>,
+        row: Option<Box<RecordingRecord>>,
     },
     /// Its media-plane worker is gone, and the legs with it (a bug: the
     /// call ends).
@@ -61,7 +61,7 @@ impl BridgeLegs {
     /// The media if it is in the task now (no waiting).
     pub(super) fn here_now(&mut self) -> Option<&mut Here> {
         match self {
-            BridgeLegs::Here(here) => Some(here),
+            BridgeLegs::Here(here) => Some(&mut **here),
             _ => None,
         }
     }
@@ -77,8 +77,8 @@ impl BridgeLegs {
             // (A media timeout said and not read yet is said again
             // once parked anew.)
             if let Some((Media::Bridge(media), _)) = bridge.unpark().await {
-                *self = match unparked(media, row) {
-                    Ok(here) => BridgeLegs::Here(here),
+                *self = match unparked(*media, row) {
+                    Ok(here) => BridgeLegs::Here(Box::new(here)),
                     Err(e) => {
                         warn!(error = %e, "the bridge's RTP sockets could not be taken back");
                         BridgeLegs::Lost
@@ -97,12 +97,12 @@ impl BridgeLegs {
         if !matches!(self, BridgeLegs::Here(_)) {
             return;
         }
-        let BridgeLegs::Here(Here { a, b, recording }) = std::mem::replace(self, BridgeLegs::Lost)
-        else {
+        let BridgeLegs::Here(here) = std::mem::replace(self, BridgeLegs::Lost) else {
             return;
         };
+        let Here { a, b, recording } = *here;
         let (recorder, row) = match recording {
-            Some(Recording { recorder, row }) => (Some(recorder), Some(row)),
+            Some(Recording { recorder, row }) => (Some(recorder), Some(Box::new(row))),
             None => (None, None),
         };
         let (caller, callee) = match (a.park(), b.park()) {
@@ -119,10 +119,10 @@ impl BridgeLegs {
             recorder,
             media_since,
         };
-        *self = match plane.park(Media::Bridge(media), tracing::Span::current()) {
+        *self = match plane.park(Media::Bridge(Box::new(media)), tracing::Span::current()) {
             Ok(bridge) => BridgeLegs::Parked { bridge, row },
-            Err(Media::Bridge(media)) => match unparked(media, row) {
-                Ok(here) => BridgeLegs::Here(here),
+            Err(Media::Bridge(media)) => match unparked(*media, row) {
+                Ok(here) => BridgeLegs::Here(Box::new(here)),
                 Err(e) => {
                     warn!(error = %e, "the bridge's RTP sockets could not be taken back");
                     BridgeLegs::Lost
@@ -152,14 +152,14 @@ impl BridgeLegs {
     pub(super) async fn into_here(mut self) -> Option<Here> {
         self.here().await?;
         match self {
-            BridgeLegs::Here(here) => Some(here),
+            BridgeLegs::Here(here) => Some(*here),
             _ => None,
         }
     }
 }
 
 /// The plane's media back as the task's.
-fn unparked(media: BridgeMedia, row: Option<RecordingRecord>) -> std::io::Result<Here> {
+fn unparked(media: BridgeMedia, row: Option<Box<RecordingRecord>>) -> std::io::Result<Here> {
     let BridgeMedia {
         caller,
         callee,
@@ -167,7 +167,10 @@ fn unparked(media: BridgeMedia, row: Option<RecordingRecord>) -> std::io::Result
         ..
     } = media;
     let recording = match (recorder, row) {
-        (Some(recorder), Some(row)) => Some(Recording { recorder, row }),
+        (Some(recorder), Some(row)) => Some(Recording {
+            recorder,
+            row: *row,
+        }),
         _ => None,
     };
     Ok(Here {

@@ -109,11 +109,11 @@ impl Actor {
             callee_codec = ?leg_b.target().law,
             "bridged"
         );
-        let mut legs = BridgeLegs::Here(Here {
+        let mut legs = BridgeLegs::Here(Box::new(Here {
             a: leg_a,
             b: leg_b,
             recording,
-        });
+        }));
         let mut last_sdp_b = sdp::offer(&out.local);
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);

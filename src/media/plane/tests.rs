@@ -95,7 +95,7 @@ async fn a_parked_bridge_relays_records_and_comes_back() {
         recorder: Some(recorder),
         media_since: Instant::now(),
     };
-    let Ok(mut parked) = plane.park(Media::Bridge(media), tracing::Span::none()) else {
+    let Ok(mut parked) = plane.park(Media::Bridge(Box::new(media)), tracing::Span::none()) else {
         panic!("the plane refused the bridge");
     };
 
@@ -188,7 +188,7 @@ async fn no_datagram_is_stranded_when_a_bridge_comes_back() {
             recorder: None,
             media_since: Instant::now(),
         };
-        let Ok(parked) = plane.park(Media::Bridge(media), tracing::Span::none()) else {
+        let Ok(parked) = plane.park(Media::Bridge(Box::new(media)), tracing::Span::none()) else {
             panic!("refused");
         };
         // Some rounds give the worker a pass or two first.
@@ -270,7 +270,7 @@ async fn a_parked_flow_plays_its_prompt_records_and_reports_keys_and_the_end() {
         message: Some(message),
         media_since: Instant::now(),
     };
-    let Ok(mut parked) = plane.park(Media::Flow(flow), tracing::Span::none()) else {
+    let Ok(mut parked) = plane.park(Media::Flow(Box::new(flow)), tracing::Span::none()) else {
         panic!("refused");
     };
     // The caller talks for 0.3 s, then presses 5.
@@ -364,7 +364,7 @@ async fn media_taken_back_the_moment_it_is_parked_comes_back() {
         recorder: None,
         media_since: Instant::now(),
     };
-    let Ok(_other) = plane.park(Media::Bridge(other), tracing::Span::none()) else {
+    let Ok(_other) = plane.park(Media::Bridge(Box::new(other)), tracing::Span::none()) else {
         panic!("refused");
     };
     // Parks taken back at every point of the worker's pass (a park and
@@ -377,7 +377,7 @@ async fn media_taken_back_the_moment_it_is_parked_comes_back() {
             recorder: None,
             media_since: Instant::now(),
         };
-        let Ok(parked) = plane.park(Media::Bridge(media), tracing::Span::none()) else {
+        let Ok(parked) = plane.park(Media::Bridge(Box::new(media)), tracing::Span::none()) else {
             panic!("refused");
         };
         std::thread::sleep(Duration::from_micros(round * 7 % 1000));
