@@ -136,11 +136,16 @@ impl RtpLeg {
     /// peer. Nothing is sent while the peer holds us or before we know
     /// where it is.
     pub async fn relay(&mut self, packet: &[u8], payload: Payload, now: Instant) {
-        if let Some((len, to)) = self.state.prepare_relay(packet, payload, now) {
-            if let Some(bytes) = self.state.out.get(..len) {
-                if self.socket.send_to(bytes, to).await.is_ok() {
-                    self.state.stats.sent += 1;
-                }
+        let prepared = self.state.prepare_relay(packet, payload, now);
+        self.send_out(prepared).await;
+    }
+
+    /// Sends the packet prepared in the state's `out` buffer, if any.
+    async fn send_out(&mut self, prepared: Option<(usize, SocketAddr)>) {
+        let Some((len, to)) = prepared else { return };
+        if let Some(bytes) = self.state.out.get(..len) {
+            if self.socket.send_to(bytes, to).await.is_ok() {
+                self.state.stats.sent += 1;
             }
         }
     }
@@ -150,13 +155,8 @@ impl RtpLeg {
     /// codec, to the latched (or signalled) address. Nothing is sent while
     /// the peer holds us or before we know where it is.
     pub async fn send_pcm(&mut self, source: u32, pcm: &[i16], now: Instant) {
-        if let Some((len, to)) = self.state.prepare_pcm(source, pcm, now) {
-            if let Some(bytes) = self.state.out.get(..len) {
-                if self.socket.send_to(bytes, to).await.is_ok() {
-                    self.state.stats.sent += 1;
-                }
-            }
-        }
+        let prepared = self.state.prepare_pcm(source, pcm, now);
+        self.send_out(prepared).await;
     }
 
     /// Hands the leg to the media plane: its socket leaves this task's
@@ -188,11 +188,17 @@ impl ParkedLeg {
     /// [`RtpLeg::send_pcm`] from the plane (a frame that cannot be sent
     /// at once is dropped).
     pub fn send_pcm_now(&mut self, source: u32, pcm: &[i16], now: Instant) {
-        if let Some((len, to)) = self.state.prepare_pcm(source, pcm, now) {
-            if let Some(bytes) = self.state.out.get(..len) {
-                if self.socket.send_to(bytes, to).is_ok() {
-                    self.state.stats.sent += 1;
-                }
+        let prepared = self.state.prepare_pcm(source, pcm, now);
+        self.send_out(prepared);
+    }
+
+    /// Sends the packet prepared in the state's `out` buffer, if any (a
+    /// full socket buffer drops it).
+    fn send_out(&mut self, prepared: Option<(usize, SocketAddr)>) {
+        let Some((len, to)) = prepared else { return };
+        if let Some(bytes) = self.state.out.get(..len) {
+            if self.socket.send_to(bytes, to).is_ok() {
+                self.state.stats.sent += 1;
             }
         }
     }
@@ -200,13 +206,8 @@ impl ParkedLeg {
     /// [`RtpLeg::relay`] from the plane: a packet that cannot be sent at
     /// once (a full socket buffer) is dropped.
     pub fn relay_now(&mut self, packet: &[u8], payload: Payload, now: Instant) {
-        if let Some((len, to)) = self.state.prepare_relay(packet, payload, now) {
-            if let Some(bytes) = self.state.out.get(..len) {
-                if self.socket.send_to(bytes, to).is_ok() {
-                    self.state.stats.sent += 1;
-                }
-            }
-        }
+        let prepared = self.state.prepare_relay(packet, payload, now);
+        self.send_out(prepared);
     }
 }
 

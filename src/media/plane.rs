@@ -492,7 +492,7 @@ impl Worker {
                                 .in_scope(|| warn!(error = %e, "voicemail recording failed"));
                         }
                     }
-                    flow_digits(media, &slot.span, &slot.events, now);
+                    leg_digits(&mut media.leg, &slot.span, &slot.events, now);
                     silent(&media.leg, media.media_since, timeout, now)
                 }
             };
@@ -514,24 +514,19 @@ fn silent(leg: &ParkedLeg, since: Instant, timeout: Option<Duration>, now: Insta
     leg.expects_media() && now.saturating_duration_since(last) > limit
 }
 
-/// A bridge's datagram: recorded on its party's side, relayed to the
-/// other leg.
-fn bridge_readable(media: &mut BridgeMedia, from_callee: bool, span: &Span, now: Instant) {
-    let (from, to, side, party) = if from_callee {
-        (&mut media.callee, &mut media.caller, Side::Other, "callee")
-    } else {
-        (&mut media.caller, &mut media.callee, Side::Caller, "caller")
-    };
+/// Reads `leg`'s next datagram and hands it to `each`, reading on while
+/// they are strangers' (up to [`MAX_READS`]) and stopping when the socket
+/// is empty.
+fn read_turn(
+    leg: &mut ParkedLeg,
+    span: &Span,
+    party: &str,
+    now: Instant,
+    mut each: impl FnMut(&mut ParkedLeg, Received),
+) {
     for _ in 0..MAX_READS {
-        let own = match from.recv_now(now) {
-            Ok(Received::Audio { at_us, len }) => {
-                if let Some(r) = media.recorder.as_mut() {
-                    r.push(side, at_us, from.decoded(len));
-                }
-                true
-            }
-            Ok(Received::Event) => true,
-            Ok(Received::Ignored) => false,
+        let received = match leg.recv_now(now) {
+            Ok(received) => received,
             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -539,16 +534,38 @@ fn bridge_readable(media: &mut BridgeMedia, from_callee: bool, span: &Span, now:
                 break;
             }
         };
+        each(leg, received);
+        if received != Received::Ignored {
+            break;
+        }
+    }
+}
+
+/// A bridge's datagram: recorded on its party's side, relayed to the
+/// other leg.
+fn bridge_readable(media: &mut BridgeMedia, from_callee: bool, span: &Span, now: Instant) {
+    let BridgeMedia {
+        caller,
+        callee,
+        recorder,
+        ..
+    } = media;
+    let (from, to, side, party) = if from_callee {
+        (callee, caller, Side::Other, "callee")
+    } else {
+        (caller, callee, Side::Caller, "caller")
+    };
+    read_turn(from, span, party, now, |from, received| {
+        if let (Received::Audio { at_us, len }, Some(r)) = (received, recorder.as_mut()) {
+            r.push(side, at_us, from.decoded(len));
+        }
         if let Some((packet, payload)) = from.last_packet() {
             to.relay_now(packet, payload, now);
         }
         while let Some((digit, via)) = from.poll_digit(now) {
             span.in_scope(|| info!(%digit, via, party, "dtmf digit"));
         }
-        if own {
-            break;
-        }
-    }
+    });
 }
 
 /// A flow's datagram: the caller's audio into the recording and the
@@ -559,44 +576,33 @@ fn flow_readable(
     events: &tmpsc::UnboundedSender<PlaneEvent>,
     now: Instant,
 ) {
-    for _ in 0..MAX_READS {
-        let own = match media.leg.recv_now(now) {
-            Ok(Received::Audio { at_us, len }) => {
-                let pcm = media.leg.decoded(len);
-                if let Some(r) = media.recorder.as_mut() {
-                    r.push(Side::Caller, at_us, pcm);
-                }
-                if let Some(m) = media.message.as_mut() {
-                    m.push(Side::Caller, at_us, pcm);
-                }
-                true
+    let FlowMedia {
+        leg,
+        recorder,
+        message,
+        ..
+    } = media;
+    read_turn(leg, span, "caller", now, |leg, received| {
+        if let Received::Audio { at_us, len } = received {
+            let pcm = leg.decoded(len);
+            for r in [recorder.as_mut(), message.as_mut()].into_iter().flatten() {
+                r.push(Side::Caller, at_us, pcm);
             }
-            Ok(Received::Event) => true,
-            Ok(Received::Ignored) => false,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => {
-                span.in_scope(|| warn!(error = %e, "RTP receive failed"));
-                break;
-            }
-        };
-        flow_digits(media, span, events, now);
-        if own {
-            break;
         }
-    }
+        leg_digits(leg, span, events, now);
+    });
 }
 
 /// A flow's caller's keys, logged and reported.
-fn flow_digits(
-    media: &mut FlowMedia,
+fn leg_digits(
+    leg: &mut ParkedLeg,
     span: &Span,
     events: &tmpsc::UnboundedSender<PlaneEvent>,
     now: Instant,
 ) {
-    while let Some((digit, via)) = media.leg.poll_digit(now) {
+    while let Some((digit, via)) = leg.poll_digit(now) {
         span.in_scope(|| info!(%digit, via, "dtmf digit"));
-        let at_us = media.leg.media_us(now);
+        let at_us = leg.media_us(now);
         let _ = events.send(PlaneEvent::Digit { digit, via, at_us });
     }
 }
