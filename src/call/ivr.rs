@@ -5,7 +5,11 @@
 //!
 //! - prompts: looked up in the [`MediaContext`] cache by language and
 //!   name, played paced at 20 ms by a [`Player`], stopped when a key
-//!   barges in;
+//!   barges in; while the flow waits, the leg, the player and the
+//!   recordings are parked on the media plane (`Actor::wait_on_plane`),
+//!   which sends each frame when due and hands back keys and the
+//!   prompts' end (with `media.workers = 0`, the call's own 20 ms tick
+//!   does it);
 //! - keys: RFC 4733 events, in-band tones (both through the leg) and SIP
 //!   INFO, each reported once;
 //! - lookups: the customer by the caller's number (the database), HTTP
