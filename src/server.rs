@@ -198,7 +198,8 @@ pub async fn run(
     let plane = match config.media.workers {
         0 => None,
         n => Some(
-            MediaPlane::start(n, media.timeout).context("starting the media plane's workers")?,
+            MediaPlane::start(n, media.timeout, &metrics.media_plane)
+                .context("starting the media plane's workers")?,
         ),
     };
     let media = Arc::new(media.with_plane(plane));

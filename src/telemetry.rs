@@ -57,6 +57,8 @@ pub struct Metrics {
     /// IVR flow reloads by result (`ok`: the new flows took effect,
     /// `error`: refused, the old ones stay).
     pub ivr_reloads: IntCounterVec,
+    /// The media plane's calls, datagrams and late passes.
+    pub media_plane: crate::media::plane::PlaneMetrics,
 }
 
 impl Metrics {
@@ -99,8 +101,12 @@ impl Metrics {
         for result in ["ok", "error"] {
             ivr_reloads.with_label_values(&[result]);
         }
+        let media_plane = crate::media::plane::PlaneMetrics::unregistered();
         for c in [
-            Box::new(calls_active.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(media_plane.calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(media_plane.datagrams.clone()),
+            Box::new(media_plane.late_passes.clone()),
+            Box::new(calls_active.clone()),
             Box::new(calls_total.clone()),
             Box::new(sip_requests.clone()),
             Box::new(sip_responses.clone()),
@@ -124,6 +130,7 @@ impl Metrics {
             sip_retransmissions,
             records_dropped,
             ivr_reloads,
+            media_plane,
         }
     }
 

@@ -128,6 +128,16 @@ to = "100"
         "{}",
         server.logs()
     );
+    // The bridge's audio went through the media plane, which holds no
+    // call once both have ended.
+    let metrics = server.metrics_text().await;
+    let read = common::metric(&metrics, "hibiki_media_plane_datagrams_total", &[]);
+    assert!(read.is_some_and(|n| n > 100.0), "{metrics}");
+    assert_eq!(
+        common::metric(&metrics, "hibiki_media_plane_calls", &[]),
+        Some(0.0),
+        "{metrics}"
+    );
     // The digits reached the far end as events, once each.
     let expected: Vec<(String, String)> = ["1", "2", "#"]
         .iter()

@@ -50,6 +50,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use prometheus::{IntCounter, IntGauge};
 use tokio::sync::{mpsc as tmpsc, oneshot};
 use tracing::{info, warn, Span};
 
@@ -68,6 +69,57 @@ const PHASES: usize = 20;
 const MAX_READS: usize = 64;
 /// Readiness events asked for per pass.
 const EVENTS: usize = 1024;
+/// A pass that begins later than this after its millisecond is counted
+/// late ([`PlaneMetrics::late_passes`]).
+const LATE: Duration = Duration::from_millis(5);
+
+/// What the plane counts, for `/metrics` (registered by
+/// [`crate::telemetry::Metrics`]; unregistered ones by default).
+#[derive(Clone)]
+pub struct PlaneMetrics {
+    /// Calls whose media is parked now, all workers.
+    pub calls: IntGauge,
+    /// Datagrams read by the workers.
+    pub datagrams: IntCounter,
+    /// Passes that began more than 5 ms after their millisecond: a worker
+    /// too busy or kept off the CPU (a sign to add `media.workers`).
+    pub late_passes: IntCounter,
+}
+
+impl PlaneMetrics {
+    /// The metrics, not registered anywhere.
+    pub fn unregistered() -> PlaneMetrics {
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).ok();
+        let counter = |name: &str, help: &str| IntCounter::new(name, help).ok();
+        PlaneMetrics {
+            calls: gauge(
+                "media_plane_calls",
+                "Calls whose media is on the media plane",
+            )
+            .unwrap_or_else(unnamed_gauge),
+            datagrams: counter(
+                "media_plane_datagrams_total",
+                "Datagrams read by the media plane",
+            )
+            .unwrap_or_else(unnamed_counter),
+            late_passes: counter(
+                "media_plane_late_passes_total",
+                "Media-plane passes that began more than 5 ms late",
+            )
+            .unwrap_or_else(unnamed_counter),
+        }
+    }
+}
+
+#[allow(clippy::expect_used)]
+fn unnamed_gauge() -> IntGauge {
+    IntGauge::new("unnamed", "unnamed").expect("a valid metric name")
+}
+
+#[allow(clippy::expect_used)]
+fn unnamed_counter() -> IntCounter {
+    IntCounter::new("unnamed", "unnamed").expect("a valid metric name")
+}
 
 /// The two legs of a bridged call and its recorder, as the call task
 /// hands them to the plane and gets them back.
@@ -167,8 +219,12 @@ impl std::fmt::Debug for MediaPlane {
 
 impl MediaPlane {
     /// Starts `workers` threads (at least one); `timeout` is the media
-    /// timeout (`None`: off).
-    pub fn start(workers: usize, timeout: Option<Duration>) -> std::io::Result<MediaPlane> {
+    /// timeout (`None`: off); they count into `metrics`.
+    pub fn start(
+        workers: usize,
+        timeout: Option<Duration>,
+        metrics: &PlaneMetrics,
+    ) -> std::io::Result<MediaPlane> {
         let mut handles = Vec::new();
         for n in 0..workers.max(1) {
             let (parks, parks_rx) = mpsc::channel();
@@ -183,6 +239,7 @@ impl MediaPlane {
                 by_id: HashMap::new(),
                 timeout,
                 load: Arc::clone(&load),
+                metrics: metrics.clone(),
             };
             std::thread::Builder::new()
                 .name(format!("hibiki-media-{n}"))
@@ -269,6 +326,7 @@ struct Worker {
     by_id: HashMap<u64, usize>,
     timeout: Option<Duration>,
     load: Arc<AtomicUsize>,
+    metrics: PlaneMetrics,
 }
 
 /// The token of a slot's leg: even for the caller, odd for the callee.
@@ -320,9 +378,11 @@ impl Worker {
                 }
             };
             let now = Instant::now();
+            let mut read = 0;
             for event in events.iter().take(ready) {
-                self.readable(event.data(), now);
+                read += self.readable(event.data(), now);
             }
+            self.metrics.datagrams.inc_by(read);
             self.play(now);
             // Every phase whose millisecond has begun (a long pass runs
             // several); a worker stalled for more than a frame runs each
@@ -336,6 +396,9 @@ impl Worker {
             }
             if house <= now {
                 house = now + PASS;
+            }
+            if now.saturating_duration_since(next) > LATE {
+                self.metrics.late_passes.inc();
             }
             next += PASS;
             let now = Instant::now();
@@ -383,6 +446,7 @@ impl Worker {
                 }
                 self.by_id.insert(id, index);
                 self.load.fetch_add(1, Ordering::Relaxed);
+                self.metrics.calls.inc();
             }
         }
     }
@@ -401,6 +465,7 @@ impl Worker {
                 };
                 self.free.push(index);
                 self.load.fetch_sub(1, Ordering::Relaxed);
+                self.metrics.calls.dec();
                 let legs = match &slot.media {
                     Media::Bridge(b) => [Some(&b.caller), Some(&b.callee)],
                     Media::Flow(f) => [Some(&f.leg), None],
@@ -417,12 +482,12 @@ impl Worker {
     }
 
     /// Reads a datagram waiting on one leg and passes it on (more while
-    /// they are strangers').
-    fn readable(&mut self, token: u64, now: Instant) {
+    /// they are strangers'); returns how many it read.
+    fn readable(&mut self, token: u64, now: Instant) -> u64 {
         let index = usize::try_from(token / 2).unwrap_or(usize::MAX);
         let from_callee = token % 2 == 1;
         let Some(Some(slot)) = self.slots.get_mut(index) else {
-            return;
+            return 0;
         };
         match &mut slot.media {
             Media::Bridge(media) => bridge_readable(media, from_callee, &slot.span, now),
@@ -516,14 +581,15 @@ fn silent(leg: &ParkedLeg, since: Instant, timeout: Option<Duration>, now: Insta
 
 /// Reads `leg`'s next datagram and hands it to `each`, reading on while
 /// they are strangers' (up to [`MAX_READS`]) and stopping when the socket
-/// is empty.
+/// is empty; returns how many it read.
 fn read_turn(
     leg: &mut ParkedLeg,
     span: &Span,
     party: &str,
     now: Instant,
     mut each: impl FnMut(&mut ParkedLeg, Received),
-) {
+) -> u64 {
+    let mut read = 0;
     for _ in 0..MAX_READS {
         let received = match leg.recv_now(now) {
             Ok(received) => received,
@@ -534,16 +600,18 @@ fn read_turn(
                 break;
             }
         };
+        read += 1;
         each(leg, received);
         if received != Received::Ignored {
             break;
         }
     }
+    read
 }
 
 /// A bridge's datagram: recorded on its party's side, relayed to the
 /// other leg.
-fn bridge_readable(media: &mut BridgeMedia, from_callee: bool, span: &Span, now: Instant) {
+fn bridge_readable(media: &mut BridgeMedia, from_callee: bool, span: &Span, now: Instant) -> u64 {
     let BridgeMedia {
         caller,
         callee,
@@ -565,7 +633,7 @@ fn bridge_readable(media: &mut BridgeMedia, from_callee: bool, span: &Span, now:
         while let Some((digit, via)) = from.poll_digit(now) {
             span.in_scope(|| info!(%digit, via, party, "dtmf digit"));
         }
-    });
+    })
 }
 
 /// A flow's datagram: the caller's audio into the recording and the
@@ -575,7 +643,7 @@ fn flow_readable(
     span: &Span,
     events: &tmpsc::UnboundedSender<PlaneEvent>,
     now: Instant,
-) {
+) -> u64 {
     let FlowMedia {
         leg,
         recorder,
@@ -590,7 +658,7 @@ fn flow_readable(
             }
         }
         leg_digits(leg, span, events, now);
-    });
+    })
 }
 
 /// A flow's caller's keys, logged and reported.
