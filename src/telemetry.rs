@@ -101,7 +101,21 @@ impl Metrics {
         for result in ["ok", "error"] {
             ivr_reloads.with_label_values(&[result]);
         }
-        let media_plane = crate::media::plane::PlaneMetrics::unregistered();
+        let media_plane = crate::media::plane::PlaneMetrics {
+            calls: IntGauge::new(
+                "media_plane_calls",
+                "Calls whose media is on the media plane",
+            )
+            .unwrap_or_else(|_| unreachable_metric()),
+            datagrams: counter(
+                "media_plane_datagrams_total",
+                "Datagrams read by the media plane",
+            ),
+            late_passes: counter(
+                "media_plane_late_passes_total",
+                "Media-plane passes that began more than 5 ms late",
+            ),
+        };
         for c in [
             Box::new(media_plane.calls.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(media_plane.datagrams.clone()),
@@ -182,6 +196,13 @@ mod tests {
         );
         assert!(
             text.contains("hibiki_sip_requests_total{direction=\"in\",method=\"INVITE\"} 3"),
+            "{text}"
+        );
+        m.media_plane.calls.set(2);
+        let text = m.render();
+        assert!(text.contains("hibiki_media_plane_calls 2"), "{text}");
+        assert!(
+            text.contains("hibiki_media_plane_late_passes_total 0"),
             "{text}"
         );
         assert!(text.contains("hibiki_calls_active 0"), "{text}");

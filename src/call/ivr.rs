@@ -356,6 +356,7 @@ impl Actor {
                         }
                         Err(lost) => {
                             self.hang_up().await;
+                            self.call.record.ivr_path = serde_json::to_value(session.path()).ok();
                             return lost;
                         }
                     }
@@ -569,10 +570,7 @@ impl Actor {
         let timer = session
             .poll_timeout()
             .map(|ms| leg.origin() + Duration::from_millis(ms));
-        let (recorder, row) = match recording.take() {
-            Some(Recording { recorder, row }) => (Some(recorder), Some(row)),
-            None => (None, None),
-        };
+        let (recorder, row) = Recording::split(recording.take());
         let (message, message_op) = match io.message.take() {
             Some(Message { op, recorder }) => (Some(recorder), Some(op)),
             None => (None, None),
@@ -640,9 +638,7 @@ impl Actor {
             }
         };
         io.player = player;
-        if let (Some(recorder), Some(row)) = (recorder, row) {
-            *recording = Some(Recording { recorder, row });
-        }
+        *recording = Recording::join(recorder, row);
         if let (Some(recorder), Some(op)) = (message, message_op) {
             io.message = Some(Message { op, recorder });
         }
@@ -652,7 +648,12 @@ impl Actor {
                 PlaneEvent::Digit { digit, at_us, .. } => {
                     session.handle(Input::Digit(digit), at_us / 1000);
                 }
-                PlaneEvent::MediaTimeout => woke = Woke::MediaTimeout,
+                // Only when nothing else woke the flow (a BYE must still
+                // be answered); the plane says it again once parked anew.
+                PlaneEvent::MediaTimeout if matches!(woke, Woke::Plane) => {
+                    woke = Woke::MediaTimeout;
+                }
+                PlaneEvent::MediaTimeout => {}
                 // (The recorder is gone; the plane said why.)
                 PlaneEvent::RecordingFailed(_) | PlaneEvent::PlayFinished => {}
             }

@@ -30,7 +30,8 @@ pub enum HangupCause {
     AckTimeout,
     /// A request of ours went unanswered (Timer B/F).
     Timeout,
-    /// No RTP port was free (or it could not be bound).
+    /// No RTP port was free (or it could not be bound), or the call's RTP
+    /// sockets were lost on the media plane (logged; a fault).
     NoMediaPorts,
     /// No RTP from the caller for `media.timeout_seconds`.
     MediaTimeout,

@@ -17,6 +17,34 @@ pub(super) struct Recording {
     pub(super) row: RecordingRecord,
 }
 
+impl Recording {
+    /// The recorder (it goes to the media plane with the legs) and the
+    /// row (the call task keeps it).
+    pub(super) fn split(
+        recording: Option<Recording>,
+    ) -> (Option<Recorder>, Option<Box<RecordingRecord>>) {
+        match recording {
+            Some(Recording { recorder, row }) => (Some(recorder), Some(Box::new(row))),
+            None => (None, None),
+        }
+    }
+
+    /// The recording again from what [`Recording::split`] gave, once the
+    /// recorder is back (one that failed on the plane leaves none).
+    pub(super) fn join(
+        recorder: Option<Recorder>,
+        row: Option<Box<RecordingRecord>>,
+    ) -> Option<Recording> {
+        match (recorder, row) {
+            (Some(recorder), Some(row)) => Some(Recording {
+                recorder,
+                row: *row,
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl Actor {
     /// Opens the call's WAV and announces its row; `None` when recording is
     /// off or the file cannot be created (the call goes on, logged).

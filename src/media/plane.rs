@@ -60,8 +60,8 @@ use super::recording::{Recorder, RecordingError, Side};
 
 /// How long a worker sleeps between two passes.
 const PASS: Duration = Duration::from_millis(1);
-/// A recorder frame lasts this many passes: each bridge's 20 ms
-/// housekeeping falls on the pass of its slot modulo this.
+/// A recorder frame lasts this many milliseconds: each call's 20 ms
+/// housekeeping falls on the millisecond of its slot modulo this.
 const PHASES: usize = 20;
 /// Most datagrams read from one socket in one pass while they are
 /// strangers' (a flooded socket cannot hold the worker); a leg's own
@@ -73,8 +73,8 @@ const EVENTS: usize = 1024;
 /// late ([`PlaneMetrics::late_passes`]).
 const LATE: Duration = Duration::from_millis(5);
 
-/// What the plane counts, for `/metrics` (registered by
-/// [`crate::telemetry::Metrics`]; unregistered ones by default).
+/// What the plane counts, for `/metrics` (made and registered by
+/// [`crate::telemetry::Metrics`]).
 #[derive(Clone)]
 pub struct PlaneMetrics {
     /// Calls whose media is parked now, all workers.
@@ -84,41 +84,6 @@ pub struct PlaneMetrics {
     /// Passes that began more than 5 ms after their millisecond: a worker
     /// too busy or kept off the CPU (a sign to add `media.workers`).
     pub late_passes: IntCounter,
-}
-
-impl PlaneMetrics {
-    /// The metrics, not registered anywhere.
-    pub fn unregistered() -> PlaneMetrics {
-        let gauge = |name: &str, help: &str| IntGauge::new(name, help).ok();
-        let counter = |name: &str, help: &str| IntCounter::new(name, help).ok();
-        PlaneMetrics {
-            calls: gauge(
-                "media_plane_calls",
-                "Calls whose media is on the media plane",
-            )
-            .unwrap_or_else(unnamed_gauge),
-            datagrams: counter(
-                "media_plane_datagrams_total",
-                "Datagrams read by the media plane",
-            )
-            .unwrap_or_else(unnamed_counter),
-            late_passes: counter(
-                "media_plane_late_passes_total",
-                "Media-plane passes that began more than 5 ms late",
-            )
-            .unwrap_or_else(unnamed_counter),
-        }
-    }
-}
-
-#[allow(clippy::expect_used)]
-fn unnamed_gauge() -> IntGauge {
-    IntGauge::new("unnamed", "unnamed").expect("a valid metric name")
-}
-
-#[allow(clippy::expect_used)]
-fn unnamed_counter() -> IntCounter {
-    IntCounter::new("unnamed", "unnamed").expect("a valid metric name")
 }
 
 /// The two legs of a bridged call and its recorder, as the call task
@@ -157,6 +122,16 @@ pub struct FlowMedia {
 pub enum Media {
     Bridge(Box<BridgeMedia>),
     Flow(Box<FlowMedia>),
+}
+
+impl Media {
+    /// Its legs: a bridge's caller and callee, a flow's one leg.
+    fn legs(&self) -> [Option<&ParkedLeg>; 2] {
+        match self {
+            Media::Bridge(b) => [Some(&b.caller), Some(&b.callee)],
+            Media::Flow(f) => [Some(&f.leg), None],
+        }
+    }
 }
 
 /// What the plane tells a parked call's task.
@@ -419,66 +394,50 @@ impl Worker {
             span,
             events,
         } = park;
-        {
-            {
-                let index = self.free.pop().unwrap_or_else(|| {
-                    self.slots.push(None);
-                    self.slots.len() - 1
-                });
-                let legs = match &media {
-                    Media::Bridge(b) => [Some(&b.caller), Some(&b.callee)],
-                    Media::Flow(f) => [Some(&f.leg), None],
-                };
-                for (leg, callee) in legs.into_iter().zip([false, true]) {
-                    let Some(leg) = leg else { continue };
-                    let event = EpollEvent::new(EpollFlags::EPOLLIN, token(index, callee));
-                    if let Err(e) = self.epoll.add(&leg.socket, event) {
-                        span.in_scope(|| warn!(error = %e, "media plane: cannot watch a leg"));
-                    }
-                }
-                if let Some(slot) = self.slots.get_mut(index) {
-                    *slot = Some(Slot {
-                        media,
-                        span,
-                        events,
-                        timed_out: false,
-                    });
-                }
-                self.by_id.insert(id, index);
-                self.load.fetch_add(1, Ordering::Relaxed);
-                self.metrics.calls.inc();
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        for (leg, callee) in media.legs().into_iter().zip([false, true]) {
+            let Some(leg) = leg else { continue };
+            let event = EpollEvent::new(EpollFlags::EPOLLIN, token(index, callee));
+            if let Err(e) = self.epoll.add(&leg.socket, event) {
+                span.in_scope(|| warn!(error = %e, "media plane: cannot watch a leg"));
             }
         }
+        if let Some(slot) = self.slots.get_mut(index) {
+            *slot = Some(Slot {
+                media,
+                span,
+                events,
+                timed_out: false,
+            });
+        }
+        self.by_id.insert(id, index);
+        self.load.fetch_add(1, Ordering::Relaxed);
+        self.metrics.calls.inc();
     }
 
     fn unpark(&mut self, unpark: Unpark) {
         let Unpark { id, reply } = unpark;
-        {
-            {
-                let Some(index) = self.by_id.remove(&id) else {
-                    warn!(id, "media plane: asked for media it does not hold");
-                    return;
-                };
-                let Some(slot) = self.slots.get_mut(index).and_then(Option::take) else {
-                    warn!(id, index, "media plane: the call's slot is empty");
-                    return;
-                };
-                self.free.push(index);
-                self.load.fetch_sub(1, Ordering::Relaxed);
-                self.metrics.calls.dec();
-                let legs = match &slot.media {
-                    Media::Bridge(b) => [Some(&b.caller), Some(&b.callee)],
-                    Media::Flow(f) => [Some(&f.leg), None],
-                };
-                for leg in legs.into_iter().flatten() {
-                    let _ = self.epoll.delete(&leg.socket);
-                }
-                // Datagrams that came since the last pass are read by the
-                // call task: registering a socket with data waiting makes
-                // tokio's (edge-triggered) epoll report it at once.
-                let _ = reply.send(slot.media);
-            }
+        let Some(index) = self.by_id.remove(&id) else {
+            warn!(id, "media plane: asked for media it does not hold");
+            return;
+        };
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::take) else {
+            warn!(id, index, "media plane: the call's slot is empty");
+            return;
+        };
+        self.free.push(index);
+        self.load.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.calls.dec();
+        for leg in slot.media.legs().into_iter().flatten() {
+            let _ = self.epoll.delete(&leg.socket);
         }
+        // Datagrams that came since the last pass are read by the call
+        // task: registering a socket with data waiting makes tokio's
+        // (edge-triggered) epoll report it at once.
+        let _ = reply.send(slot.media);
     }
 
     /// Reads a datagram waiting on one leg and passes it on (more while

@@ -58,6 +58,11 @@ impl BridgeLegs {
         matches!(self, BridgeLegs::Parked { .. })
     }
 
+    /// Whether the legs are gone (the call must end).
+    pub(super) fn is_lost(&self) -> bool {
+        matches!(self, BridgeLegs::Lost)
+    }
+
     /// The media if it is in the task now (no waiting).
     pub(super) fn here_now(&mut self) -> Option<&mut Here> {
         match self {
@@ -101,10 +106,7 @@ impl BridgeLegs {
             return;
         };
         let Here { a, b, recording } = *here;
-        let (recorder, row) = match recording {
-            Some(Recording { recorder, row }) => (Some(recorder), Some(Box::new(row))),
-            None => (None, None),
-        };
+        let (recorder, row) = Recording::split(recording);
         let (caller, callee) = match (a.park(), b.park()) {
             (Ok(caller), Ok(callee)) => (caller, callee),
             (a, b) => {
@@ -166,16 +168,9 @@ fn unparked(media: BridgeMedia, row: Option<Box<RecordingRecord>>) -> std::io::R
         recorder,
         ..
     } = media;
-    let recording = match (recorder, row) {
-        (Some(recorder), Some(row)) => Some(Recording {
-            recorder,
-            row: *row,
-        }),
-        _ => None,
-    };
     Ok(Here {
         a: caller.unpark()?,
         b: callee.unpark()?,
-        recording,
+        recording: Recording::join(recorder, row),
     })
 }

@@ -146,6 +146,12 @@ impl Actor {
                     legs.park(plane, media_since);
                 }
             }
+            if legs.is_lost() {
+                self.hang_up().await;
+                self.bye(&mut dialog_b, b_destination, b_transport.clone())
+                    .await;
+                break Talked::Ended(lost);
+            }
             let parked = legs.is_parked();
             tokio::select! {
                 Some(event) = next_agent_event(&mut agent_events) => {

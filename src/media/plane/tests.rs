@@ -88,7 +88,7 @@ async fn a_parked_bridge_relays_records_and_comes_back() {
     let file = RecordingFile::create(dir.path().join("call.wav"), "call").unwrap();
     let recorder = Recorder::new(Timeline::new(a.media_us(Instant::now())), file);
 
-    let metrics = PlaneMetrics::unregistered();
+    let metrics = crate::telemetry::Metrics::new().media_plane;
     let plane = MediaPlane::start(1, Some(Duration::from_millis(400)), &metrics).unwrap();
     let media = BridgeMedia {
         caller: a.park().unwrap(),
@@ -183,7 +183,7 @@ async fn no_datagram_is_stranded_when_a_bridge_comes_back() {
     let mut a = leg(&pool, Codec::Pcmu, caller_peer.local_addr().unwrap(), t0).await;
     let mut b = leg(&pool, Codec::Pcmu, callee_peer.local_addr().unwrap(), t0).await;
     let a_addr = a.local_addr();
-    let plane = MediaPlane::start(1, None, &PlaneMetrics::unregistered()).unwrap();
+    let plane = MediaPlane::start(1, None, &crate::telemetry::Metrics::new().media_plane).unwrap();
     let mut seq = 0u16;
     let (mut by_plane, mut by_task) = (0usize, 0usize);
     for round in 0..20 {
@@ -264,7 +264,7 @@ async fn a_parked_flow_plays_its_prompt_records_and_reports_keys_and_the_end() {
     let message_file = RecordingFile::create(dir.path().join("msg.wav"), "msg").unwrap();
     let message = Recorder::new(Timeline::new(now_us), message_file);
 
-    let plane = MediaPlane::start(1, None, &PlaneMetrics::unregistered()).unwrap();
+    let plane = MediaPlane::start(1, None, &crate::telemetry::Metrics::new().media_plane).unwrap();
     let flow = FlowMedia {
         leg: leg.park().unwrap(),
         player,
@@ -361,7 +361,7 @@ async fn media_taken_back_the_moment_it_is_parked_comes_back() {
     let remote = |i: usize| peers[i].local_addr().unwrap();
     let mut a = leg(&pool, Codec::Pcmu, remote(0), t0).await;
     let mut b = leg(&pool, Codec::Pcmu, remote(1), t0).await;
-    let plane = MediaPlane::start(1, None, &PlaneMetrics::unregistered()).unwrap();
+    let plane = MediaPlane::start(1, None, &crate::telemetry::Metrics::new().media_plane).unwrap();
     // Another call keeps the worker passing every millisecond.
     let other = BridgeMedia {
         caller: leg(&pool, Codec::Pcmu, remote(2), t0).await.park().unwrap(),
