@@ -68,23 +68,90 @@ pub struct LegStats {
     pub max_late_us: u64,
 }
 
-/// One RTP leg driven by the call's task: its socket and its state (the
-/// state's methods are the leg's: `leg.media_us(now)`).
+/// One RTP leg driven by the call's task: its socket, its state (the
+/// state's methods are the leg's: `leg.media_us(now)`) and its buffers.
 pub struct RtpLeg {
     socket: UdpSocket,
     state: LegState,
+    scratch: Scratch,
 }
 
 /// One RTP leg parked on the media plane: a plain non-blocking socket the
-/// plane's worker reads and writes, and the leg's state.
+/// plane's worker reads and writes, and the leg's state. It has no
+/// buffers of its own: the worker lends its [`Scratch`] to each leg in
+/// turn, so a datagram lands in memory the worker touched a moment ago
+/// (in cache) rather than in one of thousands of legs' buffers, and a
+/// parked call holds 16 KiB less.
 pub struct ParkedLeg {
     pub(super) socket: std::net::UdpSocket,
     pub(super) state: LegState,
 }
 
+/// The buffers a leg reads a datagram into (`datagram`), decodes its
+/// audio into (`pcm`) and writes a packet to send into (`out`).
+pub struct Scratch {
+    datagram: Vec<u8>,
+    /// The last datagram [`LegState::handle`] accepted: its length in
+    /// `datagram` and what it carried.
+    last: Option<(usize, Payload)>,
+    out: Vec<u8>,
+    pcm: Vec<i16>,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch {
+            datagram: vec![0; DATAGRAM],
+            last: None,
+            out: vec![0; DATAGRAM],
+            pcm: vec![0; MAX_SAMPLES],
+        }
+    }
+
+    /// The samples of the last [`Received::Audio`].
+    pub fn decoded(&self, len: usize) -> &[i16] {
+        self.pcm.get(..len).unwrap_or(&[])
+    }
+
+    /// The last datagram accepted (audio or event), as received, for
+    /// relaying onto another leg, and the buffer to write that packet
+    /// into.
+    pub fn last_packet(&mut self) -> (Option<(&[u8], Payload)>, &mut Vec<u8>) {
+        let last = self
+            .last
+            .and_then(|(len, payload)| Some((self.datagram.get(..len)?, payload)));
+        (last, &mut self.out)
+    }
+
+    /// Has `state` handle the datagram just read into `datagram`
+    /// (`len` bytes from `from`), remembering it when it is to be relayed.
+    fn handle(
+        &mut self,
+        state: &mut LegState,
+        (len, from): (usize, SocketAddr),
+        now: Instant,
+    ) -> Received {
+        let Scratch {
+            datagram,
+            last,
+            pcm,
+            ..
+        } = self;
+        let datagram = datagram.get(..len).unwrap_or(&[]);
+        let (received, accepted) = state.handle(datagram, from, now, pcm);
+        *last = accepted.map(|payload| (len, payload));
+        received
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch::new()
+    }
+}
+
 /// What one RTP leg knows, sans-IO: the port it holds, what SDP
-/// negotiated, the latch, the streams, DTMF, the recording clock, and the
-/// buffers a datagram is read into and a relayed packet written into.
+/// negotiated, the latch, the streams, DTMF and the recording clock.
 pub struct LegState {
     _lease: PortLease,
     local: SocketAddr,
@@ -102,11 +169,6 @@ pub struct LegState {
     last_ssrc: Option<u32>,
     last_rx: Option<Instant>,
     stats: LegStats,
-    buf: Vec<u8>,
-    /// The last accepted packet: its length in `buf` and what it carried.
-    last: Option<(usize, Payload)>,
-    out: Vec<u8>,
-    pcm: Vec<i16>,
 }
 
 impl RtpLeg {
@@ -123,27 +185,42 @@ impl RtpLeg {
         Ok(RtpLeg {
             socket,
             state: LegState::new(lease, local, negotiated, t0),
+            scratch: Scratch::new(),
         })
     }
 
     /// Waits for the next datagram and handles it.
     pub async fn recv(&mut self) -> std::io::Result<Received> {
-        let (len, from) = self.socket.recv_from(&mut self.state.buf).await?;
-        Ok(self.state.handle(len, from, Instant::now()))
+        let read = self.socket.recv_from(&mut self.scratch.datagram).await?;
+        Ok(self.scratch.handle(&mut self.state, read, Instant::now()))
+    }
+
+    /// The samples of the last [`Received::Audio`].
+    pub fn decoded(&self, len: usize) -> &[i16] {
+        self.scratch.decoded(len)
+    }
+
+    /// The last packet [`RtpLeg::recv`] accepted (audio or event), as
+    /// received, for relaying onto another leg.
+    pub fn last_packet(&self) -> Option<(&[u8], Payload)> {
+        let (len, payload) = self.scratch.last?;
+        Some((self.scratch.datagram.get(..len)?, payload))
     }
 
     /// Relays a packet another leg received (see [`relay`]) to this leg's
     /// peer. Nothing is sent while the peer holds us or before we know
     /// where it is.
     pub async fn relay(&mut self, packet: &[u8], payload: Payload, now: Instant) {
-        let prepared = self.state.prepare_relay(packet, payload, now);
+        let prepared = self
+            .state
+            .prepare_relay(packet, payload, now, &mut self.scratch.out);
         self.send_out(prepared).await;
     }
 
-    /// Sends the packet prepared in the state's `out` buffer, if any.
+    /// Sends the packet prepared in the `out` buffer, if any.
     async fn send_out(&mut self, prepared: Option<(usize, SocketAddr)>) {
         let Some((len, to)) = prepared else { return };
-        if let Some(bytes) = self.state.out.get(..len) {
+        if let Some(bytes) = self.scratch.out.get(..len) {
             if self.socket.send_to(bytes, to).await.is_ok() {
                 self.state.stats.sent += 1;
             }
@@ -155,12 +232,15 @@ impl RtpLeg {
     /// codec, to the latched (or signalled) address. Nothing is sent while
     /// the peer holds us or before we know where it is.
     pub async fn send_pcm(&mut self, source: u32, pcm: &[i16], now: Instant) {
-        let prepared = self.state.prepare_pcm(source, pcm, now);
+        let prepared = self
+            .state
+            .prepare_pcm(source, pcm, now, &mut self.scratch.out);
         self.send_out(prepared).await;
     }
 
     /// Hands the leg to the media plane: its socket leaves this task's
-    /// runtime (it stays non-blocking).
+    /// runtime (it stays non-blocking); its buffers are freed (the plane
+    /// lends its own).
     pub fn park(self) -> std::io::Result<ParkedLeg> {
         Ok(ParkedLeg {
             socket: self.socket.into_std()?,
@@ -175,39 +255,41 @@ impl ParkedLeg {
         Ok(RtpLeg {
             socket: UdpSocket::from_std(self.socket)?,
             state: self.state,
+            scratch: Scratch::new(),
         })
     }
 
-    /// Reads one waiting datagram, if any (`WouldBlock` when none), and
-    /// handles it as of `now`.
-    pub fn recv_now(&mut self, now: Instant) -> std::io::Result<Received> {
-        let (len, from) = self.socket.recv_from(&mut self.state.buf)?;
-        Ok(self.state.handle(len, from, now))
+    /// Reads one waiting datagram, if any (`WouldBlock` when none), into
+    /// `scratch` and handles it as of `now` (decoded audio is then in
+    /// [`Scratch::decoded`], the datagram in [`Scratch::last_packet`]).
+    pub fn recv_now(&mut self, scratch: &mut Scratch, now: Instant) -> std::io::Result<Received> {
+        let read = self.socket.recv_from(&mut scratch.datagram)?;
+        Ok(scratch.handle(&mut self.state, read, now))
     }
 
-    /// [`RtpLeg::send_pcm`] from the plane (a frame that cannot be sent
-    /// at once is dropped).
-    pub fn send_pcm_now(&mut self, source: u32, pcm: &[i16], now: Instant) {
-        let prepared = self.state.prepare_pcm(source, pcm, now);
-        self.send_out(prepared);
+    /// [`RtpLeg::send_pcm`] from the plane, written into `out` (a frame
+    /// that cannot be sent at once is dropped).
+    pub fn send_pcm_now(&mut self, source: u32, pcm: &[i16], now: Instant, out: &mut [u8]) {
+        let prepared = self.state.prepare_pcm(source, pcm, now, out);
+        self.send_out(prepared, out);
     }
 
-    /// Sends the packet prepared in the state's `out` buffer, if any (a
-    /// full socket buffer drops it).
-    fn send_out(&mut self, prepared: Option<(usize, SocketAddr)>) {
+    /// Sends the packet prepared in `out`, if any (a full socket buffer
+    /// drops it).
+    fn send_out(&mut self, prepared: Option<(usize, SocketAddr)>, out: &[u8]) {
         let Some((len, to)) = prepared else { return };
-        if let Some(bytes) = self.state.out.get(..len) {
+        if let Some(bytes) = out.get(..len) {
             if self.socket.send_to(bytes, to).is_ok() {
                 self.state.stats.sent += 1;
             }
         }
     }
 
-    /// [`RtpLeg::relay`] from the plane: a packet that cannot be sent at
-    /// once (a full socket buffer) is dropped.
-    pub fn relay_now(&mut self, packet: &[u8], payload: Payload, now: Instant) {
-        let prepared = self.state.prepare_relay(packet, payload, now);
-        self.send_out(prepared);
+    /// [`RtpLeg::relay`] from the plane, written into `out`: a packet that
+    /// cannot be sent at once (a full socket buffer) is dropped.
+    pub fn relay_now(&mut self, packet: &[u8], payload: Payload, now: Instant, out: &mut [u8]) {
+        let prepared = self.state.prepare_relay(packet, payload, now, out);
+        self.send_out(prepared, out);
     }
 }
 
@@ -266,10 +348,6 @@ impl LegState {
             last_rx: None,
             stats: LegStats::default(),
             negotiated,
-            buf: vec![0; DATAGRAM],
-            last: None,
-            out: vec![0; DATAGRAM],
-            pcm: vec![0; MAX_SAMPLES],
         }
     }
 
@@ -320,11 +398,6 @@ impl LegState {
         self.stats
     }
 
-    /// The samples of the last [`Received::Audio`].
-    pub fn decoded(&self, len: usize) -> &[i16] {
-        self.pcm.get(..len).unwrap_or(&[])
-    }
-
     /// A digit received, once each, and how: RFC 4733 events, or tones in
     /// the audio when the caller negotiated no telephone-event.
     pub fn poll_digit(&mut self, now: Instant) -> Option<(char, &'static str)> {
@@ -335,23 +408,29 @@ impl LegState {
         self.inband_digits.pop_front().map(|d| (d, "inband"))
     }
 
-    fn handle(&mut self, len: usize, from: SocketAddr, now: Instant) -> Received {
-        self.last = None;
-        let Some(datagram) = self.buf.get(..len) else {
-            return Received::Ignored;
-        };
+    /// Handles one datagram from `from`: what it was, and what it carried
+    /// when it is to be relayed (audio or an event). Audio is decoded into
+    /// `pcm`.
+    fn handle(
+        &mut self,
+        datagram: &[u8],
+        from: SocketAddr,
+        now: Instant,
+        pcm: &mut [i16],
+    ) -> (Received, Option<Payload>) {
+        const IGNORED: (Received, Option<Payload>) = (Received::Ignored, None);
         let packet = match RtpPacket::parse(datagram) {
             Ok(p) => p,
-            Err(RtpError::Rtcp(_)) => return Received::Ignored,
+            Err(RtpError::Rtcp(_)) => return IGNORED,
             Err(e) => {
                 self.stats.malformed += 1;
                 debug!(error = %e, %from, "malformed RTP dropped");
-                return Received::Ignored;
+                return IGNORED;
             }
         };
         if self.latch.check(from) == LatchVerdict::Rejected {
             self.stats.rejected_source += 1;
-            return Received::Ignored;
+            return IGNORED;
         }
         let now_us =
             u64::try_from(now.saturating_duration_since(self.t0).as_micros()).unwrap_or(u64::MAX);
@@ -359,7 +438,7 @@ impl LegState {
             self.incoming.receive(&packet, now_us),
             Reception::Duplicate | Reception::Jump
         ) {
-            return Received::Ignored;
+            return IGNORED;
         }
         self.stats.received += 1;
         self.last_rx = Some(now);
@@ -377,21 +456,20 @@ impl LegState {
             ) {
                 debug!(error = %e, "bad telephone-event payload");
             }
-            self.last = Some((len, Payload::Event));
-            return Received::Event;
+            return (Received::Event, Some(Payload::Event));
         }
         let law = if pt == self.negotiated.payload_type {
             self.law
         } else {
             match Law::from_payload_type(pt) {
                 Some(law) => law,
-                None => return Received::Ignored,
+                None => return IGNORED,
             }
         };
         let payload = packet.payload();
-        let n = payload.len().min(self.pcm.len());
-        let Some(dst) = self.pcm.get_mut(..n) else {
-            return Received::Ignored;
+        let n = payload.len().min(pcm.len());
+        let Some(dst) = pcm.get_mut(..n) else {
+            return IGNORED;
         };
         law.decode(payload.get(..n).unwrap_or(&[]), dst);
         if let Some(detector) = self.inband.as_mut() {
@@ -406,15 +484,7 @@ impl LegState {
         }
         let at_us = self.clock.media_time(packet.timestamp(), now_us);
         self.stats.max_late_us = self.stats.max_late_us.max(now_us.saturating_sub(at_us));
-        self.last = Some((len, Payload::Audio(law)));
-        Received::Audio { at_us, len: n }
-    }
-
-    /// The last packet [`RtpLeg::recv`] accepted (audio or event), as
-    /// received, for relaying onto another leg.
-    pub fn last_packet(&self) -> Option<(&[u8], Payload)> {
-        let (len, payload) = self.last?;
-        Some((self.buf.get(..len)?, payload))
+        (Received::Audio { at_us, len: n }, Some(Payload::Audio(law)))
     }
 
     /// What this leg's peer negotiated, as a relay target.
@@ -434,6 +504,7 @@ impl LegState {
         packet: &[u8],
         payload: Payload,
         now: Instant,
+        out: &mut [u8],
     ) -> Option<(usize, SocketAddr)> {
         let to = self.latch.send_to()?;
         if !self.negotiated.sends() {
@@ -441,14 +512,7 @@ impl LegState {
         }
         let now_us = self.media_us(now);
         let target = self.target();
-        match relay::prepare(
-            packet,
-            payload,
-            &target,
-            &mut self.outgoing,
-            now_us,
-            &mut self.out,
-        ) {
+        match relay::prepare(packet, payload, &target, &mut self.outgoing, now_us, out) {
             Ok(len) => Some((len, to)),
             Err(NotRelayed::NoEventType) => {
                 self.stats.events_held += 1;
@@ -469,6 +533,7 @@ impl LegState {
         source: u32,
         pcm: &[i16],
         now: Instant,
+        out: &mut [u8],
     ) -> Option<(usize, SocketAddr)> {
         let to = self.latch.send_to()?;
         if !self.negotiated.sends() {
@@ -482,7 +547,7 @@ impl LegState {
             .send(source, self.negotiated.payload_type, samples, now_us);
         let mut payload = [0u8; MAX_SAMPLES];
         self.law.encode(pcm.get(..n).unwrap_or(&[]), &mut payload);
-        match header.write_packet(payload.get(..n).unwrap_or(&[]), &mut self.out) {
+        match header.write_packet(payload.get(..n).unwrap_or(&[]), out) {
             Ok(len) => Some((len, to)),
             Err(e) => {
                 debug!(error = %e, "RTP packet not written");

@@ -54,7 +54,7 @@ use prometheus::{IntCounter, IntGauge};
 use tokio::sync::{mpsc as tmpsc, oneshot};
 use tracing::{info, warn, Span};
 
-use super::leg::{ParkedLeg, Received};
+use super::leg::{ParkedLeg, Received, Scratch};
 use super::prompt::player::{Player, PlayerEvent};
 use super::recording::{Recorder, RecordingError, Side};
 
@@ -206,6 +206,7 @@ impl MediaPlane {
             let (unparks, unparks_rx) = mpsc::channel();
             let load = Arc::new(AtomicUsize::new(0));
             let worker = Worker {
+                scratch: Scratch::new(),
                 epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
                 parks: parks_rx,
                 unparks: unparks_rx,
@@ -294,6 +295,9 @@ struct Slot {
 
 struct Worker {
     epoll: Epoll,
+    /// The buffers every leg's datagram is read, decoded and relayed
+    /// through, one leg at a time.
+    scratch: Scratch,
     parks: mpsc::Receiver<Park>,
     unparks: mpsc::Receiver<Unpark>,
     slots: Vec<Option<Slot>>,
@@ -448,14 +452,16 @@ impl Worker {
         let Some(Some(slot)) = self.slots.get_mut(index) else {
             return 0;
         };
+        let scratch = &mut self.scratch;
         match &mut slot.media {
-            Media::Bridge(media) => bridge_readable(media, from_callee, &slot.span, now),
-            Media::Flow(media) => flow_readable(media, &slot.span, &slot.events, now),
+            Media::Bridge(media) => bridge_readable(media, from_callee, &slot.span, scratch, now),
+            Media::Flow(media) => flow_readable(media, &slot.span, &slot.events, scratch, now),
         }
     }
 
     /// Sends the prompt frames due now, on every parked flow.
     fn play(&mut self, now: Instant) {
+        let (_, out) = self.scratch.last_packet();
         for slot in self.slots.iter_mut().flatten() {
             let Media::Flow(media) = &mut slot.media else {
                 continue;
@@ -463,7 +469,9 @@ impl Worker {
             let now_us = media.leg.media_us(now);
             while let Some(event) = media.player.poll(now_us + media.send_ahead_us) {
                 if let PlayerEvent::Frame(frame) = event {
-                    media.leg.send_pcm_now(media.source, &frame.samples, now);
+                    media
+                        .leg
+                        .send_pcm_now(media.source, &frame.samples, now, out);
                     if let Some(r) = media.recorder.as_mut() {
                         r.push(Side::Other, frame.deadline_us, &frame.samples);
                     }
@@ -545,12 +553,13 @@ fn read_turn(
     leg: &mut ParkedLeg,
     span: &Span,
     party: &str,
+    scratch: &mut Scratch,
     now: Instant,
-    mut each: impl FnMut(&mut ParkedLeg, Received),
+    mut each: impl FnMut(&mut ParkedLeg, Received, &mut Scratch),
 ) -> u64 {
     let mut read = 0;
     for _ in 0..MAX_READS {
-        let received = match leg.recv_now(now) {
+        let received = match leg.recv_now(scratch, now) {
             Ok(received) => received,
             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -560,7 +569,7 @@ fn read_turn(
             }
         };
         read += 1;
-        each(leg, received);
+        each(leg, received, scratch);
         if received != Received::Ignored {
             break;
         }
@@ -570,7 +579,13 @@ fn read_turn(
 
 /// A bridge's datagram: recorded on its party's side, relayed to the
 /// other leg.
-fn bridge_readable(media: &mut BridgeMedia, from_callee: bool, span: &Span, now: Instant) -> u64 {
+fn bridge_readable(
+    media: &mut BridgeMedia,
+    from_callee: bool,
+    span: &Span,
+    scratch: &mut Scratch,
+    now: Instant,
+) -> u64 {
     let BridgeMedia {
         caller,
         callee,
@@ -582,17 +597,24 @@ fn bridge_readable(media: &mut BridgeMedia, from_callee: bool, span: &Span, now:
     } else {
         (caller, callee, Side::Caller, "caller")
     };
-    read_turn(from, span, party, now, |from, received| {
-        if let (Received::Audio { at_us, len }, Some(r)) = (received, recorder.as_mut()) {
-            r.push(side, at_us, from.decoded(len));
-        }
-        if let Some((packet, payload)) = from.last_packet() {
-            to.relay_now(packet, payload, now);
-        }
-        while let Some((digit, via)) = from.poll_digit(now) {
-            span.in_scope(|| info!(%digit, via, party, "dtmf digit"));
-        }
-    })
+    read_turn(
+        from,
+        span,
+        party,
+        scratch,
+        now,
+        |from, received, scratch| {
+            if let (Received::Audio { at_us, len }, Some(r)) = (received, recorder.as_mut()) {
+                r.push(side, at_us, scratch.decoded(len));
+            }
+            if let (Some((packet, payload)), out) = scratch.last_packet() {
+                to.relay_now(packet, payload, now, out);
+            }
+            while let Some((digit, via)) = from.poll_digit(now) {
+                span.in_scope(|| info!(%digit, via, party, "dtmf digit"));
+            }
+        },
+    )
 }
 
 /// A flow's datagram: the caller's audio into the recording and the
@@ -601,6 +623,7 @@ fn flow_readable(
     media: &mut FlowMedia,
     span: &Span,
     events: &tmpsc::UnboundedSender<PlaneEvent>,
+    scratch: &mut Scratch,
     now: Instant,
 ) -> u64 {
     let FlowMedia {
@@ -609,15 +632,22 @@ fn flow_readable(
         message,
         ..
     } = media;
-    read_turn(leg, span, "caller", now, |leg, received| {
-        if let Received::Audio { at_us, len } = received {
-            let pcm = leg.decoded(len);
-            for r in [recorder.as_mut(), message.as_mut()].into_iter().flatten() {
-                r.push(Side::Caller, at_us, pcm);
+    read_turn(
+        leg,
+        span,
+        "caller",
+        scratch,
+        now,
+        |leg, received, scratch| {
+            if let Received::Audio { at_us, len } = received {
+                let pcm = scratch.decoded(len);
+                for r in [recorder.as_mut(), message.as_mut()].into_iter().flatten() {
+                    r.push(Side::Caller, at_us, pcm);
+                }
             }
-        }
-        leg_digits(leg, span, events, now);
-    })
+            leg_digits(leg, span, events, now);
+        },
+    )
 }
 
 /// A flow's caller's keys, logged and reported.
