@@ -7,6 +7,28 @@
 //! packet, memory per call and the kernel's receive-buffer drops.
 //! `check-recordings` then checks the WAVs the server wrote.
 //!
+//! `floor` needs no server: it measures the floor under the server's CPU
+//! per relayed packet, i.e. what the media plane's system-call pattern
+//! alone costs on this machine (see [`floor`]). One thread relays
+//! like the plane does (1 ms passes on a fixed grid, a level-triggered
+//! `epoll_wait` with timeout 0, one `recvfrom` per ready leg socket, a
+//! header rewrite, one `sendto` from the other leg's socket), another
+//! stands in for the load tool; it reports the relay thread's own CPU
+//! (user and system, `getrusage(RUSAGE_THREAD)`) per relayed packet over
+//! the steady window, the peer's, and the loss:
+//!
+//! ```text
+//! hibiki-rtpload floor --calls 1000 --duration 20 [--warmup 2]
+//!     [--peer-wait socket|timer] [--connected] [--recv-batch] [--json F]
+//! ```
+//!
+//! `--peer-wait socket` (default): the peer sleeps in `ppoll` on its
+//! sockets like `run`, so each relayed packet may wake it; `timer`: it
+//! sleeps to its next send deadline only. `--connected`: the relay
+//! `connect()`s each leg socket once latched and uses `recv`/`send`.
+//! `--recv-batch`: `recvmmsg` per ready socket. Everything stops by
+//! itself (warm-up + duration + 0.4 s).
+//!
 //! Why not SIPp: every call of one SIPp instance shares its media port,
 //! and its RTP runs in a thread per call; here four sockets serve every
 //! call (SIP and RTP for each side), packets go out in `sendmmsg` batches
@@ -22,6 +44,7 @@
 //!   (the crate's only `unsafe`); [`procfs`]: CPU, memory and drop
 //!   counters from `/proc`.
 //! - [`report`]: figures, table and JSON; [`wavcheck`]: recordings.
+//! - [`floor`]: the `floor` subcommand (relay pattern alone).
 //! - [`ivr`]: IVR mode (`--ivr`): scripted RFC 4733 keys and the gaps
 //!   inside the server's prompts.
 //!
@@ -29,6 +52,7 @@
 //! tool, not a traffic generator for other people's servers).
 
 mod engine;
+mod floor;
 mod ivr;
 mod pacer;
 mod procfs;
@@ -70,6 +94,47 @@ enum Command {
     Run(RunArgs),
     /// Check the WAV recordings under a directory.
     CheckRecordings(CheckArgs),
+    /// Measure the relay's system-call pattern alone (no server): CPU per
+    /// relayed packet of a thread that does only what the media plane
+    /// does with the sockets.
+    Floor(FloorArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PeerWaitArg {
+    /// The peer sleeps in ppoll on its sockets (the relay's sends wake it).
+    Socket,
+    /// The peer sleeps to its next send deadline only.
+    Timer,
+}
+
+#[derive(clap::Args, Debug)]
+struct FloorArgs {
+    /// How many bridged calls (two relay sockets each).
+    #[arg(long, default_value_t = 1000)]
+    calls: u32,
+    /// Seconds of the measured steady window.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// Seconds of traffic before the window.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// How the peer (the load tool's stand-in) waits between sends.
+    #[arg(long, value_enum, default_value = "socket")]
+    peer_wait: PeerWaitArg,
+    /// connect() each leg socket to its peer once latched; recv/send.
+    #[arg(long)]
+    connected: bool,
+    /// One recvmmsg per ready socket instead of one recvfrom.
+    #[arg(long)]
+    recv_batch: bool,
+    /// Receive and send buffer of the peer's two sockets, bytes (the
+    /// relay's sockets keep the kernel default, as the server's do).
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    socket_buffer: usize,
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -294,6 +359,42 @@ fn run(a: &RunArgs) -> Result<ExitCode> {
     })
 }
 
+fn floor_run(a: &FloorArgs) -> Result<ExitCode> {
+    if a.calls == 0 || a.calls > 20_000 {
+        bail!("--calls must be between 1 and 20000 (two sockets each)");
+    }
+    let duration = seconds("--duration", a.duration)?;
+    if duration.is_zero() {
+        bail!("--duration must be positive");
+    }
+    if duration > Duration::from_secs(3600) {
+        bail!("--duration must be at most an hour");
+    }
+    let warmup = seconds("--warmup", a.warmup)?;
+    if warmup > Duration::from_secs(600) {
+        bail!("--warmup must be at most 600 s");
+    }
+    let result = floor::run(floor::Config {
+        calls: a.calls,
+        warmup,
+        duration,
+        peer_wait: match a.peer_wait {
+            PeerWaitArg::Socket => floor::PeerWait::Socket,
+            PeerWaitArg::Timer => floor::PeerWait::Timer,
+        },
+        connected: a.connected,
+        recv_batch: a.recv_batch,
+        peer_buffer: a.socket_buffer,
+    })?;
+    let report = floor::report(&result);
+    print!("{}", report.to_table());
+    if let Some(path) = &a.json {
+        std::fs::write(path, report.to_json())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn check(a: &CheckArgs) -> Result<ExitCode> {
     let channels = match a.channels {
         ChannelsArg::Both => wavcheck::Channels::Both,
@@ -360,6 +461,7 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Run(a) => run(a),
         Command::CheckRecordings(a) => check(a),
+        Command::Floor(a) => floor_run(a),
     };
     match outcome {
         Ok(code) => code,

@@ -155,6 +155,53 @@ pub fn udp_socket_drops(pid: Option<u32>) -> io::Result<(u64, u64)> {
     Ok(parse_udp_drops(&text, &inodes))
 }
 
+/// The calling thread's scheduler figures from `/proc/thread-self/schedstat`:
+/// (nanoseconds on a CPU, nanoseconds waiting on a run queue while able
+/// to run).
+pub fn parse_schedstat(text: &str) -> Option<(u64, u64)> {
+    let mut f = text.split_whitespace();
+    let run = f.next()?.parse().ok()?;
+    let wait = f.next()?.parse().ok()?;
+    Some((run, wait))
+}
+
+/// [`parse_schedstat`] of the calling thread (`None` when the kernel has
+/// no schedstats).
+pub fn thread_schedstat() -> Option<(u64, u64)> {
+    parse_schedstat(&fs::read_to_string("/proc/thread-self/schedstat").ok()?)
+}
+
+/// Machine-wide CPU time from the `cpu` line of `/proc/stat`, in clock
+/// ticks summed over CPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MachineCpu {
+    /// user + nice + system + irq + softirq.
+    pub busy: u64,
+    /// idle + iowait.
+    pub idle: u64,
+    /// Time the hypervisor ran something else while a CPU wanted to run.
+    pub steal: u64,
+}
+
+pub fn parse_machine_cpu(text: &str) -> Option<MachineCpu> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal ...
+    Some(MachineCpu {
+        busy: v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)?,
+        idle: v.get(3)? + v.get(4)?,
+        steal: v.get(7).copied().unwrap_or(0),
+    })
+}
+
+pub fn machine_cpu() -> Option<MachineCpu> {
+    parse_machine_cpu(&fs::read_to_string("/proc/stat").ok()?)
+}
+
 /// The 1-minute load average.
 pub fn load_average() -> Option<f64> {
     fs::read_to_string("/proc/loadavg")
@@ -175,6 +222,26 @@ mod tests {
                     250 75 0 0 20 0 9 0 12345 1000000 2000 18446744073709551615";
         assert_eq!(parse_cpu_ticks(stat), Some(325));
         assert_eq!(parse_cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn schedstat_run_and_wait() {
+        assert_eq!(parse_schedstat("123456 789 42\n"), Some((123456, 789)));
+        assert_eq!(parse_schedstat(""), None);
+    }
+
+    #[test]
+    fn machine_cpu_from_proc_stat() {
+        let text = "cpu  115878 10 19776 91885 633 5 1581 104 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+        assert_eq!(
+            parse_machine_cpu(text),
+            Some(MachineCpu {
+                busy: 115878 + 10 + 19776 + 5 + 1581,
+                idle: 91885 + 633,
+                steal: 104
+            })
+        );
+        assert_eq!(parse_machine_cpu("intr 1 2\n"), None);
     }
 
     #[test]

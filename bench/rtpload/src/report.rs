@@ -97,11 +97,11 @@ pub struct Report {
 }
 
 impl Report {
-    fn heading(&mut self, h: &'static str) {
+    pub(crate) fn heading(&mut self, h: &'static str) {
         self.rows.push(Row::Heading(h));
     }
 
-    fn add(&mut self, key: &'static str, label: &'static str, value: Value) {
+    pub(crate) fn add(&mut self, key: &'static str, label: &'static str, value: Value) {
         self.rows.push(Row::Figure { key, label, value });
     }
 

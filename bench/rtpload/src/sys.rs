@@ -1,8 +1,9 @@
 //! The system calls std does not offer, behind safe functions: batched
 //! UDP send and receive (`sendmmsg`/`recvmmsg`, one system call for up to
 //! [`MAX_BATCH`] datagrams), `ppoll` with a sub-millisecond timeout, socket
-//! buffer sizes beyond `rmem_max` (`SO_RCVBUFFORCE`, when root), and the
-//! clock tick of `/proc/*/stat`.
+//! buffer sizes beyond `rmem_max` (`SO_RCVBUFFORCE`, when root), the
+//! clock tick of `/proc/*/stat`, and for `floor`: a level-triggered
+//! [`Epoll`] and the calling thread's own CPU time ([`thread_usage`]).
 //!
 //! This is the one module of the crate that may use `unsafe` (the crate
 //! denies it elsewhere; the workspace forbids it, which is why the crate
@@ -14,7 +15,7 @@
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 /// Datagrams per system call.
@@ -169,6 +170,13 @@ impl RecvBatch {
     /// Receives what is queued on `sock` (without blocking): the number
     /// of datagrams now in the batch, 0 when nothing was waiting.
     pub fn recv(&mut self, sock: &UdpSocket) -> io::Result<usize> {
+        self.recv_max(sock, MAX_BATCH)
+    }
+
+    /// [`RecvBatch::recv`] of at most `max` datagrams (1..=[`MAX_BATCH`]):
+    /// only that many headers are prepared for the kernel.
+    pub fn recv_max(&mut self, sock: &UdpSocket, max: usize) -> io::Result<usize> {
+        let max = max.clamp(1, MAX_BATCH);
         self.count = 0;
         let mut names = [sockaddr_of(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)); MAX_BATCH];
         // SAFETY: plain data, zero is valid.
@@ -176,7 +184,7 @@ impl RecvBatch {
         let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { zeroed() };
         let base = self.buf.as_mut_ptr();
         let slots = hdrs.iter_mut().zip(iovs.iter_mut().zip(names.iter_mut()));
-        for (i, (hdr, (iov, name))) in slots.enumerate() {
+        for (i, (hdr, (iov, name))) in slots.enumerate().take(max) {
             // SAFETY: i * size + size <= buf.len().
             iov.iov_base = unsafe { base.add(i * self.size) } as *mut libc::c_void;
             iov.iov_len = self.size;
@@ -190,7 +198,7 @@ impl RecvBatch {
             libc::recvmmsg(
                 sock.as_raw_fd(),
                 hdrs.as_mut_ptr(),
-                MAX_BATCH as libc::c_uint,
+                max as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
@@ -339,6 +347,109 @@ pub fn normal_priority() {
     }
 }
 
+/// A level-triggered epoll instance watching sockets for input, each
+/// under a `u64` token (what the server's media plane does through nix).
+#[derive(Debug)]
+pub struct Epoll {
+    fd: OwnedFd,
+    events: Vec<libc::epoll_event>,
+}
+
+impl Epoll {
+    /// An epoll reporting up to `capacity` ready sockets per wait.
+    pub fn new(capacity: usize) -> io::Result<Epoll> {
+        // SAFETY: no pointers; the result is checked before use.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Epoll {
+            // SAFETY: fd is a fresh descriptor nothing else owns.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            events: vec![libc::epoll_event { events: 0, u64: 0 }; capacity.max(1)],
+        })
+    }
+
+    /// Watches `sock` for input (`EPOLLIN`, level-triggered) as `token`.
+    /// The socket must outlive its registration (closing it removes it).
+    pub fn add_readable(&self, sock: &UdpSocket, token: u64) -> io::Result<()> {
+        let mut event = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: token,
+        };
+        // SAFETY: event is a live epoll_event; both fds are open.
+        let rc = unsafe {
+            libc::epoll_ctl(
+                self.fd.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                sock.as_raw_fd(),
+                &mut event,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// `epoll_wait` with timeout 0: replaces `ready` with the tokens of
+    /// the sockets that have input now (an interrupted wait reports none).
+    pub fn poll_now(&mut self, ready: &mut Vec<u64>) -> io::Result<()> {
+        ready.clear();
+        // SAFETY: events is a live array of the stated length.
+        let rc = unsafe {
+            libc::epoll_wait(
+                self.fd.as_raw_fd(),
+                self.events.as_mut_ptr(),
+                self.events.len().min(i32::MAX as usize) as libc::c_int,
+                0,
+            )
+        };
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            return match err.kind() {
+                io::ErrorKind::Interrupted => Ok(()),
+                _ => Err(err),
+            };
+        }
+        // Copied out by value: the struct is packed on x86-64.
+        ready.extend(self.events[..rc as usize].iter().map(|e| e.u64));
+        Ok(())
+    }
+}
+
+/// The calling thread's resource use so far (`getrusage(RUSAGE_THREAD)`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadUsage {
+    pub user: Duration,
+    pub system: Duration,
+    /// Context switches the thread asked for (it slept).
+    pub voluntary_switches: u64,
+    /// Times it was taken off the CPU while it could run.
+    pub involuntary_switches: u64,
+}
+
+fn duration_of(tv: libc::timeval) -> Duration {
+    Duration::from_secs(tv.tv_sec.max(0) as u64) + Duration::from_micros(tv.tv_usec.max(0) as u64)
+}
+
+/// The calling thread's CPU time (user and system) and context switches.
+pub fn thread_usage() -> io::Result<ThreadUsage> {
+    // SAFETY: rusage is plain data, zero is valid.
+    let mut ru: libc::rusage = unsafe { zeroed() };
+    // SAFETY: ru is a live rusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ThreadUsage {
+        user: duration_of(ru.ru_utime),
+        system: duration_of(ru.ru_stime),
+        voluntary_switches: ru.ru_nvcsw.max(0) as u64,
+        involuntary_switches: ru.ru_nivcsw.max(0) as u64,
+    })
+}
+
 /// Clock ticks per second of `/proc/*/stat` times.
 pub fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no memory effects.
@@ -358,5 +469,41 @@ mod tests {
     fn socket_addresses_convert_both_ways() {
         let a = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 5090);
         assert_eq!(addr_of(&sockaddr_of(a)), a);
+    }
+
+    #[test]
+    fn epoll_reports_a_readable_socket_until_it_is_read() {
+        let a = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let b = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        a.set_nonblocking(true).expect("nonblocking");
+        let mut ep = Epoll::new(4).expect("epoll");
+        ep.add_readable(&a, 42).expect("add");
+        let mut ready = Vec::new();
+        ep.poll_now(&mut ready).expect("wait");
+        assert!(ready.is_empty());
+        b.send_to(b"x", a.local_addr().expect("addr"))
+            .expect("send");
+        // Loopback delivers within the send call.
+        ep.poll_now(&mut ready).expect("wait");
+        assert_eq!(ready, vec![42]);
+        // Level-triggered: still ready until read.
+        ep.poll_now(&mut ready).expect("wait");
+        assert_eq!(ready, vec![42]);
+        let mut buf = [0u8; 8];
+        a.recv_from(&mut buf).expect("recv");
+        ep.poll_now(&mut ready).expect("wait");
+        assert!(ready.is_empty());
+    }
+
+    #[test]
+    fn thread_usage_grows_with_work() {
+        let before = thread_usage().expect("getrusage");
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let after = thread_usage().expect("getrusage");
+        assert!(after.user + after.system > before.user + before.system);
     }
 }
