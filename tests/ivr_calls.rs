@@ -50,12 +50,29 @@ fn config(flows: &Path, routes: &[(&str, &str)]) -> ServerConfig {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_known_caller_navigates_the_demo_flow_and_leaves_a_message() {
+    known_caller_leaves_a_message(None).await;
+}
+
+/// The same call with `media.workers = 0`: the flow's prompts, keys and
+/// recordings move through the call's own task, not the media plane.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flow_without_the_media_plane_plays_hears_keys_and_records() {
+    known_caller_leaves_a_message(Some("0")).await;
+}
+
+async fn known_caller_leaves_a_message(media_workers: Option<&str>) {
     assert!(
         Path::new(PCAP).exists(),
         "{PCAP} is missing: install Debian's sip-tester"
     );
     let flows = flows_dir(&[("demo.toml", common::ivr::demo_always_open())]);
-    let server = TestServer::start_with(config(flows.path(), &[("100", "demo")])).await;
+    let mut config = config(flows.path(), &[("100", "demo")]);
+    if let Some(workers) = media_workers {
+        config
+            .env
+            .push(("HIBIKI_MEDIA_WORKERS".into(), workers.into()));
+    }
+    let server = TestServer::start_with(config).await;
     let store = server.store().await;
     store
         .create_customer(
@@ -178,6 +195,14 @@ async fn a_known_caller_navigates_the_demo_flow_and_leaves_a_message() {
         c >= 0.9,
         "voicemail vs sent audio: NCC {c:.3} at {offset} samples"
     );
+
+    // Where the media went: through the plane unless it has no workers.
+    let metrics = server.metrics_text().await;
+    let read = common::metric(&metrics, "hibiki_media_plane_datagrams_total", &[]);
+    match media_workers {
+        Some("0") => assert_eq!(read, Some(0.0), "{metrics}"),
+        _ => assert!(read.is_some_and(|n| n > 100.0), "{metrics}"),
+    }
 }
 
 /// Polls `read` until `done` holds (at most 15 s), returning the last value.

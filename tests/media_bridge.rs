@@ -14,6 +14,10 @@
 //!   prompt on the right; the far end's own recording holds the caller's
 //!   audio too, after µ-law conversion;
 //! - both call records say answered, with the right causes.
+//!
+//! The same call runs twice: with the media plane (the default: bridged
+//! and IVR media relayed and recorded by the plane's worker thread) and
+//! with `media.workers = 0` (each call's own task moves its media).
 
 mod common;
 
@@ -67,7 +71,27 @@ async fn assert_recording(server: &TestServer, call_id: &str, what: &str, sent: 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bridged_call_carries_audio_and_digits_both_ways_and_is_recorded() {
+    bridged_call(Plane::On).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bridged_call_without_the_media_plane_is_relayed_and_recorded_by_its_task() {
+    bridged_call(Plane::Off).await;
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Plane {
+    /// The default: one media worker thread.
+    On,
+    /// `media.workers = 0`: media in the call tasks.
+    Off,
+}
+
+async fn bridged_call(plane: Plane) {
     let mut config = demo_server();
+    if plane == Plane::Off {
+        config.env.push(("HIBIKI_MEDIA_WORKERS".into(), "0".into()));
+    }
     config.routes.push_str(
         r#"
 [[trunks]]
@@ -128,11 +152,14 @@ to = "100"
         "{}",
         server.logs()
     );
-    // The bridge's audio went through the media plane, which holds no
-    // call once both have ended.
+    // With the plane, the bridge's audio went through it, and it holds no
+    // call once both have ended; without, it read nothing.
     let metrics = server.metrics_text().await;
     let read = common::metric(&metrics, "hibiki_media_plane_datagrams_total", &[]);
-    assert!(read.is_some_and(|n| n > 100.0), "{metrics}");
+    match plane {
+        Plane::On => assert!(read.is_some_and(|n| n > 100.0), "{metrics}"),
+        Plane::Off => assert_eq!(read, Some(0.0), "{metrics}"),
+    }
     assert_eq!(
         common::metric(&metrics, "hibiki_media_plane_calls", &[]),
         Some(0.0),
