@@ -123,6 +123,22 @@ async fn a_queued_caller_reaches_the_agent_with_the_screen_pop() {
     assert_eq!(connected["call_id"], call_id.as_str());
     agent.state("on_call", Duration::from_secs(5)).await;
 
+    // The recording's pause (card details) is the agent's on the call:
+    // another agent may not touch it.
+    add_user(&server, "bea", "agent", PASSWORD);
+    let other = api.token("bea", PASSWORD).await;
+    let ann = api.token("ann", PASSWORD).await;
+    let pause = format!("/calls/{call_id}/recording/pause");
+    let resume = format!("/calls/{call_id}/recording/resume");
+    api.post(&pause, Some(&other), json!({}))
+        .await
+        .error(403, "forbidden");
+    for (path, state) in [(&pause, "paused"), (&resume, "recording")] {
+        let a = api.post(path, Some(&ann), json!({})).await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        assert_eq!(a.body["recording"], state, "{:?}", a.body);
+    }
+
     // Both talk (the caller's pcap starts 6 s after the key, the agent's
     // 1 s after the answer; each lasts about 7 s), then the agent hangs up
     // from the screen.
@@ -178,6 +194,11 @@ async fn a_queued_caller_reaches_the_agent_with_the_screen_pop() {
     // The recording: the caller on the left, the agent on the right.
     let recordings = recordings_once_closed(&server, &call_id).await;
     assert_eq!(recordings.len(), 1, "{recordings:#?}");
+    assert_eq!(
+        recordings[0].pauses.len(),
+        1,
+        "ann's pause is marked: {recordings:#?}"
+    );
     let (spec, samples) = read_wav(&recording_file(&server, &recordings[0]));
     assert_eq!((spec.channels, spec.sample_rate), (2, 8000));
     let (left, right) = split_stereo(&samples);

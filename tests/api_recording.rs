@@ -1,9 +1,11 @@
-//! Pausing a live call's recording over the API, as an agent does while a
-//! caller reads out card details: SIPp is on a recorded demo call (its
-//! audio on the left, Hibiki's prompts on the right); an agent pauses the
-//! recording, then resumes it. Checked: the API's answers (roles, 404,
-//! idempotence), the pause marker in the recording's row, and the WAV:
-//! silent on both channels inside the marker, the caller's audio outside.
+//! Pausing a live call's recording over the API while a caller reads out
+//! card details: SIPp is on a recorded demo call (its audio on the left,
+//! Hibiki's prompts on the right, no agent on it); a supervisor pauses
+//! the recording, then resumes it. Checked: the API's answers (roles: an
+//! agent may command only the call they are on, see
+//! `tests/agent_queue.rs`; 404; idempotence), the pause marker in the
+//! recording's row, and the WAV: silent on both channels inside the
+//! marker, the caller's audio outside.
 
 mod common;
 
@@ -43,12 +45,14 @@ fn energy(samples: &[f64]) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_agent_pauses_and_resumes_a_live_recording() {
+async fn a_supervisor_pauses_and_resumes_a_live_recording() {
     let server = TestServer::start_with(demo_server()).await;
     add_user(&server, "amy", "agent", "agent-password-1");
+    add_user(&server, "sue", "supervisor", "supervisor-password-1");
     add_user(&server, "max", "manager", "manager-password-1");
     let api = Api::new(&server);
-    let agent = api.token("amy", "agent-password-1").await;
+    let amy = api.token("amy", "agent-password-1").await;
+    let supervisor = api.token("sue", "supervisor-password-1").await;
     let manager = api.token("max", "manager-password-1").await;
 
     let media_port = free_udp_port("127.0.0.1").to_string();
@@ -57,16 +61,20 @@ async fn an_agent_pauses_and_resumes_a_live_recording() {
     let pause = format!("/calls/{id}/recording/pause");
     let resume = format!("/calls/{id}/recording/resume");
 
-    // Who may not: no token, a manager; what does not exist: 404.
+    // Who may not: no token, a manager, an agent not on the call; what
+    // does not exist: 404.
     api.post(&pause, None, json!({}))
         .await
         .error(401, "unauthorized");
     api.post(&pause, Some(&manager), json!({}))
         .await
         .error(403, "forbidden");
+    api.post(&pause, Some(&amy), json!({}))
+        .await
+        .error(403, "forbidden");
     api.post(
         "/calls/no-such-call/recording/pause",
-        Some(&agent),
+        Some(&supervisor),
         json!({}),
     )
     .await
@@ -74,18 +82,18 @@ async fn an_agent_pauses_and_resumes_a_live_recording() {
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let paused_at = Instant::now();
-    let a = api.post(&pause, Some(&agent), json!({})).await;
+    let a = api.post(&pause, Some(&supervisor), json!({})).await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     assert_eq!(a.body["recording"], "paused", "{:?}", a.body);
     assert_eq!(a.body["call_id"], id.as_str());
     // Pausing twice is harmless.
-    let a = api.post(&pause, Some(&agent), json!({})).await;
+    let a = api.post(&pause, Some(&supervisor), json!({})).await;
     assert_eq!(
         (a.status, a.body["recording"].as_str()),
         (200, Some("paused"))
     );
     tokio::time::sleep(Duration::from_millis(2000).saturating_sub(paused_at.elapsed())).await;
-    let a = api.post(&resume, Some(&agent), json!({})).await;
+    let a = api.post(&resume, Some(&supervisor), json!({})).await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     assert_eq!(a.body["recording"], "recording", "{:?}", a.body);
 
@@ -96,7 +104,7 @@ async fn an_agent_pauses_and_resumes_a_live_recording() {
         .await;
     assert_eq!(rows[0].id, id);
     // Once over, the call takes no commands.
-    api.post(&resume, Some(&agent), json!({}))
+    api.post(&resume, Some(&supervisor), json!({}))
         .await
         .error(404, "not_found");
 

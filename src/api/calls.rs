@@ -17,9 +17,8 @@ use super::error::ApiError;
 use crate::auth::Role;
 use crate::call::{CallControl, ControlCommand, ControlError, RecordingState};
 
-/// Who may pause a recording: the agent on the call, a supervisor, an
-/// admin. (Until agents take calls, any agent may; the agents milestone
-/// narrows this to the agent handling the call.)
+/// Who may pause a recording: the agent on the call (the call itself
+/// checks that an agent asking is its agent), a supervisor, an admin.
 const RECORDING_CONTROLLERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Admin];
 
 /// How long a live call gets to answer a command.
@@ -61,11 +60,17 @@ async fn command(
     command: ControlCommand,
 ) -> Result<axum::Json<RecordingView>, ApiError> {
     caller.require(RECORDING_CONTROLLERS)?;
+    let agent = (caller.role == Role::Agent).then(|| caller.username.clone());
     let state = calls
-        .send(&id, command, ANSWER_WITHIN)
+        .send(&id, command, agent, ANSWER_WITHIN)
         .await
         .map_err(|e| match e {
             ControlError::NoSuchCall => ApiError::not_found(format!("no live call has id `{id}`")),
+            ControlError::NotYourCall => ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("call `{id}` is not yours: an agent may pause or resume only the recording of the call they are on"),
+            ),
             ControlError::NotRecording => ApiError::conflict(format!(
                 "call `{id}` is not being recorded (not answered yet, or recording is off)"
             )),

@@ -155,7 +155,7 @@ impl Actor {
                     }
                     Some(CallInput::Control(control)) => {
                         let now_us = leg.media_us(Instant::now());
-                        super::recording::control(recording.as_mut(), control, now_us);
+                        super::recording::control(recording.as_mut(), control, now_us, self.call.record.agent.as_deref());
                     }
                     Some(other) => self.unexpected(other).await,
                     None => break self.engine_gone(),

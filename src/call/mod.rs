@@ -57,6 +57,9 @@ pub enum CallInput {
 #[derive(Debug)]
 pub struct Control {
     pub command: ControlCommand,
+    /// The agent asking, when the requester is an agent: only the agent
+    /// on the call may then command it (supervisors and admins: `None`).
+    pub agent: Option<String>,
     pub reply: oneshot::Sender<Result<RecordingState, ControlError>>,
 }
 
@@ -84,6 +87,9 @@ pub enum ControlError {
     NoSuchCall,
     #[error("the call is not being recorded (not answered yet, recording off, or failed)")]
     NotRecording,
+    /// An agent asked about a call they are not on.
+    #[error("the call is not the requesting agent's")]
+    NotYourCall,
     /// The engine or the call did not answer in time (overload, shutdown).
     #[error("the call did not answer in time")]
     Unavailable,
@@ -101,18 +107,24 @@ impl CallControl {
         CallControl { engine }
     }
 
-    /// Sends `command` to the live call with id `call` and waits at most
-    /// `within` for its answer.
+    /// Sends `command` to the live call with id `call` on behalf of
+    /// `agent` (an agent may command only their own call; `None`: a
+    /// supervisor or an admin) and waits at most `within` for its answer.
     pub async fn send(
         &self,
         call: &str,
         command: ControlCommand,
+        agent: Option<String>,
         within: std::time::Duration,
     ) -> Result<RecordingState, ControlError> {
         let (reply, answer) = oneshot::channel();
         let control = SipCommand::Control {
             call: call.to_owned(),
-            control: Control { command, reply },
+            control: Control {
+                command,
+                agent,
+                reply,
+            },
         };
         let exchange = async {
             self.engine

@@ -129,9 +129,26 @@ impl Actor {
 }
 
 /// Carries out an API command on the call's recording (if any) at media
-/// time `now_us`, and answers it.
-pub(super) fn control(recording: Option<&mut Recording>, control: Control, now_us: u64) {
-    let Control { command, reply } = control;
+/// time `now_us`, and answers it. `agent_on_call` is the agent the call
+/// is connected to: an agent's command for another's call is refused.
+pub(super) fn control(
+    recording: Option<&mut Recording>,
+    control: Control,
+    now_us: u64,
+    agent_on_call: Option<&str>,
+) {
+    let Control {
+        command,
+        agent,
+        reply,
+    } = control;
+    if let Some(asking) = agent.as_deref() {
+        if agent_on_call != Some(asking) {
+            warn!(agent = asking, on_call = ?agent_on_call, ?command, "an agent's command for a call not theirs refused");
+            let _ = reply.send(Err(ControlError::NotYourCall));
+            return;
+        }
+    }
     let result = match recording {
         None => Err(ControlError::NotRecording),
         Some(r) => match command {

@@ -493,7 +493,7 @@ impl Actor {
                             },
                             CallInput::Control(control) => {
                                 let now_us = leg_a.media_us(Instant::now());
-                                crate::call::recording::control(recording.as_mut(), control, now_us);
+                                crate::call::recording::control(recording.as_mut(), control, now_us, self.call.record.agent.as_deref());
                             }
                             other => self.unexpected(other).await,
                         },

@@ -271,7 +271,7 @@ impl Actor {
                         CallInput::Control(control) => {
                             let here = legs.here().await;
                             let now_us = here.as_ref().map_or(0, |h| h.a.media_us(Instant::now()));
-                            crate::call::recording::control(here.and_then(|h| h.recording.as_mut()), control, now_us);
+                            crate::call::recording::control(here.and_then(|h| h.recording.as_mut()), control, now_us, self.call.record.agent.as_deref());
                         }
                         other => self.unexpected(other).await,
                     }
