@@ -4,6 +4,9 @@
 //! a request is admitted only when it comes from a trunk's listed source
 //! addresses or carries valid digest credentials of a trunk; anything else
 //! is refused (403) or challenged (401) when some trunk accepts digest.
+//! Credentials open one request only: the door remembers the nonce
+//! counts it accepted ([`NonceCounts`]), and the same credentials again (a
+//! replay) get a fresh challenge, not a call.
 //! Nothing here can make Hibiki place an outbound call: inbound routes
 //! only answer, and outbound legs (later issues) are started by
 //! authenticated API users, never by a SIP request from outside.
@@ -11,7 +14,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use hibiki_sip::auth::{Algorithm, Challenge, Credentials, NonceIssuer};
+use hibiki_sip::auth::{Algorithm, Challenge, Credentials, NonceCounts, NonceIssuer};
 use hibiki_sip::{Header, Request, Uri};
 
 use crate::config::{RouteAction, TrunkConfig};
@@ -33,8 +36,14 @@ pub struct Door {
     routes: HashMap<String, RouteAction>,
     realm: String,
     nonces: NonceIssuer,
+    /// The nonce counts accepted, against replays.
+    replays: NonceCounts,
     algorithms: Vec<Algorithm>,
 }
+
+/// How many nonces the door remembers against replays at most (each
+/// entry is a verified request's nonce, kept for the nonce's lifetime).
+const REMEMBERED_NONCES: usize = 100_000;
 
 impl Door {
     pub fn new(
@@ -48,6 +57,7 @@ impl Door {
             trunks,
             routes: routes.into_iter().collect(),
             realm,
+            replays: NonceCounts::new(nonces.lifetime_ms(), REMEMBERED_NONCES),
             nonces,
             algorithms,
         }
@@ -66,7 +76,7 @@ impl Door {
     }
 
     /// Decides whether `request`, received from `source`, may start a call.
-    pub fn admit(&self, request: &Request, source: IpAddr, now_ms: u64) -> Admission {
+    pub fn admit(&mut self, request: &Request, source: IpAddr, now_ms: u64) -> Admission {
         if let Some(t) = self.trunks.iter().find(|t| {
             t.inbound
                 .as_ref()
@@ -115,7 +125,20 @@ impl Door {
             &self.realm,
             now_ms,
         ) {
-            Ok(()) => Admission::Trunk(trunk.name.clone()),
+            Ok(()) => {
+                // `verify` demands qop=auth, hence a count.
+                let nc = credentials.nc.unwrap_or(0);
+                if self.replays.accept(&credentials.nonce, nc, now_ms) {
+                    Admission::Trunk(trunk.name.clone())
+                } else {
+                    tracing::warn!(
+                        username = %credentials.username,
+                        nc,
+                        "digest credentials used again (a replay, or a client repeating its nonce count): challenged anew"
+                    );
+                    Admission::Challenge { stale: true }
+                }
+            }
             Err(e) if e.is_stale() => Admission::Challenge { stale: true },
             Err(_) => Admission::Forbidden("digest credentials refused"),
         }
@@ -276,7 +299,7 @@ mod tests {
 
     #[test]
     fn a_listed_source_is_its_trunk() {
-        let d = door(vec![trunk("carrier", &["10.0.0.0/24"], None)]);
+        let mut d = door(vec![trunk("carrier", &["10.0.0.0/24"], None)]);
         let from = "10.0.0.9".parse().unwrap();
         assert_eq!(
             d.admit(&invite(None), from, 0),
@@ -286,7 +309,7 @@ mod tests {
 
     #[test]
     fn an_unknown_source_is_forbidden_when_no_trunk_takes_digest() {
-        let d = door(vec![trunk("carrier", &["10.0.0.0/24"], None)]);
+        let mut d = door(vec![trunk("carrier", &["10.0.0.0/24"], None)]);
         let from = "192.0.2.7".parse().unwrap();
         assert!(matches!(
             d.admit(&invite(None), from, 0),
@@ -296,7 +319,7 @@ mod tests {
 
     #[test]
     fn digest_trunks_challenge_then_admit_the_right_password() {
-        let d = door(vec![trunk("pbx", &[], Some("pbx"))]);
+        let mut d = door(vec![trunk("pbx", &[], Some("pbx"))]);
         let from = "192.0.2.7".parse().unwrap();
         assert_eq!(
             d.admit(&invite(None), from, 1_000),
@@ -314,8 +337,43 @@ mod tests {
     }
 
     #[test]
+    fn the_same_credentials_open_one_request_only() {
+        let mut d = door(vec![trunk("pbx", &[], Some("pbx"))]);
+        let from = "192.0.2.7".parse().unwrap();
+        let challenge = d.challenges(1_000, false).remove(0);
+        let with = |nc: u32| {
+            let credentials = hibiki_sip::auth::respond(
+                &challenge,
+                "INVITE",
+                "sip:100@127.0.0.1",
+                "pbx",
+                SECRET,
+                "cn0nce",
+                nc,
+            );
+            invite(Some(credentials.to_string()))
+        };
+        let first = with(1);
+        assert_eq!(d.admit(&first, from, 2_000), Admission::Trunk("pbx".into()));
+        // Captured and sent again (a new call): a fresh challenge.
+        assert_eq!(
+            d.admit(&first, from, 3_000),
+            Admission::Challenge { stale: true }
+        );
+        // The client's next request with the same nonce counts on.
+        assert_eq!(
+            d.admit(&with(2), from, 4_000),
+            Admission::Trunk("pbx".into())
+        );
+        assert_eq!(
+            d.admit(&with(2), from, 5_000),
+            Admission::Challenge { stale: true }
+        );
+    }
+
+    #[test]
     fn an_expired_nonce_with_the_right_password_is_challenged_stale() {
-        let d = door(vec![trunk("pbx", &[], Some("pbx"))]);
+        let mut d = door(vec![trunk("pbx", &[], Some("pbx"))]);
         let from = "192.0.2.7".parse().unwrap();
         let late = invite(Some(answer(&d, 1_000, SECRET, 0)));
         assert_eq!(

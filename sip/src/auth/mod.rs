@@ -19,9 +19,10 @@
 //! - **Stateless nonces.** A nonce is `hex(timestamp) ‖ hex(HMAC-SHA-256)`
 //!   over the timestamp and the algorithm it was issued for, so any node
 //!   holding the secret can check it and a nonce issued for SHA-256 cannot
-//!   be replayed with MD5 (no downgrade). The price is that `nc` is not
-//!   tracked: a captured `Authorization` can be replayed until its nonce
-//!   expires, which the lifetime bounds. Expired-but-authentic nonces with
+//!   be replayed with MD5 (no downgrade). Replays are caught apart from
+//!   the nonce: [`NonceCounts`] remembers the highest `nc` accepted per
+//!   fresh nonce, so a captured `Authorization` opens nothing a second
+//!   time (on the node that saw it first). Expired-but-authentic nonces with
 //!   a correct response yield [`AuthError::Stale`], so the caller answers
 //!   a fresh challenge with `stale=true` and the client retries silently.
 //! - **`qop=auth` is required** by [`NonceIssuer::verify`]: our challenges
@@ -43,6 +44,7 @@
 
 pub mod header;
 mod nonce;
+mod replay;
 #[cfg(test)]
 mod tests;
 
@@ -52,6 +54,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 pub use nonce::{NonceIssuer, DEFAULT_NONCE_LIFETIME_MS};
+pub use replay::NonceCounts;
 
 /// A digest algorithm (RFC 8760 §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
