@@ -295,6 +295,8 @@ async fn a_call_record_shows_its_ivr_path_and_recordings() {
         queued_at_ms: Some(1_700_000_010_000),
         agent: Some("agent1".to_owned()),
         connected_at_ms: Some(1_700_000_012_500),
+        out_trunk: None,
+        out_sip_call_id: None,
     };
     store.call_ended(&call).await.unwrap();
     let mut rec = RecordingRecord::started(
@@ -380,13 +382,23 @@ async fn a_call_record_shows_its_ivr_path_and_recordings() {
         queued_at_ms: None,
         agent: None,
         connected_at_ms: None,
+        out_trunk: None,
+        out_sip_call_id: None,
         ..call
     };
     store.call_ended(&plain).await.unwrap();
     let a = api.get("/calls/cdr-2", Some(&t["admin"])).await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     assert!(a.body["ivr_path"].is_null(), "{:?}", a.body);
-    for absent in ["customer_id", "queue", "queued_at", "agent", "connected_at"] {
+    for absent in [
+        "customer_id",
+        "queue",
+        "queued_at",
+        "agent",
+        "connected_at",
+        "out_trunk",
+        "out_sip_call_id",
+    ] {
         assert!(a.body[absent].is_null(), "{absent}: {:?}", a.body);
     }
     assert_eq!(a.body["recordings"], json!([]));

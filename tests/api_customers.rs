@@ -393,6 +393,8 @@ fn call(id: &str, customer: &str, agent: Option<&str>, started_at_ms: i64) -> Ca
         queued_at_ms: Some(started_at_ms + 2_000),
         agent: agent.map(str::to_owned),
         connected_at_ms: agent.map(|_| started_at_ms + 5_000),
+        out_trunk: None,
+        out_sip_call_id: None,
     }
 }
 

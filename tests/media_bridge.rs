@@ -141,6 +141,15 @@ to = "100"
     assert_eq!(far.hangup_cause.as_deref(), Some("normal"), "{far:#?}");
     // The caller's number travelled with the call.
     assert_eq!(far.from_number, bridged.from_number, "{rows:#?}");
+    // The bridged call's record names its outbound leg: the trunk, and
+    // the Call-ID the far end (here Hibiki itself) knows the leg by.
+    assert_eq!(bridged.out_trunk.as_deref(), Some("loop"), "{rows:#?}");
+    assert_eq!(
+        bridged.out_sip_call_id.as_deref(),
+        Some(far.sip_call_id.as_str()),
+        "{rows:#?}"
+    );
+    assert_eq!(far.out_trunk, None, "{rows:#?}");
 
     // The codecs differed, so the audio was converted on the way.
     let log = server.stderr_text();

@@ -81,6 +81,8 @@ fn call(id: &str, customer: Option<&str>, started_at_ms: i64) -> CallRecord {
         queued_at_ms: Some(started_at_ms + 5_000),
         agent: Some("agent1".to_owned()),
         connected_at_ms: Some(started_at_ms + 9_000),
+        out_trunk: None,
+        out_sip_call_id: None,
     }
 }
 

@@ -67,6 +67,8 @@ fn started(id: &str, node: &str, started_at_ms: i64) -> CallRecord {
         queued_at_ms: None,
         agent: None,
         connected_at_ms: None,
+        out_trunk: None,
+        out_sip_call_id: None,
     }
 }
 
@@ -710,10 +712,12 @@ async fn the_acd_columns_are_written_and_a_null_end_keeps_them(store: Store) {
     store.call_started(&start).await.unwrap();
     assert_eq!(store.call("acd-1").await.unwrap(), Some(start.clone()));
 
-    // The end knows the agent too.
+    // The end knows the agent too, and the leg placed through a trunk.
     let mut end = ended(start.clone(), Outcome::Answered, 200, "normal");
     end.agent = Some("agent1".to_owned());
     end.connected_at_ms = Some(9_000);
+    end.out_trunk = Some("carrier".to_owned());
+    end.out_sip_call_id = Some("leg-1@hibiki".to_owned());
     end.answered_at_ms = Some(1_200);
     store.call_ended(&end).await.unwrap();
     assert_eq!(store.call("acd-1").await.unwrap(), Some(end.clone()));
@@ -742,6 +746,10 @@ async fn the_acd_columns_are_written_and_a_null_end_keeps_them(store: Store) {
         (back.queued_at_ms, back.connected_at_ms),
         (Some(1_500), Some(9_000))
     );
+    assert_eq!(
+        (back.out_trunk.as_deref(), back.out_sip_call_id.as_deref()),
+        (Some("carrier"), Some("leg-1@hibiki"))
+    );
 
     // Through the writer, an end written without its start (same batch)
     // carries every column; NUL bytes are replaced like elsewhere.
@@ -756,6 +764,8 @@ async fn the_acd_columns_are_written_and_a_null_end_keeps_them(store: Store) {
     direct.queued_at_ms = Some(2_100);
     direct.agent = Some("agent2".to_owned());
     direct.connected_at_ms = Some(i64::MAX);
+    direct.out_trunk = Some("carrier".to_owned());
+    direct.out_sip_call_id = Some("leg-2@hibiki".to_owned());
     let (sink, handle) = RecordWriter::spawn(store.clone());
     assert!(sink.send(RecordEvent::Started(started("acd-2", "n", 2_000))));
     assert!(sink.send(RecordEvent::Ended(direct.clone())));

@@ -81,6 +81,11 @@ pub struct CallView {
     pub agent: Option<String>,
     /// RFC 3339: when the agent's leg was connected.
     pub connected_at: Option<String>,
+    /// The trunk of the last leg Hibiki placed through a trunk for the
+    /// call (trunk route, transfer or consult to a number), if any.
+    pub out_trunk: Option<String>,
+    /// That leg's SIP Call-ID (for carrier disputes).
+    pub out_sip_call_id: Option<String>,
     /// Oldest first.
     pub recordings: Vec<RecordingView>,
 }
@@ -107,6 +112,8 @@ impl CallView {
             customer_id: c.customer_id,
             queue: c.queue,
             agent: c.agent,
+            out_trunk: c.out_trunk,
+            out_sip_call_id: c.out_sip_call_id,
             recordings: recordings.iter().map(RecordingView::from).collect(),
         }
     }

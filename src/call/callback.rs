@@ -260,6 +260,8 @@ async fn dial(ctx: &CallContext, callback: &mut Callback, agent: String, lent: L
         queued_at_ms: from.queued_at_ms,
         agent: Some(agent.clone()),
         connected_at_ms: None,
+        out_trunk: None,
+        out_sip_call_id: None,
     };
     let place = match prepare(ctx, &record, from, &number).await {
         Ok(p) => p,

@@ -640,7 +640,7 @@ impl Actor {
         let presented = self.call.record.from_number.clone();
         info!(%agent, %uri, "ringing the agent");
         let mut out = self
-            .call_out(target, &outbound, lease, codec, &user, &presented)
+            .call_out(None, target, &outbound, lease, codec, &user, &presented)
             .await;
         let ring = Duration::from_secs(settings.ring_seconds);
         match self.ring(&mut out, leg, caller, t0, ring).await {

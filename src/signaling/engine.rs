@@ -628,6 +628,8 @@ fn new_record(node_id: &str, request: &Request) -> CallRecord {
         queued_at_ms: None,
         agent: None,
         connected_at_ms: None,
+        out_trunk: None,
+        out_sip_call_id: None,
     }
 }
 

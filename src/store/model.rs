@@ -134,6 +134,12 @@ pub struct CallRecord {
     pub agent: Option<String>,
     /// When the agent's leg was connected to the caller.
     pub connected_at_ms: Option<i64>,
+    /// The trunk of the last leg Hibiki placed through a trunk for this
+    /// call (the trunk route, an IVR transfer, an agent's transfer or
+    /// consult to a number), if any.
+    pub out_trunk: Option<String>,
+    /// That leg's SIP Call-ID: what a carrier asks for in a dispute.
+    pub out_sip_call_id: Option<String>,
 }
 
 /// Milliseconds since the Unix epoch, the store's one time unit.
@@ -168,6 +174,8 @@ pub(crate) struct CallRow {
     queued_at_ms: Option<i64>,
     agent: Option<String>,
     connected_at_ms: Option<i64>,
+    out_trunk: Option<String>,
+    out_sip_call_id: Option<String>,
 }
 
 impl TryFrom<CallRow> for CallRecord {
@@ -220,6 +228,8 @@ impl TryFrom<CallRow> for CallRecord {
             queued_at_ms: row.queued_at_ms,
             agent: row.agent,
             connected_at_ms: row.connected_at_ms,
+            out_trunk: row.out_trunk,
+            out_sip_call_id: row.out_sip_call_id,
         })
     }
 }

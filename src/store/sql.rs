@@ -10,28 +10,31 @@ use std::borrow::Cow;
 /// Every column of `calls`, in the order [`bind_record!`] binds them.
 const COLUMNS: &str = "id, node_id, sip_call_id, direction, trunk, from_number, to_number, \
      started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause, ivr_path, \
-     customer_id, queue, queued_at_ms, agent, connected_at_ms";
+     customer_id, queue, queued_at_ms, agent, connected_at_ms, out_trunk, out_sip_call_id";
 
 /// Inserts a started call. Idempotent: a retried batch, or a `Started`
 /// arriving after its `Ended` was already upserted, changes nothing.
 pub(crate) const INSERT_STARTED: &str =
     "INSERT INTO calls (id, node_id, sip_call_id, direction, trunk, from_number, to_number, \
      started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause, \
-     ivr_path, customer_id, queue, queued_at_ms, agent, connected_at_ms) \
+     ivr_path, customer_id, queue, queued_at_ms, agent, connected_at_ms, out_trunk, \
+     out_sip_call_id) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-     $15, $16, $17, $18, $19) \
+     $15, $16, $17, $18, $19, $20, $21) \
      ON CONFLICT (id) DO NOTHING";
 
 /// Inserts an ended call, or completes the started row: the end fields
 /// are overwritten; `answered_at_ms`, `ivr_path` and the ACD columns
 /// (`customer_id`, `queue`, `queued_at_ms`, `agent`, `connected_at_ms`)
-/// only when the new record knows them (a NULL never erases a value).
+/// and the outbound leg's (`out_trunk`, `out_sip_call_id`) only when the
+/// new record knows them (a NULL never erases a value).
 pub(crate) const UPSERT_ENDED: &str =
     "INSERT INTO calls (id, node_id, sip_call_id, direction, trunk, from_number, to_number, \
      started_at_ms, answered_at_ms, ended_at_ms, outcome, final_sip_code, hangup_cause, \
-     ivr_path, customer_id, queue, queued_at_ms, agent, connected_at_ms) \
+     ivr_path, customer_id, queue, queued_at_ms, agent, connected_at_ms, out_trunk, \
+     out_sip_call_id) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-     $15, $16, $17, $18, $19) \
+     $15, $16, $17, $18, $19, $20, $21) \
      ON CONFLICT (id) DO UPDATE SET \
      answered_at_ms = COALESCE(excluded.answered_at_ms, calls.answered_at_ms), \
      ended_at_ms = excluded.ended_at_ms, \
@@ -43,7 +46,9 @@ pub(crate) const UPSERT_ENDED: &str =
      queue = COALESCE(excluded.queue, calls.queue), \
      queued_at_ms = COALESCE(excluded.queued_at_ms, calls.queued_at_ms), \
      agent = COALESCE(excluded.agent, calls.agent), \
-     connected_at_ms = COALESCE(excluded.connected_at_ms, calls.connected_at_ms)";
+     connected_at_ms = COALESCE(excluded.connected_at_ms, calls.connected_at_ms), \
+     out_trunk = COALESCE(excluded.out_trunk, calls.out_trunk), \
+     out_sip_call_id = COALESCE(excluded.out_sip_call_id, calls.out_sip_call_id)";
 
 /// `$1` node id, `$2` now (ms), `$3` hangup cause.
 pub(crate) const CLOSE_ORPHANED: &str = "UPDATE calls \
@@ -141,7 +146,7 @@ pub(crate) fn text(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// Binds a [`super::CallRecord`]'s nineteen columns, in [`COLUMNS`] order,
+/// Binds a [`super::CallRecord`]'s twenty-one columns, in [`COLUMNS`] order,
 /// to a `sqlx::query(..)` of either database.
 macro_rules! bind_record {
     ($query:expr, $r:expr) => {{
@@ -166,6 +171,8 @@ macro_rules! bind_record {
             .bind(r.queued_at_ms)
             .bind(r.agent.as_deref().map($crate::store::sql::text))
             .bind(r.connected_at_ms)
+            .bind(r.out_trunk.as_deref().map($crate::store::sql::text))
+            .bind(r.out_sip_call_id.as_deref().map($crate::store::sql::text))
     }};
 }
 pub(crate) use bind_record;

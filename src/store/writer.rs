@@ -463,6 +463,8 @@ mod tests {
             queued_at_ms: None,
             agent: None,
             connected_at_ms: None,
+            out_trunk: None,
+            out_sip_call_id: None,
         }
     }
 

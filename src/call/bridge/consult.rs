@@ -332,6 +332,7 @@ impl Actor {
             None => None,
         };
         let lease = self.ctx.media.ports.lease();
+        let trunk = self.ctx.transfer_trunk.clone();
         let (Some(outbound), Some(target), Some(lease)) = (outbound, target, lease) else {
             warn!(%agent, %number, "a consult of a number cannot be dialled (no trunk, or no port)");
             self.tell_consult(agent, number, "failed").await;
@@ -344,7 +345,15 @@ impl Actor {
         );
         info!(%agent, %number, "consulting a number");
         let out = self
-            .call_out(target, &outbound, lease, Codec::Pcmu, number, &presented)
+            .call_out(
+                trunk.as_deref(),
+                target,
+                &outbound,
+                lease,
+                Codec::Pcmu,
+                number,
+                &presented,
+            )
             .await;
         self.tell_consult(agent, number, "ringing").await;
         Some(DialConsult {

@@ -278,6 +278,7 @@ impl Actor {
         let caller = self.call.record.from_number.clone();
         let mut out = self
             .call_out(
+                Some(trunk),
                 target,
                 &outbound,
                 lease_b,
@@ -369,9 +370,13 @@ impl Actor {
 
     /// Places the outbound leg: our offer (from `lease`, the codecs the
     /// trunk is configured with or the caller's first), the INVITE to
-    /// `number` from `caller` sent. Ringing is [`Actor::ring`]'s.
+    /// `number` from `caller` sent. Ringing is [`Actor::ring`]'s. A leg
+    /// `through` a trunk (not an agent's SIP phone) is named in the call
+    /// record (`out_trunk`, `out_sip_call_id`), for carrier disputes.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn call_out(
         &mut self,
+        through: Option<&str>,
         target: TrunkTarget,
         outbound: &crate::config::TrunkOutbound,
         lease: PortLease,
@@ -393,6 +398,10 @@ impl Actor {
             offer.to_bytes(),
         );
         info!(%number, destination = %target.destination, leg_call_id = %invite.headers.call_id, "calling out");
+        if let Some(trunk) = through {
+            self.call.record.out_trunk = Some(trunk.to_owned());
+            self.call.record.out_sip_call_id = Some(invite.headers.call_id.clone());
+        }
         let out = OutLeg {
             call_id: invite.headers.call_id.clone(),
             target,

@@ -141,7 +141,7 @@ impl Actor {
         };
         info!(trunk, %to, "transferring");
         let mut out = self
-            .call_out(target, &outbound, lease, codec, to, &presented)
+            .call_out(Some(trunk), target, &outbound, lease, codec, to, &presented)
             .await;
         let ringing = self
             .ring(&mut out, leg, caller, t0, TRANSFER_RING_TIMEOUT)
