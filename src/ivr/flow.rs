@@ -40,8 +40,10 @@ pub struct FlowHeader {
     pub name: Option<String>,
     /// The first step.
     pub start: String,
-    /// The prompt set: `<prompts_dir>/<language>/` (default `en`).
+    /// The prompt set: `<prompts_dir>/<language>/` (default `en`). A tag
+    /// like `en` or `pt-BR`: letters, digits, `_` and `-`.
     #[serde(default = "default_language")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]+$"))]
     pub language: String,
     /// Variables this flow reads without setting them: those a calling
     /// flow sets before a `goto` into it.

@@ -446,3 +446,23 @@ fn every_say_prompt_is_shipped_and_loads() {
     // 2 names; ja: 16 keys, 40 number, 1 amount, 28 time, 43 date, beep.
     assert_eq!(checked, 106 + 129);
 }
+
+#[test]
+fn a_language_must_not_leave_the_prompts_folder() {
+    for language in ["../x", "/etc", "en/../ja", ""] {
+        let text = format!(
+            "[flow]\nstart = \"a\"\nlanguage = \"{language}\"\n\n[steps.a]\ntype = \"hangup\"\n"
+        );
+        let errors: Vec<String> = load_text(Path::new("t.toml"), &text, &context())
+            .expect_err("refused")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("t.toml:3: ") && e.contains("must be a tag like `en`")),
+            "{language}: {errors:?}"
+        );
+    }
+}

@@ -44,6 +44,16 @@ pub fn check(flow: &Flow, prompts_dir: &Path, known_flows: Option<&[String]>) ->
             format!("start step `{}` does not exist", flow.start),
         );
     }
+    if !is_name(&flow.language) {
+        // It names a folder under the prompts directory: no `/`, no `..`.
+        problem(
+            "flow.language".into(),
+            format!(
+                "language `{}` must be a tag like `en` or `pt-BR` (letters, digits, `_` and `-` only)",
+                flow.language
+            ),
+        );
+    }
     let language_dir = prompts_dir.join(&flow.language);
     for (name, step) in &flow.steps {
         let at = |key: &str| format!("steps.{name}.{key}");

@@ -199,7 +199,7 @@ impl Rfc4733Receiver {
                         <= u32::from(o.seg_duration) + 2 * u32::from(u16::MAX - LONG_SEGMENT) =>
             {
                 // RFC 4733 §2.5.1.3: the next segment of a long event.
-                o.before += u32::from(o.seg_duration);
+                o.before = o.before.saturating_add(u32::from(o.seg_duration));
                 o.seg_ts = rtp_timestamp;
                 o.seg_duration = te.duration;
                 o.last_seen_us = now_us;
@@ -262,7 +262,7 @@ impl Rfc4733Receiver {
         };
         let event = DtmfEvent {
             digit,
-            duration_samples: o.before + u32::from(o.seg_duration),
+            duration_samples: o.before.saturating_add(u32::from(o.seg_duration)),
             started_at_ts: o.started_at_ts,
             ended_by,
         };

@@ -280,6 +280,28 @@ fn long_event_segments_are_one_digit() {
     assert_eq!(got[0].started_at_ts, 1000);
 }
 
+/// A peer that never ends an event, in full-length segments, for longer
+/// than a u32 of samples holds (found by the `rtp` fuzz target's review):
+/// the length saturates instead of overflowing.
+#[test]
+fn an_endless_long_event_saturates_its_length() {
+    let mut rx = Rfc4733Receiver::new();
+    let mut ts: u32 = 1000;
+    rx.handle_packet(0, ts, true, &te(5, false, 0xFFFF))
+        .unwrap();
+    for i in 1..70_000u64 {
+        ts = ts.wrapping_add(0xFFFF);
+        rx.handle_packet(i * 1_000, ts, false, &te(5, false, 0xFFFF))
+            .unwrap();
+    }
+    rx.handle_packet(70_000_000, ts, false, &te(5, true, 0xFFFF))
+        .unwrap();
+    let got = drain(&mut rx);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].digit, '5');
+    assert_eq!(got[0].duration_samples, u32::MAX);
+}
+
 #[test]
 fn queue_keeps_digits_until_drained() {
     let mut rx = Rfc4733Receiver::new();
