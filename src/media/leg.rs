@@ -116,11 +116,19 @@ impl Scratch {
     /// The last datagram accepted (audio or event), as received, for
     /// relaying onto another leg, and the buffer to write that packet
     /// into.
-    pub fn last_packet(&mut self) -> (Option<(&[u8], Payload)>, &mut Vec<u8>) {
-        let last = self
-            .last
-            .and_then(|(len, payload)| Some((self.datagram.get(..len)?, payload)));
-        (last, &mut self.out)
+    pub fn last_packet(&mut self) -> (Option<(&[u8], Payload)>, &mut [u8]) {
+        let Scratch {
+            datagram,
+            last,
+            out,
+            ..
+        } = self;
+        (accepted(datagram, *last), out)
+    }
+
+    /// The buffer a packet to send is written into.
+    pub fn out(&mut self) -> &mut [u8] {
+        &mut self.out
     }
 
     /// Has `state` handle the datagram just read into `datagram`
@@ -142,6 +150,12 @@ impl Scratch {
         *last = accepted.map(|payload| (len, payload));
         received
     }
+}
+
+/// The accepted datagram `last` points at in `datagram`.
+fn accepted(datagram: &[u8], last: Option<(usize, Payload)>) -> Option<(&[u8], Payload)> {
+    let (len, payload) = last?;
+    Some((datagram.get(..len)?, payload))
 }
 
 impl Default for Scratch {
@@ -203,8 +217,7 @@ impl RtpLeg {
     /// The last packet [`RtpLeg::recv`] accepted (audio or event), as
     /// received, for relaying onto another leg.
     pub fn last_packet(&self) -> Option<(&[u8], Payload)> {
-        let (len, payload) = self.scratch.last?;
-        Some((self.scratch.datagram.get(..len)?, payload))
+        accepted(&self.scratch.datagram, self.scratch.last)
     }
 
     /// Relays a packet another leg received (see [`relay`]) to this leg's
@@ -320,7 +333,9 @@ impl std::ops::DerefMut for ParkedLeg {
 }
 
 impl LegState {
-    fn new(lease: PortLease, local: SocketAddr, negotiated: Negotiated, t0: Instant) -> LegState {
+    /// The state of a leg on port `lease` (bound at `local`) that SDP
+    /// negotiated as `negotiated`, on the call's media clock from `t0`.
+    pub fn new(lease: PortLease, local: SocketAddr, negotiated: Negotiated, t0: Instant) -> LegState {
         let law = match negotiated.codec {
             Codec::Pcmu => Law::Ulaw,
             Codec::Pcma => Law::Alaw,
@@ -411,7 +426,7 @@ impl LegState {
     /// Handles one datagram from `from`: what it was, and what it carried
     /// when it is to be relayed (audio or an event). Audio is decoded into
     /// `pcm`.
-    fn handle(
+    pub fn handle(
         &mut self,
         datagram: &[u8],
         from: SocketAddr,
@@ -499,7 +514,7 @@ impl LegState {
     /// Writes into `out` the packet that relays `packet` (another leg's,
     /// see [`relay`]) to this leg's peer: its length and where it goes.
     /// Nothing while the peer holds us or before we know where it is.
-    fn prepare_relay(
+    pub fn prepare_relay(
         &mut self,
         packet: &[u8],
         payload: Payload,
@@ -528,7 +543,7 @@ impl LegState {
     /// Writes into `out` one frame of local audio as the next packet of
     /// source `source`: its length and where it goes (see
     /// [`RtpLeg::send_pcm`]).
-    fn prepare_pcm(
+    pub fn prepare_pcm(
         &mut self,
         source: u32,
         pcm: &[i16],

@@ -461,7 +461,7 @@ impl Worker {
 
     /// Sends the prompt frames due now, on every parked flow.
     fn play(&mut self, now: Instant) {
-        let (_, out) = self.scratch.last_packet();
+        let out = self.scratch.out();
         for slot in self.slots.iter_mut().flatten() {
             let Media::Flow(media) = &mut slot.media else {
                 continue;
