@@ -1,43 +1,42 @@
 //! Fuzz target: a short run of datagrams arriving on an RTP leg, through
-//! the chain `media::leg::LegState::handle` and `prepare_relay` run per
-//! datagram (a `LegState` needs a port lease, so the chain is rebuilt
-//! here from the same public blocks): parse, latch, incoming stream,
-//! RFC 4733 receiver, G.711 decode, in-band DTMF detector, the stream
-//! clock and the recording timeline, and the relay onto two far legs
-//! (same law and the other law; one with a telephone-event type, one
-//! without), with local prompt audio and events interleaved on them.
+//! the server's own sans-IO leg (`media::leg::LegState`: parse, latch,
+//! incoming stream, RFC 4733 receiver, G.711 decode, in-band DTMF
+//! detector, the stream clock), into a recording timeline, and relayed
+//! by two far `LegState`s as a bridge does (same law and the other law;
+//! one with a telephone-event type, one without), with local prompt audio
+//! sent on them in between. Every datagram is also parsed on its own and
+//! its accessors checked.
 //!
 //! Input: a 4-byte preamble, then records of
 //! `[step lo, step hi, flags, len, len bytes of datagram]`:
 //!
 //! - preamble[0]: bit 0 this leg's law (µ-law/A-law), bit 1 this leg
 //!   takes telephone-events (pt 101; else in-band detection runs), bit 2
-//!   far leg A takes events, bits 3-4 latch mode; preamble[1]: the
-//!   negotiated payload type when bit 7 is set (else the law's static
-//!   one); preamble[2..4]: the recording's start (ms) and jitter.
+//!   far leg A takes events; preamble[1]: the negotiated payload type
+//!   when bit 7 is set (else the law's static one); preamble[2..4]: the
+//!   recording's start (ms) and jitter.
 //! - step: time since the previous datagram, in units of 10 µs (up to
 //!   655 ms; flags bit 7 makes it units of 100 µs: up to 6.5 s).
 //! - flags: bits 0-1 the source address (two hosts, two ports), bit 2
 //!   local audio is sent on both far legs before the relay (a prompt
-//!   between bridged packets), bit 3 a local event instead, bit 4
-//!   pause/resume the recording, bit 5 poll digits, bit 6 close the
-//!   recording (it keeps its frames until the end).
+//!   between bridged packets), bit 4 pause/resume the recording, bit 5
+//!   poll digits, bit 6 close the recording (it keeps its frames until
+//!   the end).
 //!
 //! Nothing may panic; what the relay writes must parse as RTP with the
-//! far leg's SSRC and payload type and the datagram's length.
+//! far leg's payload type and the datagram's length.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
 
-use hibiki::media::dtmf::inband::InbandDetector;
-use hibiki::media::dtmf::rfc4733::Rfc4733Receiver;
 use hibiki::media::g711::Law;
-use hibiki::media::recording::{Side, StreamClock, Timeline};
-use hibiki::media::relay::{self, NotRelayed, Payload, Target};
-use hibiki::media::rtp::incoming::{IncomingStream, Reception};
-use hibiki::media::rtp::latch::{Latch, LatchMode, LatchVerdict};
-use hibiki::media::rtp::outgoing::OutgoingStream;
-use hibiki::media::rtp::{self, Datagram, RtpError, RtpPacket, FIXED_HEADER_LEN};
+use hibiki::media::leg::{LegState, Received};
+use hibiki::media::ports::PortPool;
+use hibiki::media::recording::{Side, Timeline};
+use hibiki::media::relay::Payload;
+use hibiki::media::rtp::{self, Datagram, RtpPacket, FIXED_HEADER_LEN};
+use hibiki_sip::sdp::{Codec, Direction, Negotiated};
 use libfuzzer_sys::fuzz_target;
 
 /// As in `media::leg`.
@@ -47,78 +46,65 @@ const MAX_SAMPLES: usize = 2000;
 const MAX_RECORDS: usize = 256;
 const EVENT_PT: u8 = 101;
 
+/// What SDP would have negotiated for a leg of `law` whose peer is at
+/// `remote`.
+fn negotiated(law: Law, payload_type: u8, events: Option<u8>, remote: SocketAddr) -> Negotiated {
+    Negotiated {
+        codec: match law {
+            Law::Ulaw => Codec::Pcmu,
+            Law::Alaw => Codec::Pcma,
+        },
+        payload_type,
+        telephone_event_pt: events,
+        remote,
+        direction: Direction::SendRecv,
+        ptime: 20,
+    }
+}
+
 /// One far leg a bridged packet is relayed onto.
 struct Far {
-    target: Target,
-    outgoing: OutgoingStream,
+    leg: LegState,
+    law: Law,
+    payload_type: u8,
+    event_pt: Option<u8>,
     out: Vec<u8>,
 }
 
 impl Far {
-    fn new(target: Target, ssrc: u32) -> Far {
-        Far {
-            target,
-            outgoing: OutgoingStream::new(ssrc, 65_530, u32::MAX - 500, 8000),
-            out: vec![0; DATAGRAM],
+    /// `RtpLeg::relay`'s packet, checked.
+    fn relay(&mut self, packet: &[u8], payload: Payload, now: Instant) {
+        let Some((len, _to)) = self.leg.prepare_relay(packet, payload, now, &mut self.out) else {
+            assert!(
+                payload == Payload::Event && self.event_pt.is_none()
+                    || RtpPacket::parse(packet).is_err(),
+                "only an event without a type, or garbage, is not relayed"
+            );
+            return;
+        };
+        assert_eq!(len, packet.len(), "the relay keeps the length");
+        let sent = RtpPacket::parse(&self.out[..len]).expect("a relayed packet parses");
+        let want_pt = match payload {
+            Payload::Audio(_) => self.payload_type & 0x7f,
+            Payload::Event => self.event_pt.unwrap_or(0) & 0x7f,
+        };
+        assert_eq!(sent.payload_type(), want_pt);
+        let src = RtpPacket::parse(packet).expect("relayed from a packet that parsed");
+        assert_eq!(sent.payload().len(), src.payload().len());
+        if payload == Payload::Event || payload == Payload::Audio(self.law) {
+            assert_eq!(sent.payload(), src.payload());
         }
     }
 
-    /// `LegState::prepare_relay`, checked.
-    fn relay(&mut self, packet: &[u8], payload: Payload, now_us: u64) {
-        match relay::prepare(
-            packet,
-            payload,
-            &self.target,
-            &mut self.outgoing,
-            now_us,
-            &mut self.out,
-        ) {
-            Ok(len) => {
-                assert_eq!(len, packet.len(), "the relay keeps the length");
-                let sent = RtpPacket::parse(&self.out[..len]).expect("a relayed packet parses");
-                assert_eq!(sent.ssrc(), self.outgoing.ssrc());
-                let want_pt = match payload {
-                    Payload::Audio(_) => self.target.payload_type & 0x7f,
-                    Payload::Event => self.target.event_pt.unwrap_or(0) & 0x7f,
-                };
-                assert_eq!(sent.payload_type(), want_pt);
-                let src = RtpPacket::parse(packet).expect("relayed from a packet that parsed");
-                assert_eq!(sent.payload().len(), src.payload().len());
-                if payload == Payload::Event || payload == Payload::Audio(self.target.law) {
-                    assert_eq!(sent.payload(), src.payload());
-                }
-            }
-            Err(NotRelayed::NoEventType) => {
-                assert!(payload == Payload::Event && self.target.event_pt.is_none());
-            }
-            Err(NotRelayed::Malformed) => {}
-        }
-    }
-
-    /// `LegState::prepare_pcm`: a frame of local audio.
-    fn send_pcm(&mut self, source: u32, pcm: &[i16], now_us: u64) {
-        let n = pcm.len().min(MAX_SAMPLES);
-        let samples = u32::try_from(n).unwrap_or(0);
-        let header = self
-            .outgoing
-            .send(source, self.target.payload_type, samples, now_us);
-        let mut payload = [0u8; MAX_SAMPLES];
-        self.target.law.encode(&pcm[..n], &mut payload);
-        let len = header
-            .write_packet(&payload[..n], &mut self.out)
-            .expect("fits the buffer");
+    /// `RtpLeg::send_pcm`'s packet: a frame of local audio.
+    fn send_pcm(&mut self, source: u32, pcm: &[i16], now: Instant) {
+        let (len, _to) = self
+            .leg
+            .prepare_pcm(source, pcm, now, &mut self.out)
+            .expect("a sending leg with a peer sends");
         let sent = RtpPacket::parse(&self.out[..len]).expect("our packet parses");
-        assert_eq!(sent.header(), header);
-    }
-
-    /// A local RFC 4733 event packet (SIP INFO relayed as an event).
-    fn send_event(&mut self, first: bool, now_us: u64) {
-        if let Some(pt) = self.target.event_pt {
-            let header = self.outgoing.send_event(pt, first, now_us);
-            let mut buf = [0u8; FIXED_HEADER_LEN];
-            header.write(&mut buf).expect("fits");
-            assert!(RtpPacket::parse(&buf).is_ok());
-        }
+        assert_eq!(sent.payload_type(), self.payload_type & 0x7f);
+        assert_eq!(sent.payload().len(), pcm.len().min(MAX_SAMPLES));
     }
 }
 
@@ -173,8 +159,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let [config, pt_byte, start_ms, jitter] = *preamble;
+    let ports = PortPool::new(20_000, 20_011);
+    let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 20_000);
+    let t0 = Instant::now();
+    let at = |us: u64| t0 + Duration::from_micros(us);
 
-    // This leg, as `LegState::new` sets it up from the negotiation.
+    // This leg, as SDP negotiated it.
     let law = if config & 1 == 0 {
         Law::Ulaw
     } else {
@@ -186,17 +176,13 @@ fuzz_target!(|data: &[u8]| {
         law.payload_type()
     };
     let event_pt = (config & 2 != 0).then_some(EVENT_PT);
-    let mode = match (config >> 3) & 3 {
-        0 | 3 => LatchMode::Learn,
-        1 => LatchMode::SignalledHost,
-        _ => LatchMode::Signalled,
-    };
-    let mut latch = Latch::new(Some(address(0)), mode);
-    let mut incoming = IncomingStream::new(8000, event_pt);
-    let mut dtmf = Rfc4733Receiver::new();
-    let mut inband = event_pt.is_none().then(InbandDetector::new);
-    let mut clock = StreamClock::default();
-    let mut last_ssrc: Option<u32> = None;
+    let lease = ports.lease().expect("a port");
+    let mut leg = LegState::new(
+        lease,
+        local,
+        negotiated(law, payload_type, event_pt, address(0)),
+        t0,
+    );
     let mut pcm = vec![0i16; MAX_SAMPLES];
     let mut timeline = Timeline::with_jitter(u64::from(start_ms) * 1000, u64::from(jitter) * 1000);
     let other = if law == Law::Ulaw {
@@ -207,23 +193,24 @@ fuzz_target!(|data: &[u8]| {
     // Far leg A: the same law, events when configured; far leg B: the
     // other law (transcoding), no events.
     let mut far = [
-        Far::new(
-            Target {
-                law,
-                payload_type: law.payload_type(),
-                event_pt: (config & 4 != 0).then_some(96),
-            },
-            0x1111_1111,
-        ),
-        Far::new(
-            Target {
-                law: other,
-                payload_type: other.payload_type(),
-                event_pt: None,
-            },
-            0x2222_2222,
-        ),
-    ];
+        (law, (config & 4 != 0).then_some(96), 5060),
+        (other, None, 5062),
+    ]
+    .map(|(far_law, far_events, port)| {
+        let remote = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 5)), port);
+        Far {
+            leg: LegState::new(
+                ports.lease().expect("a port"),
+                local,
+                negotiated(far_law, far_law.payload_type(), far_events, remote),
+                t0,
+            ),
+            law: far_law,
+            payload_type: far_law.payload_type(),
+            event_pt: far_events,
+            out: vec![0; DATAGRAM],
+        }
+    });
 
     let mut now_us: u64 = 0;
     let mut prompt: u32 = 0;
@@ -241,20 +228,15 @@ fuzz_target!(|data: &[u8]| {
         } else {
             step * 10
         };
-        let from = address(flags);
+        let now = at(now_us);
 
         if flags & 0x04 != 0 {
             prompt = prompt.wrapping_add(u32::from(flags >> 3));
             let frame = [i16::from(lo) * 100; 160];
             for f in &mut far {
-                f.send_pcm(prompt, &frame, now_us);
+                f.send_pcm(prompt, &frame, now);
             }
             timeline.push(Side::Other, now_us, &frame);
-        }
-        if flags & 0x08 != 0 {
-            for f in &mut far {
-                f.send_event(flags & 0x40 != 0, now_us);
-            }
         }
         if flags & 0x10 != 0 {
             if timeline.is_paused() {
@@ -264,99 +246,45 @@ fuzz_target!(|data: &[u8]| {
             }
         }
 
-        // `LegState::handle`.
-        let handled = 'handle: {
-            let packet = match RtpPacket::parse(datagram) {
-                Ok(p) => p,
-                Err(RtpError::Rtcp(pt)) => {
-                    assert!(matches!(
-                        rtp::classify(datagram),
-                        Ok(Datagram::Rtcp { packet_type }) if packet_type == pt
-                    ));
-                    break 'handle None;
-                }
-                Err(e) => {
-                    let _ = e.to_string();
-                    assert!(rtp::classify(datagram).is_err());
-                    break 'handle None;
-                }
-            };
-            check_packet(datagram, &packet);
-            if latch.check(from) == LatchVerdict::Rejected {
-                break 'handle None;
+        // The parser on its own: what it promises.
+        match RtpPacket::parse(datagram) {
+            Ok(packet) => check_packet(datagram, &packet),
+            Err(e) => {
+                let _ = e.to_string();
+                assert!(!matches!(rtp::classify(datagram), Ok(Datagram::Rtp(_))));
             }
-            let before = incoming.stats();
-            let reception = incoming.receive(&packet, now_us);
-            let after = incoming.stats();
-            assert!(after.received >= before.received);
-            let _ = incoming.jitter_us();
-            if matches!(reception, Reception::Duplicate | Reception::Jump) {
-                break 'handle None;
-            }
-            assert_eq!(incoming.ssrc(), Some(packet.ssrc()));
-            if last_ssrc != Some(packet.ssrc()) {
-                last_ssrc = Some(packet.ssrc());
-                clock.reset();
-            }
-            let pt = packet.payload_type();
-            if Some(pt) == event_pt {
-                let _ = dtmf.handle_packet(
-                    now_us,
-                    packet.timestamp(),
-                    packet.marker(),
-                    packet.payload(),
-                );
-                let _ = dtmf.in_progress();
-                break 'handle Some(Payload::Event);
-            }
-            let law = if pt == payload_type {
-                law
-            } else {
-                match Law::from_payload_type(pt) {
-                    Some(law) => law,
-                    None => break 'handle None,
-                }
-            };
-            let payload = packet.payload();
-            let n = payload.len().min(pcm.len());
-            let dst = &mut pcm[..n];
-            assert_eq!(law.decode(&payload[..n], dst), n);
-            if let Some(detector) = inband.as_mut() {
-                for frame in dst.chunks(160) {
-                    let _ = detector.push(frame);
-                    while detector.poll_digit().is_some() {}
-                    let _ = detector.current();
-                }
-            }
-            let at_us = clock.media_time(packet.timestamp(), now_us);
-            timeline.push(Side::Caller, at_us, dst);
-            Some(Payload::Audio(law))
-        };
+        }
 
-        // `RtpLeg::relay` onto both far legs, as a bridge does.
-        if let Some(payload) = handled {
+        // The leg, as the server drives it per datagram.
+        let (received, accepted) = leg.handle(datagram, address(flags), now, &mut pcm);
+        match received {
+            Received::Audio { at_us, len } => {
+                assert!(matches!(accepted, Some(Payload::Audio(_))));
+                timeline.push(Side::Caller, at_us, &pcm[..len]);
+            }
+            Received::Event => assert_eq!(accepted, Some(Payload::Event)),
+            Received::Ignored => assert_eq!(accepted, None),
+        }
+        // A bridge relays what the leg accepted onto the other leg.
+        if let Some(payload) = accepted {
             for f in &mut far {
-                f.relay(datagram, payload, now_us);
+                f.relay(datagram, payload, now);
             }
         }
 
-        // `LegState::poll_digit`, and the recorder's drain.
         if flags & 0x20 != 0 {
-            dtmf.handle_timeout(now_us);
-            while dtmf.poll_event().is_some() {}
+            while leg.poll_digit(now).is_some() {}
         }
-        if flags & 0x40 != 0 && flags & 0x08 == 0 {
+        if flags & 0x40 != 0 {
             timeline.close(now_us);
         }
         while let Some(frame) = timeline.poll_frame(now_us) {
             assert_eq!(frame.len(), 320);
         }
-        let _ = latch.stats();
-        let _ = latch.send_to();
+        let _ = leg.stats();
     }
-    // The call ends: the timeline lets its last frames out.
-    dtmf.handle_timeout(u64::MAX);
-    while dtmf.poll_event().is_some() {}
+    // The call ends: digits time out, the timeline lets its last frames out.
+    while leg.poll_digit(at(now_us + 10_000_000)).is_some() {}
     timeline.close(now_us.saturating_add(1_000_000));
     let mut frames = 0;
     while timeline.poll_frame(u64::MAX).is_some() {
