@@ -335,7 +335,12 @@ impl std::ops::DerefMut for ParkedLeg {
 impl LegState {
     /// The state of a leg on port `lease` (bound at `local`) that SDP
     /// negotiated as `negotiated`, on the call's media clock from `t0`.
-    pub fn new(lease: PortLease, local: SocketAddr, negotiated: Negotiated, t0: Instant) -> LegState {
+    pub fn new(
+        lease: PortLease,
+        local: SocketAddr,
+        negotiated: Negotiated,
+        t0: Instant,
+    ) -> LegState {
         let law = match negotiated.codec {
             Codec::Pcmu => Law::Ulaw,
             Codec::Pcma => Law::Alaw,
