@@ -26,6 +26,7 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod kernel;
 pub mod leg;
 pub mod plane;
 pub mod ports;
