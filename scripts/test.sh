@@ -37,6 +37,7 @@ warn() { printf '\n!!! %s\n' "$*" >&2; }
 # holds the binary and every module tests/common/baresip.rs loads.)
 TOOLS=(
   "sipp sip-tester"
+  "clang clang"
   "sox sox"
   "espeak-ng espeak-ng"
   "baresip baresip"

@@ -197,10 +197,13 @@ pub async fn run(
     }
     let plane = match config.media.workers {
         0 => None,
-        n => Some(
-            MediaPlane::start(n, media.timeout, &metrics.media_plane)
-                .context("starting the media plane's workers")?,
-        ),
+        n => Some(start_plane(
+            n,
+            &config.media,
+            listen.ip(),
+            media.timeout,
+            &metrics,
+        )?),
     };
     let media = Arc::new(media.with_plane(plane));
     let refreshed = Arc::clone(&media);
@@ -370,6 +373,48 @@ pub async fn run(
 }
 
 /// A queue of the config as the ACD's core sees it.
+/// Starts the media plane's `workers`, with kernel forwarding as
+/// `media.kernel_forwarding` says: `on` fails the start when the forwarder
+/// cannot run; `auto` says why and goes on without it.
+fn start_plane(
+    workers: usize,
+    media: &crate::config::MediaConfig,
+    bind_ip: std::net::IpAddr,
+    timeout: Option<Duration>,
+    metrics: &Metrics,
+) -> anyhow::Result<MediaPlane> {
+    use crate::config::KernelForwarding;
+    let plain = || {
+        MediaPlane::start(workers, timeout, &metrics.media_plane)
+            .context("starting the media plane's workers")
+    };
+    if media.kernel_forwarding == KernelForwarding::Off {
+        return plain();
+    }
+    let interfaces = if media.kernel_interfaces.is_empty() {
+        crate::media::kernel::interfaces_for(bind_ip).map_err(std::io::Error::other)
+    } else {
+        Ok(media.kernel_interfaces.clone())
+    };
+    let started = interfaces.and_then(|interfaces| {
+        MediaPlane::start_forwarding(workers, timeout, Some(&interfaces), &metrics.media_plane)
+            .map(|plane| (plane, interfaces))
+    });
+    match (started, media.kernel_forwarding) {
+        (Ok((plane, interfaces)), _) => {
+            info!(?interfaces, "media: the kernel relays bridged calls' RTP");
+            Ok(plane)
+        }
+        (Err(e), KernelForwarding::Auto) => {
+            warn!(error = %e, "media: kernel forwarding unavailable; the media workers relay everything");
+            plain()
+        }
+        (Err(e), _) => {
+            Err(e).context("starting kernel forwarding (media.kernel_forwarding = \"on\")")
+        }
+    }
+}
+
 fn queue_settings(q: &crate::config::QueueConfig) -> crate::acd::QueueSettings {
     let ms = |s: u64| s.saturating_mul(1000);
     crate::acd::QueueSettings {

@@ -115,11 +115,27 @@ impl Metrics {
                 "media_plane_late_passes_total",
                 "Media-plane passes that began more than 5 ms late",
             ),
+            kernel_forwarded: counter(
+                "media_kernel_forwarded_total",
+                "RTP packets of bridged calls relayed by the kernel (media.kernel_forwarding)",
+            ),
+            kernel_flows: IntGauge::new(
+                "media_kernel_flows",
+                "Directions of bridged calls the kernel relays now",
+            )
+            .unwrap_or_else(|_| unreachable_metric()),
+            kernel_ring_full: counter(
+                "media_kernel_ring_full_total",
+                "Packets of kernel-relayed calls left to the media workers because their ring was full",
+            ),
         };
         for c in [
             Box::new(media_plane.calls.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(media_plane.datagrams.clone()),
             Box::new(media_plane.late_passes.clone()),
+            Box::new(media_plane.kernel_forwarded.clone()),
+            Box::new(media_plane.kernel_flows.clone()),
+            Box::new(media_plane.kernel_ring_full.clone()),
             Box::new(calls_active.clone()),
             Box::new(calls_total.clone()),
             Box::new(sip_requests.clone()),

@@ -334,6 +334,15 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
         ("media", "timeout_seconds") => c.media.timeout_seconds = parse(v)?,
         ("media", "prompts_dir") => c.media.prompts_dir = v.into(),
         ("media", "workers") => c.media.workers = parse(v)?,
+        ("media", "kernel_forwarding") => c.media.kernel_forwarding = parse(v)?,
+        ("media", "kernel_interfaces") => {
+            c.media.kernel_interfaces = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        }
         ("recording", "enabled") => c.recording.enabled = parse(v)?,
         ("recording", "dir") => c.recording.dir = optional(v).map(Into::into),
         ("ivr", "flows_dir") => c.ivr.flows_dir = v.into(),

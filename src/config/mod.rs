@@ -262,6 +262,37 @@ pub struct MediaConfig {
     /// batches (about one per 1,000 bridged calls); 0 keeps each bridge's
     /// media in its call's task.
     pub workers: usize,
+    /// Whether the kernel relays the RTP of bridged calls (an eBPF
+    /// program; Linux 6.6+, root or CAP_BPF + CAP_NET_ADMIN; see
+    /// docs/media.md): `off`, `on` (refuse to start without it) or `auto`
+    /// (use it when it loads, say why not when it does not).
+    pub kernel_forwarding: KernelForwarding,
+    /// The interfaces it is attached to; default: the one(s) holding the
+    /// address RTP is bound on (`lo` for 127.0.0.1, every interface for
+    /// 0.0.0.0).
+    pub kernel_interfaces: Vec<String>,
+}
+
+/// `media.kernel_forwarding`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KernelForwarding {
+    #[default]
+    Off,
+    On,
+    Auto,
+}
+
+impl std::str::FromStr for KernelForwarding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(KernelForwarding::Off),
+            "on" => Ok(KernelForwarding::On),
+            "auto" => Ok(KernelForwarding::Auto),
+            other => Err(format!("`{other}` is not one of off, on, auto")),
+        }
+    }
 }
 
 impl Default for MediaConfig {
@@ -273,6 +304,8 @@ impl Default for MediaConfig {
             timeout_seconds: 30,
             prompts_dir: PathBuf::from("ivr-flows/prompts"),
             workers: 1,
+            kernel_forwarding: KernelForwarding::Off,
+            kernel_interfaces: Vec::new(),
         }
     }
 }

@@ -17,7 +17,7 @@
 //! Media time is microseconds since the call's start (`t0`), the clock the
 //! recorder and the prompt player run on.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::time::Instant;
 
 use hibiki_sip::sdp::{Codec, Negotiated};
@@ -27,6 +27,7 @@ use tracing::debug;
 use super::dtmf::inband::InbandDetector;
 use super::dtmf::rfc4733::Rfc4733Receiver;
 use super::g711::Law;
+use super::kernel::Flow;
 use super::ports::PortLease;
 use super::recording::StreamClock;
 use super::relay::{self, NotRelayed, Payload, Target};
@@ -298,6 +299,38 @@ impl ParkedLeg {
         }
     }
 
+    /// Handles a copy of a datagram that arrived from the latched peer and
+    /// that the kernel already relayed (see [`super::kernel`]), as
+    /// [`ParkedLeg::recv_now`] handles one read from the socket.
+    pub fn handle_forwarded(
+        &mut self,
+        scratch: &mut Scratch,
+        packet: &[u8],
+        now: Instant,
+    ) -> Received {
+        let Some(from) = self.state.latch.latched() else {
+            return Received::Ignored;
+        };
+        let len = packet.len().min(scratch.datagram.len());
+        if let (Some(dst), Some(src)) = (scratch.datagram.get_mut(..len), packet.get(..len)) {
+            dst.copy_from_slice(src);
+        }
+        scratch.handle(&mut self.state, (len, from), now)
+    }
+
+    /// What [`ParkedLeg::relay_now`] does to this leg's state, for a
+    /// packet the kernel relayed: the outgoing stream moves on as if it had
+    /// sent it (`out` is written and not sent).
+    pub fn note_relayed(&mut self, packet: &[u8], payload: Payload, now: Instant, out: &mut [u8]) {
+        if self
+            .state
+            .prepare_relay(packet, payload, now, out)
+            .is_some()
+        {
+            self.state.stats.sent += 1;
+        }
+    }
+
     /// [`RtpLeg::relay`] from the plane, written into `out`: a packet that
     /// cannot be sent at once (a full socket buffer) is dropped.
     pub fn relay_now(&mut self, packet: &[u8], payload: Payload, now: Instant, out: &mut [u8]) {
@@ -505,6 +538,43 @@ impl LegState {
         let at_us = self.clock.media_time(packet.timestamp(), now_us);
         self.stats.max_late_us = self.stats.max_late_us.max(now_us.saturating_sub(at_us));
         (Received::Audio { at_us, len: n }, Some(Payload::Audio(law)))
+    }
+
+    /// How the kernel may relay what this leg receives to `to`'s peer
+    /// (see [`super::kernel`]): this leg's local address and the flow,
+    /// with cookie 0. Only a stream this leg latched, of its negotiated
+    /// payload type, that `to` relays now (so the offsets are set) under
+    /// the same codec (no transcoding), toward a peer `to` sends to, over
+    /// IPv4.
+    pub fn kernel_route(&self, to: &LegState) -> Option<(SocketAddrV4, Flow)> {
+        let (SocketAddr::V4(local), SocketAddr::V4(out_src)) = (self.local, to.local) else {
+            return None;
+        };
+        let SocketAddr::V4(peer) = self.latch.latched()? else {
+            return None;
+        };
+        let SocketAddr::V4(out_dst) = to.latch.send_to()? else {
+            return None;
+        };
+        let mapping = to.outgoing.relay_mapping()?;
+        if !to.negotiated.sends() || self.law != to.law || self.last_ssrc != Some(mapping.src_ssrc)
+        {
+            return None;
+        }
+        let flow = Flow {
+            peer,
+            in_pt: self.negotiated.payload_type,
+            out_pt: to.negotiated.payload_type,
+            out_src,
+            out_dst,
+            src_ssrc: mapping.src_ssrc,
+            out_ssrc: to.outgoing.ssrc(),
+            seq_offset: mapping.seq_offset,
+            ts_offset: mapping.ts_offset,
+            last_src_seq: mapping.last_src_seq,
+            cookie: 0,
+        };
+        Some((local, flow))
     }
 
     /// What this leg's peer negotiated, as a relay target.

@@ -39,12 +39,22 @@
 //! only what it must act on ([`PlaneEvent`]); digits are logged here, in
 //! the call's span, as the call task logs them.
 //!
+//! With kernel forwarding (`media.kernel_forwarding`, see
+//! [`super::kernel`]) a worker also loads the eBPF forwarder: every 20 ms
+//! it installs, updates or withdraws each parked bridge's two flows from
+//! the legs' state, and every pass it drains the ring of packets the
+//! kernel relayed, handling each copy as it would the datagram (recorded,
+//! DTMF, the other leg's stream moved on) without the `recvfrom` and
+//! `sendto`. Before a call takes its media back its flows are withdrawn
+//! and the ring drained, so the call task finds the state complete.
+//!
 //! Hand-written on epoll (nix's safe wrapper) rather than on tokio: the
 //! point is to leave the runtime out of the per-packet path; mio, tokio's
 //! poller, is edge-triggered only.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
+use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -54,6 +64,7 @@ use prometheus::{IntCounter, IntGauge};
 use tokio::sync::{mpsc as tmpsc, oneshot};
 use tracing::{info, warn, Span};
 
+use super::kernel::{Flow, Forwarded, Forwarder};
 use super::leg::{ParkedLeg, Received, Scratch};
 use super::prompt::player::{Player, PlayerEvent};
 use super::recording::{Recorder, RecordingError, Side};
@@ -84,6 +95,14 @@ pub struct PlaneMetrics {
     /// Passes that began more than 5 ms after their millisecond: a worker
     /// too busy or kept off the CPU (a sign to add `media.workers`).
     pub late_passes: IntCounter,
+    /// Packets the kernel relayed (kernel forwarding), all workers.
+    pub kernel_forwarded: IntCounter,
+    /// Flows (directions of bridges) the kernel relays now.
+    pub kernel_flows: IntGauge,
+    /// Packets of kernel flows left to the sockets because a worker's ring
+    /// was full (relayed by the worker instead; a sign of a stalled
+    /// worker).
+    pub kernel_ring_full: IntCounter,
 }
 
 /// The two legs of a bridged call and its recorder, as the call task
@@ -200,8 +219,25 @@ impl MediaPlane {
         timeout: Option<Duration>,
         metrics: &PlaneMetrics,
     ) -> std::io::Result<MediaPlane> {
+        MediaPlane::start_forwarding(workers, timeout, None, metrics)
+    }
+
+    /// [`MediaPlane::start`], each worker with its kernel forwarder
+    /// attached to `kernel` interfaces (`None`: no kernel forwarding).
+    pub fn start_forwarding(
+        workers: usize,
+        timeout: Option<Duration>,
+        kernel: Option<&[String]>,
+        metrics: &PlaneMetrics,
+    ) -> std::io::Result<MediaPlane> {
         let mut handles = Vec::new();
         for n in 0..workers.max(1) {
+            let kernel = match kernel {
+                Some(interfaces) => {
+                    Some(Forwarder::start(interfaces).map_err(std::io::Error::other)?)
+                }
+                None => None,
+            };
             let (parks, parks_rx) = mpsc::channel();
             let (unparks, unparks_rx) = mpsc::channel();
             let load = Arc::new(AtomicUsize::new(0));
@@ -216,6 +252,8 @@ impl MediaPlane {
                 timeout,
                 load: Arc::clone(&load),
                 metrics: metrics.clone(),
+                kernel,
+                generation: 0,
             };
             std::thread::Builder::new()
                 .name(format!("hibiki-media-{n}"))
@@ -291,6 +329,12 @@ struct Slot {
     events: tmpsc::UnboundedSender<PlaneEvent>,
     /// The timeout was reported: not again.
     timed_out: bool,
+    /// Names this slot's legs in the kernel's copies: the park's
+    /// generation and the slot index (a reused slot is another call).
+    cookie: u64,
+    /// The flows the kernel relays for it: caller → callee (keyed by the
+    /// caller leg's address), callee → caller.
+    routes: [Option<(SocketAddrV4, Flow)>; 2],
 }
 
 struct Worker {
@@ -306,6 +350,9 @@ struct Worker {
     timeout: Option<Duration>,
     load: Arc<AtomicUsize>,
     metrics: PlaneMetrics,
+    kernel: Option<Forwarder>,
+    /// Parks so far (the high half of [`Slot::cookie`]).
+    generation: u32,
 }
 
 /// The token of a slot's leg: even for the caller, odd for the callee.
@@ -348,6 +395,7 @@ impl Worker {
                 }
                 self.unpark(unpark);
             }
+            self.forwarded();
             let ready = match self.epoll.wait(&mut events, EpollTimeout::ZERO) {
                 Ok(n) => n,
                 Err(nix::errno::Errno::EINTR) => 0,
@@ -409,12 +457,16 @@ impl Worker {
                 span.in_scope(|| warn!(error = %e, "media plane: cannot watch a leg"));
             }
         }
+        self.generation = self.generation.wrapping_add(1);
+        let cookie = (u64::from(self.generation) << 32) | ((index as u64 & 0x7fff_ffff) << 1);
         if let Some(slot) = self.slots.get_mut(index) {
             *slot = Some(Slot {
                 media,
                 span,
                 events,
                 timed_out: false,
+                cookie,
+                routes: [None, None],
             });
         }
         self.by_id.insert(id, index);
@@ -428,6 +480,15 @@ impl Worker {
             warn!(id, "media plane: asked for media it does not hold");
             return;
         };
+        // The kernel stops relaying, and what it relayed is handled, before
+        // the call task sees the state.
+        if let (Some(kernel), Some(Some(slot))) = (self.kernel.as_mut(), self.slots.get_mut(index))
+        {
+            for route in &mut slot.routes {
+                withdraw(kernel, route, &self.metrics);
+            }
+        }
+        self.forwarded();
         let Some(slot) = self.slots.get_mut(index).and_then(Option::take) else {
             warn!(id, index, "media plane: the call's slot is empty");
             return;
@@ -532,7 +593,132 @@ impl Worker {
                 slot.timed_out = true;
                 let _ = slot.events.send(PlaneEvent::MediaTimeout);
             }
+            if let Some(kernel) = self.kernel.as_mut() {
+                offload(kernel, slot, &self.metrics);
+            }
         }
+    }
+
+    /// Handles the copies of what the kernel relayed since the last pass.
+    fn forwarded(&mut self) {
+        let Some(kernel) = self.kernel.as_mut() else {
+            return;
+        };
+        // The copies' arrival times are CLOCK_MONOTONIC, Instant's clock.
+        let now = Instant::now();
+        let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+            .map(|t| Duration::from(t).as_nanos())
+            .unwrap_or(0);
+        let slots = &mut self.slots;
+        let scratch = &mut self.scratch;
+        let n = kernel.drain(|copy| {
+            let ago = Duration::from_nanos(
+                u64::try_from(mono.saturating_sub(u128::from(copy.ns))).unwrap_or(0),
+            );
+            let at = now.checked_sub(ago).unwrap_or(now);
+            bridge_forwarded(slots, copy, at, scratch);
+        });
+        self.metrics.kernel_forwarded.inc_by(n);
+    }
+}
+
+/// One copy of a packet the kernel relayed: handled by the leg it arrived
+/// on as the datagram would have been (its slot gone: dropped).
+fn bridge_forwarded(
+    slots: &mut [Option<Slot>],
+    copy: Forwarded<'_>,
+    at: Instant,
+    scratch: &mut Scratch,
+) {
+    let index = usize::try_from((copy.cookie & 0xffff_ffff) >> 1).unwrap_or(usize::MAX);
+    let Some(Some(slot)) = slots.get_mut(index) else {
+        return;
+    };
+    if slot.cookie != copy.cookie & !1 {
+        return;
+    }
+    let Media::Bridge(media) = &mut slot.media else {
+        return;
+    };
+    let from_callee = copy.cookie & 1 == 1;
+    let BridgeMedia {
+        caller,
+        callee,
+        recorder,
+        ..
+    } = &mut **media;
+    let (from, to, side, party) = if from_callee {
+        (callee, caller, Side::Other, "callee")
+    } else {
+        (caller, callee, Side::Caller, "caller")
+    };
+    let received = from.handle_forwarded(scratch, copy.packet, at);
+    bridge_datagram(
+        (from, to),
+        recorder,
+        (side, party),
+        &slot.span,
+        received,
+        scratch,
+        at,
+        false,
+    );
+}
+
+/// Installs, updates or withdraws a parked bridge's flows in the kernel,
+/// as its legs' state now allows (see [`ParkedLeg::kernel_route`]).
+fn offload(kernel: &mut Forwarder, slot: &mut Slot, metrics: &PlaneMetrics) {
+    let Media::Bridge(media) = &slot.media else {
+        return;
+    };
+    let wanted = [
+        media.caller.kernel_route(&media.callee),
+        media.callee.kernel_route(&media.caller),
+    ];
+    for (n, (route, want)) in slot.routes.iter_mut().zip(wanted).enumerate() {
+        let want = want.map(|(local, flow)| {
+            (
+                local,
+                Flow {
+                    cookie: slot.cookie | n as u64,
+                    ..flow
+                },
+            )
+        });
+        let same = match (&*route, &want) {
+            (Some((a, old)), Some((b, new))) => a == b && old.same_route(new),
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            continue;
+        }
+        withdraw(kernel, route, metrics);
+        if let Some((local, flow)) = want {
+            match kernel.install(local, &flow) {
+                Ok(()) => {
+                    *route = Some((local, flow));
+                    metrics.kernel_flows.inc();
+                }
+                Err(e) => slot
+                    .span
+                    .in_scope(|| warn!(error = %e, "kernel forwarding: flow not installed")),
+            }
+        }
+    }
+}
+
+/// Stops the kernel relaying `route`, if it does.
+fn withdraw(
+    kernel: &mut Forwarder,
+    route: &mut Option<(SocketAddrV4, Flow)>,
+    metrics: &PlaneMetrics,
+) {
+    if let Some((local, _)) = route.take() {
+        if let Some(counters) = kernel.remove(local) {
+            metrics.kernel_ring_full.inc_by(counters.ring_full);
+        }
+        metrics.kernel_flows.dec();
     }
 }
 
@@ -604,17 +790,48 @@ fn bridge_readable(
         scratch,
         now,
         |from, received, scratch| {
-            if let (Received::Audio { at_us, len }, Some(r)) = (received, recorder.as_mut()) {
-                r.push(side, at_us, scratch.decoded(len));
-            }
-            if let (Some((packet, payload)), out) = scratch.last_packet() {
-                to.relay_now(packet, payload, now, out);
-            }
-            while let Some((digit, via)) = from.poll_digit(now) {
-                span.in_scope(|| info!(%digit, via, party, "dtmf digit"));
-            }
+            bridge_datagram(
+                (from, to),
+                recorder,
+                (side, party),
+                span,
+                received,
+                scratch,
+                now,
+                true,
+            );
         },
     )
+}
+
+/// What a bridge does with a datagram `from` handled: its audio recorded
+/// on its party's side, the packet relayed to `to` (`send`: by this
+/// worker; else the kernel sent it and `to`'s stream only moves on), its
+/// digits logged.
+#[allow(clippy::too_many_arguments)]
+fn bridge_datagram(
+    (from, to): (&mut ParkedLeg, &mut ParkedLeg),
+    recorder: &mut Option<Recorder>,
+    (side, party): (Side, &str),
+    span: &Span,
+    received: Received,
+    scratch: &mut Scratch,
+    now: Instant,
+    send: bool,
+) {
+    if let (Received::Audio { at_us, len }, Some(r)) = (received, recorder.as_mut()) {
+        r.push(side, at_us, scratch.decoded(len));
+    }
+    if let (Some((packet, payload)), out) = scratch.last_packet() {
+        if send {
+            to.relay_now(packet, payload, now, out);
+        } else {
+            to.note_relayed(packet, payload, now, out);
+        }
+    }
+    while let Some((digit, via)) = from.poll_digit(now) {
+        span.in_scope(|| info!(%digit, via, party, "dtmf digit"));
+    }
 }
 
 /// A flow's datagram: the caller's audio into the recording and the

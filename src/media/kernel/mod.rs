@@ -40,7 +40,7 @@
 //! compile to BPF; aya loads it, owns the links, and reads the maps and
 //! the ring without unsafe code of ours.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddrV4};
 
 use aya::maps::{HashMap as BpfHashMap, MapData, RingBuf};
 use aya::programs::links::LinkOrder;
@@ -281,10 +281,8 @@ pub fn interfaces_for(ip: IpAddr) -> Result<Vec<String>, KernelError> {
         let Some(v4) = a.address.as_ref().and_then(|s| s.as_sockaddr_in()) else {
             continue;
         };
-        let own = Ipv4Addr::from(v4.ip());
-        let holds = ip.is_unspecified()
-            || own == ip
-            || (ip.is_loopback() && own.is_loopback());
+        let own = v4.ip();
+        let holds = ip.is_unspecified() || own == ip || (ip.is_loopback() && own.is_loopback());
         if holds && !names.contains(&a.interface_name) {
             names.push(a.interface_name);
         }

@@ -100,7 +100,8 @@ fn rtp(seq: u16, ts: u32, ssrc: u32, pt: u8) -> Vec<u8> {
 
 fn bound() -> (UdpSocket, SocketAddrV4) {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let std::net::SocketAddr::V4(a) = s.local_addr().unwrap() else {
         panic!("not v4")
     };
@@ -139,7 +140,11 @@ fn the_kernel_forwards_rewrites_and_copies_only_the_latched_stream() {
         caller.send_to(&sent, leg_a_at).unwrap();
         let mut buf = [0u8; 512];
         let (n, from) = callee.recv_from(&mut buf).unwrap();
-        assert_eq!(from, std::net::SocketAddr::V4(leg_b_at), "sent from the other leg");
+        assert_eq!(
+            from,
+            std::net::SocketAddr::V4(leg_b_at),
+            "sent from the other leg"
+        );
         assert_eq!(n, sent.len());
         assert_eq!(buf[0], 0x80);
         assert_eq!(buf[1], 8, "the other leg's payload type");
@@ -155,7 +160,11 @@ fn the_kernel_forwards_rewrites_and_copies_only_the_latched_stream() {
         assert_eq!(&buf[12..n], &sent[12..], "the payload untouched");
         let mut copies = Vec::new();
         fw.drain(|c| copies.push((c.cookie, c.packet.to_vec())));
-        assert_eq!(copies, vec![(f.cookie, sent)], "the copy is the packet as received");
+        assert_eq!(
+            copies,
+            vec![(f.cookie, sent)],
+            "the copy is the packet as received"
+        );
     }
 
     // Not forwarded, left to the leg's socket: a duplicate, a stranger, a
@@ -188,6 +197,9 @@ fn the_kernel_forwards_rewrites_and_copies_only_the_latched_stream() {
         .send_to(&rtp(102, 16_320, 0x1122_3344, 0), leg_a_at)
         .unwrap();
     let mut buf = [0u8; 512];
-    assert!(leg_a.recv_from(&mut buf).is_ok(), "withdrawn: to the socket");
+    assert!(
+        leg_a.recv_from(&mut buf).is_ok(),
+        "withdrawn: to the socket"
+    );
     assert_eq!(fw.remove(leg_a_at), None);
 }

@@ -42,6 +42,16 @@ pub enum Source {
     Relay(u32),
 }
 
+/// The rewriting of a relayed source: out = source + offset (wrapping),
+/// for the packets after `last_src_seq` (within RFC 3550's dropout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayMapping {
+    pub src_ssrc: u32,
+    pub seq_offset: u16,
+    pub ts_offset: u32,
+    pub last_src_seq: u16,
+}
+
 /// The sending state of one leg. See the module doc for the rules.
 #[derive(Debug, Clone)]
 pub struct OutgoingStream {
@@ -107,6 +117,21 @@ impl OutgoingStream {
     /// The source of the last packet sent.
     pub fn source(&self) -> Option<Source> {
         self.source
+    }
+
+    /// How relayed packets of the current source are rewritten (`None`
+    /// unless a relayed packet was the last sent): what kernel forwarding
+    /// applies to the source's next packets.
+    pub fn relay_mapping(&self) -> Option<RelayMapping> {
+        match self.source {
+            Some(Source::Relay(src_ssrc)) => Some(RelayMapping {
+                src_ssrc,
+                seq_offset: self.seq_offset,
+                ts_offset: self.ts_offset,
+                last_src_seq: self.last_src_seq,
+            }),
+            _ => None,
+        }
     }
 
     /// Packets sent so far.
