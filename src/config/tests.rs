@@ -799,3 +799,32 @@ fn a_queue_offering_callbacks_needs_a_trunk_to_dial_them() {
     let e = err("[[queues]]\nname = \"support\"\ncallback_retry_seconds = 0\n");
     assert_eq!(e.key(), Some("queues[0].callback_retry_seconds"), "{e}");
 }
+
+#[test]
+fn kernel_forwarding_is_off_unless_asked_and_needs_the_plane_when_on() {
+    let c = from_str("").unwrap();
+    assert_eq!(c.media.kernel_forwarding, KernelForwarding::Off);
+    assert!(c.media.kernel_interfaces.is_empty());
+    let c = from_str("[media]\nkernel_forwarding = \"auto\"\nkernel_interfaces = [\"eth0\"]\n")
+        .unwrap();
+    assert_eq!(c.media.kernel_forwarding, KernelForwarding::Auto);
+    assert_eq!(c.media.kernel_interfaces, vec!["eth0".to_string()]);
+    let c = from_str_env(
+        "",
+        &[
+            ("HIBIKI_MEDIA_KERNEL_FORWARDING", "on"),
+            ("HIBIKI_MEDIA_KERNEL_INTERFACES", "lo, eth1"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.media.kernel_forwarding, KernelForwarding::On);
+    assert_eq!(
+        c.media.kernel_interfaces,
+        vec!["lo".to_string(), "eth1".to_string()]
+    );
+    let e = err_env("", &[("HIBIKI_MEDIA_KERNEL_FORWARDING", "maybe")]);
+    assert!(e.to_string().contains("not one of off, on, auto"), "{e}");
+    let e = err("[media]\nkernel_forwarding = \"on\"\nworkers = 0\n");
+    assert_eq!(e.key(), Some("media.kernel_forwarding"), "{e}");
+    assert!(e.to_string().contains("media.workers"), "{e}");
+}

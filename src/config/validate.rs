@@ -124,6 +124,12 @@ pub(super) fn check(c: &Config) -> Check {
             "must be at most 64 (about one per 1,000 bridged calls)",
         )?;
     }
+    if c.media.kernel_forwarding == crate::config::KernelForwarding::On && c.media.workers == 0 {
+        fail(
+            "media.kernel_forwarding",
+            "\"on\" needs the media plane (media.workers at least 1): its workers run the forwarder",
+        )?;
+    }
     if c.sip.digest_algorithms.is_empty() {
         fail("sip.digest_algorithms", "must list at least one algorithm")?;
     }
