@@ -20,8 +20,11 @@
 # largest of COUNTS, 0 to skip), STOP_ON_FAIL (1: stop the climb at the first
 # N that misses a criterion), PRIORITY (how the server and the tool are
 # scheduled; see below), WORKERS (the server's media.workers, default 1;
-# 0: media in the call tasks), LOG (the server's RUST_LOG, default warn),
-# BENCH_BIN / RTPLOAD_BIN (already built binaries), OUT (result dir).
+# 0: media in the call tasks), KERNEL (off|on, default off: on writes
+# `kernel_forwarding = "on"` into the server's [media] section, so latched
+# RTP of bridged calls is forwarded by the kernel; see MACHINE CPU below),
+# LOG (the server's RUST_LOG, default warn), BENCH_BIN / RTPLOAD_BIN
+# (already built binaries), OUT (result dir).
 #
 # PRIORITY: on a machine shared with other jobs (compilers), a process at
 # normal priority is sometimes held off the CPU for over 40 ms, which the
@@ -35,6 +38,25 @@
 # nice -19 (measured on this shared machine: the server then waits behind
 # the tool and other jobs, gaps of 100 ms and more). `normal`: neither.
 # CPU time is measured the same way in every mode.
+#
+# MACHINE CPU: besides the server's own CPU (/proc/PID/stat), every run
+# measures the whole machine's over the same steady window (/proc/stat:
+# user+nice+system+irq+softirq+steal), as % of one core (up to 100 × the
+# cores) and busy µs per relayed packet. Why: with KERNEL=on a tc BPF
+# program on the loopback device rewrites and forwards the latched RTP of
+# bridged calls, and the server only gets a copy of each packet (for the
+# recording) through a ring buffer. On loopback the kernel does that
+# forwarding inside the *sender's* system call (the tool's sendto), so it
+# is billed to the tool, not to the server: the server's CPU alone
+# undercounts kernel forwarding. The machine's CPU counts it wherever it
+# runs; minus the tool's own cost it is the relay's cost to the machine.
+# The tool-alone run (--loop) moves the same packets without a relay, so
+# when TOOL_ALONE equals a climb step's N, that step also prints "relay
+# cost to the machine: X µs per relayed packet" = (machine busy µs/s in
+# the relay run − machine busy µs/s in the tool-alone run) / relayed
+# packets/s in the relay run: the figure to compare between KERNEL=off and
+# KERNEL=on. The machine's CPU includes every other process too: compare
+# runs made on a quiet machine.
 #
 # Criteria per N: every call established, end-to-end loss under 0.1 % in
 # both directions, no receive-buffer drops on the server's or the tool's
@@ -51,7 +73,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --route) ROUTE="$2"; shift 2 ;;
     --route=*) ROUTE="${1#--route=}"; shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR == 1 { next } /^#/ { print; next } { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -61,6 +83,12 @@ DURATION="${DURATION:-20}"
 RATE="${RATE:-50}"
 UAS_CODEC="${UAS_CODEC:-pcmu}"
 STOP_ON_FAIL="${STOP_ON_FAIL:-1}"
+KERNEL="${KERNEL:-off}"
+case "$KERNEL" in
+  off) KERNEL_TOML="" ;;
+  on) KERNEL_TOML=$'\nkernel_forwarding = "on"' ;;
+  *) echo "KERNEL must be on or off (got $KERNEL)" >&2; exit 2 ;;
+esac
 if [[ "$(id -u)" -eq 0 ]] && command -v chrt >/dev/null; then PRIORITY="${PRIORITY:-rt}"; else PRIORITY="${PRIORITY:-normal}"; fi
 case "$PRIORITY" in
   isolate) SERVER_PRIO=(nice -n -19); TOOL_PRIO=(chrt -r 10) ;;
@@ -168,7 +196,7 @@ port_min = $MEDIA_PORT_MIN
 port_max = $MEDIA_PORT_MAX
 timeout_seconds = 30
 prompts_dir = "$ROOT/ivr-flows/prompts"
-workers = ${WORKERS:-1}
+workers = ${WORKERS:-1}${KERNEL_TOML}
 
 [recording]
 enabled = true
@@ -220,7 +248,26 @@ tool_timeout() { echo $(( $1 / RATE + 32 + DURATION + 1 + 20 + 5 + 30 )); }
 
 build
 RESULTS="$OUT/results.tsv"
-printf 'n\testablished\ttx_pps\trx_pps\tserver_cpu_pct\tserver_us_per_packet\tserver_mb_per_call\tloss_a2b_pct\tloss_b2a_pct\tmax_gap_ms\tsocket_drops\tmachine_rcvbuf_errors\ttool_cpu_pct\trecordings\trecording_problems\tpass\n' >"$RESULTS"
+printf 'n\testablished\ttx_pps\trx_pps\tserver_cpu_pct\tserver_us_per_packet\tserver_mb_per_call\tloss_a2b_pct\tloss_b2a_pct\tmax_gap_ms\tsocket_drops\tmachine_rcvbuf_errors\ttool_cpu_pct\tmachine_cpu_pct\tmachine_us_per_packet\trecordings\trecording_problems\tpass\n' >"$RESULTS"
+
+# relay_cost RELAY_JSON LOOP_JSON: the relay's cost to the machine, µs per
+# relayed packet (machine busy µs/s relaying − tool alone, over relayed
+# packets/s); nothing when a figure is missing.
+relay_cost() {
+  awk -v mr="$(jget "$1" machine_busy_cores)" -v ml="$(jget "$2" machine_busy_cores)" \
+    -v pk="$(jget "$1" server_packets)" -v w="$(jget "$1" window_s)" '
+    function num(v) { return v ~ /^-?[0-9]+(\.[0-9]+)?$/ }
+    BEGIN { if (num(mr) && num(ml) && num(pk) && num(w) && pk > 0 && w > 0)
+      printf "%.2f\n", (mr - ml) * 1e6 / (pk / w) }'
+}
+# saturated JSON: true when the machine was over 90 % busy in that run's
+# window (other jobs then fill whatever the benchmark leaves idle, and a
+# difference of machine CPU between two runs says nothing about the relay).
+saturated() {
+  awk -v m="$(jget "$1" machine_busy_cores)" -v c="$(nproc)" \
+    'BEGIN { exit !(m ~ /^[0-9]+(\.[0-9]+)?$/ && m + 0 >= 0.9 * c) }'
+}
+RELAY_COSTS=()
 
 if [[ "$TOOL_ALONE" -gt 0 ]]; then
   echo "== the tool alone (--loop), $TOOL_ALONE calls, $DURATION s =="
@@ -231,9 +278,10 @@ if [[ "$TOOL_ALONE" -gt 0 ]]; then
     --json "$dir/report.json" >"$dir/report.txt" 2>&1 || echo "   (the tool exited with status $?; see $dir/report.txt)"
   j="$dir/report.json"
   if [[ -s "$j" ]]; then
-    printf 'tool alone: %s calls, tx %s pps, rx %s pps, tool CPU %s %% of a core (%s µs/packet), worst loss %s %%, latest send %s ms behind\n' \
+    printf 'tool alone: %s calls, tx %s pps, rx %s pps, tool CPU %s %% of a core (%s µs/packet), machine CPU %s %% of a core (%s µs/packet), worst loss %s %%, latest send %s ms behind\n' \
       "$(jget "$j" calls_established)" "$(jget "$j" tx_pps)" "$(jget "$j" rx_pps)" "$(jget "$j" tool_cpu_pct)" \
-      "$(jget "$j" tool_us_per_packet)" "$(jget "$j" worst_loss_pct)" "$(jget "$j" max_send_late_ms)" | tee "$OUT/tool-alone.txt"
+      "$(jget "$j" tool_us_per_packet)" "$(jget "$j" machine_cpu_pct)" "$(jget "$j" machine_us_per_packet)" \
+      "$(jget "$j" worst_loss_pct)" "$(jget "$j" max_send_late_ms)" | tee "$OUT/tool-alone.txt"
   fi
 fi
 
@@ -261,7 +309,7 @@ for n in $COUNTS; do
   j="$dir/report.json"
   if [[ ! -s "$j" ]]; then
     echo "   no report (tool status $rc): see $dir/report.txt"
-    printf '%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\tno (%s)\n' "$n" "${died:-tool failed}" >>"$RESULTS"
+    printf '%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\tno (%s)\n' "$n" "${died:-tool failed}" >>"$RESULTS"
     if [[ "$STOP_ON_FAIL" == 1 ]]; then break; else continue; fi
   fi
   established="$(jget "$j" calls_established)"
@@ -284,11 +332,24 @@ for n in $COUNTS; do
   [[ -z "$died" ]] || why+=("$died")
   [[ "$rc" -eq 0 ]] || why+=("tool status $rc")
   if [[ ${#why[@]} -gt 0 ]]; then pass="no ($(IFS=,; echo "${why[*]}"))"; fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$established" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$established" \
     "$(jget "$j" tx_pps)" "$(jget "$j" rx_pps)" "$(jget "$j" server_cpu_pct)" \
     "$(jget "$j" server_us_per_packet)" "$(jget "$j" server_mb_per_call)" \
     "$(jget "$j" a2b_loss_pct)" "$(jget "$j" b2a_loss_pct)" "$max_gap" "$(jget "$j" socket_drops)" \
-    "$(jget "$j" rcvbuf_errors)" "$(jget "$j" tool_cpu_pct)" "${recs:-0}" "${bad:-?}" "$pass" | tee -a "$RESULTS"
+    "$(jget "$j" rcvbuf_errors)" "$(jget "$j" tool_cpu_pct)" "$(jget "$j" machine_cpu_pct)" \
+    "$(jget "$j" machine_us_per_packet)" "${recs:-0}" "${bad:-?}" "$pass" | tee -a "$RESULTS"
+  loop_json="$OUT/loop-$TOOL_ALONE/report.json"
+  if [[ "$n" -eq "$TOOL_ALONE" && -s "$loop_json" ]]; then
+    cost="$(relay_cost "$j" "$loop_json")"
+    if [[ -n "$cost" ]]; then
+      caveat=""
+      if saturated "$j" || saturated "$loop_json"; then
+        caveat=" (NOT MEANINGFUL: the machine was over 90 % busy in the relay run or the tool-alone run; rerun on a quiet machine)"
+      fi
+      RELAY_COSTS+=("$n calls: relay cost to the machine: $cost µs per relayed packet (machine busy µs/s relaying − tool alone, over relayed packets/s)$caveat")
+      echo "   relay cost to the machine: $cost µs per relayed packet$caveat"
+    fi
+  fi
   if [[ "$pass" == yes ]]; then
     BEST=$n
   elif [[ "$STOP_ON_FAIL" == 1 ]]; then
@@ -299,16 +360,17 @@ done
 
 {
   echo
-  echo "Route: $ROUTE, callee codec $UAS_CODEC, ramp $RATE calls/s, $DURATION s steady, server and tool scheduled $PRIORITY; $(nproc) cores; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "Route: $ROUTE, callee codec $UAS_CODEC, ramp $RATE calls/s, $DURATION s steady, kernel forwarding $KERNEL, server and tool scheduled $PRIORITY; $(nproc) cores; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
-  echo "| N calls | established | tool tx pps | tool rx pps | server CPU % | server µs/packet | server MB/call | loss a→b % | loss b→a % | max gap ms | rcvbuf drops (server+tool sockets) | UdpRcvbufErrors (whole machine) | tool CPU % | recordings (bad) | pass |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-  tail -n +2 "$RESULTS" | while IFS=$'\t' read -r n est tx rx scpu us mb la lb gap sd rb tcpu recs bad pass; do
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s |\n' \
-      "$n" "$est" "$tx" "$rx" "$scpu" "$us" "$mb" "$la" "$lb" "$gap" "$sd" "$rb" "$tcpu" "$recs" "$bad" "$pass"
+  echo "| N calls | established | tool tx pps | tool rx pps | server CPU % | server µs/packet | server MB/call | loss a→b % | loss b→a % | max gap ms | rcvbuf drops (server+tool sockets) | UdpRcvbufErrors (whole machine) | tool CPU % | machine CPU % | machine µs/packet | recordings (bad) | pass |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  tail -n +2 "$RESULTS" | while IFS=$'\t' read -r n est tx rx scpu us mb la lb gap sd rb tcpu mcpu mus recs bad pass; do
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s |\n' \
+      "$n" "$est" "$tx" "$rx" "$scpu" "$us" "$mb" "$la" "$lb" "$gap" "$sd" "$rb" "$tcpu" "$mcpu" "$mus" "$recs" "$bad" "$pass"
   done
   echo
   if [[ -s "$OUT/tool-alone.txt" ]]; then cat "$OUT/tool-alone.txt"; fi
+  if [[ ${#RELAY_COSTS[@]} -gt 0 ]]; then printf '%s\n' "${RELAY_COSTS[@]}"; fi
   echo "Largest N meeting every criterion: $BEST"
 } | tee "$OUT/summary.md"
 echo "raw results: $OUT"

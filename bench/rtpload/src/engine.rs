@@ -34,7 +34,7 @@ use anyhow::{Context, Result};
 
 use crate::ivr::{GapHistogram, KeyCursor, KeyStart, PromptStream, PromptTotals};
 use crate::pacer::{Due, Pacer};
-use crate::procfs::{self, UdpCounters};
+use crate::procfs::{self, MachineCpu, UdpCounters};
 use crate::rtp::{self, Law, EVENT_PACKET_LEN, FRAME_SAMPLES, PACKET_LEN};
 use crate::stream::{RecvStream, StreamTotals};
 use crate::sys::{self, RecvBatch, SendBatch};
@@ -54,6 +54,8 @@ pub struct Config {
     pub uac_codec: Law,
     pub hangup: Side,
     pub server_pid: Option<u32>,
+    /// `--loop`: the tool calls its own answering side (no server).
+    pub loop_mode: bool,
     pub setup_timeout: Duration,
     pub drain: Duration,
     pub teardown_timeout: Duration,
@@ -141,6 +143,8 @@ pub struct Snapshot {
     pub tool_cpu_s: f64,
     pub server_cpu_s: Option<f64>,
     pub server_rss_kb: Option<u64>,
+    /// The whole machine's CPU time (`/proc/stat`).
+    pub machine_cpu: Option<MachineCpu>,
     pub rtp_sent: [u64; 2],
     pub rtp_received: [u64; 2],
     pub udp: Option<UdpCounters>,
@@ -562,6 +566,7 @@ impl Engine {
             tool_cpu_s: procfs::cpu_seconds(None, self.clock_ticks).unwrap_or(0.0),
             server_cpu_s: pid.and_then(|p| procfs::cpu_seconds(Some(p), self.clock_ticks).ok()),
             server_rss_kb: pid.and_then(|p| procfs::status_kb(p, "VmRSS").ok()),
+            machine_cpu: procfs::machine_cpu(),
             rtp_sent: self.stats.rtp_sent,
             rtp_received: self.stats.rtp_received,
             udp: procfs::udp_counters().ok(),

@@ -330,6 +330,7 @@ fn config(a: &RunArgs) -> Result<Config> {
             SideArg::Uas => Side::Uas,
         },
         server_pid: if a.loop_mode { None } else { a.server_pid },
+        loop_mode: a.loop_mode,
         setup_timeout: seconds("--setup-timeout", a.setup_timeout)?,
         drain: Duration::from_millis(a.drain_ms),
         teardown_timeout: seconds("--teardown-timeout", a.teardown_timeout)?,

@@ -14,6 +14,19 @@
 //!   by the packets it relayed in the window (= packets the tool received
 //!   from it) when it bridges; by the packets it received (= the tool
 //!   sent) when it only answers (the demo route).
+//! - **machine CPU**: busy time of every CPU from `/proc/stat` (user,
+//!   nice, system, irq, softirq and steal; guest time is already inside
+//!   user) over the same steady window, as cores kept busy and as a
+//!   percent of one core (up to 100 × the CPUs). Busy is the CPUs'
+//!   elapsed time minus idle and iowait, which the kernel measures
+//!   exactly, not the sum of the busy fields, which it samples at the
+//!   tick and which misses short wake-ups (the sum is shown too; see
+//!   [`crate::procfs::MachineCpu::busy_cores_since`]). Per packet it uses the
+//!   server's divisor, or under `--loop` the tool's (packets it sent or
+//!   received). It counts what a process's own CPU misses: kernel work
+//!   done in another process's system calls (on loopback the sender's
+//!   `sendto` carries the packet through the receiving stack, and any
+//!   in-kernel forwarding), interrupts, and every other process.
 //! - **memory per call**: server RSS at the end of the steady window
 //!   minus its RSS before the first call, over the established calls.
 //! - **IVR mode** (`--ivr`): prompt gaps are inter-arrival times inside
@@ -24,6 +37,7 @@
 use std::fmt::Write as _;
 
 use crate::engine::{RunResult, Side, Snapshot};
+use crate::procfs::MachineCpu;
 use crate::stream::{loss_percent, StreamTotals};
 
 /// One value of the report.
@@ -672,15 +686,13 @@ pub fn build(run: &RunResult) -> Report {
         .zip(rx_pps)
         .zip(window)
         .map(|((t, x), w)| (t + x) * w.2);
+    let tool_us_per_packet = tool_cpu
+        .zip(tool_packets)
+        .and_then(|(c, p)| (p > 0.0).then(|| c * 1e6 / p));
     r.add(
         "tool_us_per_packet",
         "CPU µs per packet sent or received",
-        opt_f(
-            tool_cpu
-                .zip(tool_packets)
-                .and_then(|(c, p)| (p > 0.0).then(|| c * 1e6 / p)),
-            2,
-        ),
+        opt_f(tool_us_per_packet, 2),
     );
     r.add(
         "max_send_late_ms",
@@ -711,6 +723,62 @@ pub fn build(run: &RunResult) -> Report {
         "rtp_ignored",
         "non-RTP datagrams on RTP ports",
         Value::Int(s.rtp_ignored[0] + s.rtp_ignored[1]),
+    );
+
+    r.heading("the whole machine (every process, and kernel work done for them)");
+    let machine = |f: fn(&MachineCpu, &MachineCpu, u64, f64) -> Option<f64>| {
+        window.and_then(|(a, b, secs)| {
+            f(
+                b.machine_cpu.as_ref()?,
+                a.machine_cpu.as_ref()?,
+                crate::sys::clock_ticks(),
+                secs,
+            )
+        })
+    };
+    let machine_cores = machine(MachineCpu::busy_cores_since);
+    r.add(
+        "machine_cpus",
+        "CPUs",
+        opt_i(end.and_then(|e| e.machine_cpu.map(|m| u64::from(m.cpus)))),
+    );
+    r.add(
+        "machine_busy_cores",
+        "busy cores in the window (CPU-s per s)",
+        opt_f(machine_cores, 3),
+    );
+    r.add(
+        "machine_cpu_pct",
+        "CPU % of one core in the window, all CPUs",
+        opt_f(machine_cores.map(|c| c * 100.0), 1),
+    );
+    r.add(
+        "machine_tick_busy_cores",
+        "  the busy fields' sum (tick-sampled), cores",
+        opt_f(machine(MachineCpu::tick_busy_cores_since), 3),
+    );
+    // The same divisor as the server's figure (relayed, or received on
+    // the demo route); with no server (`--loop`), the tool's.
+    let (machine_basis, machine_packets) = if c.loop_mode {
+        ("sent or received by the tool (--loop)", tool_packets)
+    } else {
+        (basis, packets.map(|p| p as f64))
+    };
+    r.add(
+        "machine_packet_basis",
+        "  per packet counted as",
+        Value::Text(machine_basis.to_owned()),
+    );
+    r.add(
+        "machine_us_per_packet",
+        "busy µs per packet",
+        opt_f(
+            machine_cores
+                .zip(window)
+                .zip(machine_packets)
+                .and_then(|((c, w), p)| (p > 0.0).then(|| c * w.2 * 1e6 / p)),
+            2,
+        ),
     );
 
     r.heading("verdict");
@@ -802,6 +870,110 @@ mod tests {
         );
         assert!(r.to_table().contains("== h"));
         assert_eq!(r.get("a"), Some(&Value::Int(3)));
+    }
+
+    /// A bridged run (or `--loop`) of 10 calls with a 10 s steady window
+    /// on 2 CPUs in which the tool sent `sent` and received `received`
+    /// packets, the server used 1 CPU-second, the tool 0.5, and the CPUs
+    /// were idle 7.7 s (busy 12.3 CPU-s) while the tick-sampled busy
+    /// fields caught 0.4 s, plus 0.1 s of steal.
+    fn run_with_window(loop_mode: bool, sent: u64, received: u64) -> RunResult {
+        let hz = crate::sys::clock_ticks();
+        let snapshot = |at_s: u64,
+                        cpu_s: f64,
+                        busy: u64,
+                        steal: u64,
+                        idle_hundredths: u64,
+                        sent: u64,
+                        received: u64| Snapshot {
+            at_us: at_s * 1_000_000,
+            tool_cpu_s: cpu_s / 2.0,
+            server_cpu_s: (!loop_mode).then_some(cpu_s),
+            machine_cpu: Some(MachineCpu {
+                busy,
+                idle: idle_hundredths * hz / 100,
+                steal,
+                cpus: 2,
+            }),
+            rtp_sent: [sent / 2, sent - sent / 2],
+            rtp_received: [received / 2, received - received / 2],
+            ..Snapshot::default()
+        };
+        let addr = "127.0.0.1:5090".parse().expect("addr");
+        RunResult {
+            cfg: crate::engine::Config {
+                target: addr,
+                number: "200".into(),
+                calls: 10,
+                rate: 50.0,
+                duration: std::time::Duration::from_secs(10),
+                uas_listen: addr,
+                uas_codec: crate::rtp::Law::Ulaw,
+                uac_codec: crate::rtp::Law::Ulaw,
+                hangup: Side::Uac,
+                server_pid: (!loop_mode).then_some(1),
+                loop_mode,
+                setup_timeout: std::time::Duration::from_secs(1),
+                drain: std::time::Duration::from_millis(1),
+                teardown_timeout: std::time::Duration::from_secs(1),
+                bye_rate: 500.0,
+                slots: 20,
+                socket_buffer: 1 << 20,
+                ivr: None,
+            },
+            stats: crate::engine::Stats {
+                established: 10,
+                uas_confirmed: 10,
+                ..Default::default()
+            },
+            attempted: 10,
+            before: Snapshot::default(),
+            steady_start: Some(snapshot(5, 2.0, 100 * hz, 0, 100_000, 1000, 900)),
+            steady_end: Some(snapshot(
+                15,
+                3.0,
+                100 * hz + hz * 4 / 10,
+                hz / 10,
+                100_770,
+                1000 + sent,
+                900 + received,
+            )),
+            after: Snapshot::default(),
+            received: Default::default(),
+            max_send_late_us: 0,
+            rcvbuf_granted: 0,
+            unclosed_calls: 0,
+            unclosed_uas: 0,
+            aborted: None,
+            prompts: None,
+        }
+    }
+
+    fn float(r: &Report, key: &str) -> f64 {
+        match r.get(key) {
+            Some(Value::Float(v, _)) => *v,
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn machine_cpu_over_the_steady_window() {
+        // 20 CPU-s in 10 s on 2 CPUs, 7.7 idle: 1.23 cores busy.
+        let r = build(&run_with_window(false, 10_000, 8_000));
+        assert_eq!(r.get("machine_cpus"), Some(&Value::Int(2)));
+        assert!((float(&r, "machine_busy_cores") - 1.23).abs() < 1e-9);
+        assert!((float(&r, "machine_cpu_pct") - 123.0).abs() < 1e-6);
+        assert!((float(&r, "machine_tick_busy_cores") - 0.05).abs() < 1e-9);
+        // Per relayed packet (what the tool received), like the server's.
+        assert!((float(&r, "server_us_per_packet") - 1e6 / 8_000.0).abs() < 1e-6);
+        assert!((float(&r, "machine_us_per_packet") - 12.3e6 / 8_000.0).abs() < 1e-6);
+        // The tool alone: per packet the tool sent or received, like its
+        // own figure.
+        let r = build(&run_with_window(true, 10_000, 10_000));
+        assert_eq!(r.get("server_us_per_packet"), Some(&Value::Missing));
+        assert!((float(&r, "tool_us_per_packet") - 0.5e6 / 20_000.0).abs() < 1e-6);
+        assert!((float(&r, "machine_us_per_packet") - 12.3e6 / 20_000.0).abs() < 1e-6);
+        assert!(r.to_json().contains("\"machine_busy_cores\": 1.230,"));
     }
 
     #[test]

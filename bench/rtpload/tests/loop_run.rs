@@ -69,6 +69,15 @@ fn loop_run_sets_up_every_call_and_loses_nothing() {
         assert_eq!(figure(&json, &format!("{dir}_streams")), "6");
     }
     assert_eq!(figure(&json, "loss_ok"), "true");
+    // The whole machine's CPU over the window: at least the tool's own.
+    let machine: f64 = figure(&json, "machine_busy_cores").parse().expect("cores");
+    let tool_pct: f64 = figure(&json, "tool_cpu_pct").parse().expect("pct");
+    let machine_pct: f64 = figure(&json, "machine_cpu_pct").parse().expect("pct");
+    assert!(machine > 0.0, "{table}");
+    assert!((machine * 100.0 - machine_pct).abs() < 0.2, "{table}");
+    assert!(machine_pct + 2.0 >= tool_pct, "{table}");
+    let per_packet: f64 = figure(&json, "machine_us_per_packet").parse().expect("µs");
+    assert!(per_packet > 0.0, "{table}");
 }
 
 #[test]

@@ -202,4 +202,18 @@ fn the_kernel_forwards_rewrites_and_copies_only_the_latched_stream() {
         "withdrawn: to the socket"
     );
     assert_eq!(fw.remove(leg_a_at), None);
+
+    // A forwarder that goes away (as with its process, even on kill -9:
+    // the kernel closes its descriptors) leaves no forwarding behind.
+    fw.install(leg_a_at, &f).unwrap();
+    caller
+        .send_to(&rtp(103, 16_480, 0x1122_3344, 0), leg_a_at)
+        .unwrap();
+    assert!(callee.recv_from(&mut buf).is_ok(), "installed again: forwarded");
+    drop(fw);
+    caller
+        .send_to(&rtp(104, 16_640, 0x1122_3344, 0), leg_a_at)
+        .unwrap();
+    assert!(leg_a.recv_from(&mut buf).is_ok(), "detached: to the socket");
+    assert!(callee.recv_from(&mut buf).is_err(), "and not forwarded");
 }
