@@ -13,6 +13,10 @@
 #    database of the real-server tests).
 # 4. Runs the database-dependent real-server tests again against PostgreSQL
 #    (HIBIKI_TEST_DB=postgres).
+# 5. As root: runs the bridging tests again with every server's bridged
+#    audio relayed by the kernel (media.kernel_forwarding = "on", the eBPF
+#    forwarder; HIBIKI_TEST_KERNEL_FORWARDING=on). Elsewhere it is skipped
+#    with a note (it needs CAP_BPF and CAP_NET_ADMIN).
 #
 # Works as root with no terminal and no stdin. Exits non-zero on any failure,
 # after a summary of every step.
@@ -194,6 +198,35 @@ PG_TEST_BINARIES=(
   agent_callback
 )
 
+# The test binaries whose calls bridge two legs (trunks, agents, IVR
+# transfers, hold, consults, recordings): run again through the kernel
+# forwarder.
+KERNEL_TEST_BINARIES=(
+  media_bridge
+  media_dtmf
+  media_late_offer
+  trunk_calls
+  ivr_transfer
+  agent_queue
+  agent_callback
+  agent_softphone
+  api_recording
+  crash_recovery
+)
+
+run_kernel_tests() {
+  local args=() t
+  for t in "${KERNEL_TEST_BINARIES[@]}"; do
+    if [[ -f "tests/$t.rs" ]]; then
+      args+=(--test "$t")
+    else
+      warn "KERNEL_TEST_BINARIES names tests/$t.rs, which does not exist: update scripts/test.sh"
+      return 1
+    fi
+  done
+  HIBIKI_TEST_KERNEL_FORWARDING=on run_tests "${args[@]}"
+}
+
 run_postgres_tests() {
   local args=()
   local t
@@ -231,6 +264,12 @@ else
     warn "PostgreSQL does not answer on 127.0.0.1:5432: SKIPPING the PostgreSQL half of the suite.
     Start it (pg_ctlcluster <version> main start) or run with CI=true to make it mandatory."
     skip "real-server tests on PostgreSQL: PostgreSQL not available"
+  fi
+  if [[ "$(id -u)" == "0" ]]; then
+    step "bridging tests through the kernel forwarder (${KERNEL_TEST_BINARIES[*]})" run_kernel_tests
+  else
+    warn "not root: SKIPPING the bridging tests through the kernel forwarder (they need CAP_BPF and CAP_NET_ADMIN)"
+    skip "bridging tests through the kernel forwarder: not root"
   fi
 fi
 

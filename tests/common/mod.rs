@@ -349,6 +349,16 @@ impl TestServer {
         }
         // Plain log files: no colour escapes.
         cmd.env("NO_COLOR", "1");
+        // HIBIKI_TEST_KERNEL_FORWARDING=on: every server with a media plane
+        // relays bridged audio in the kernel (a run of the whole suite
+        // through the eBPF forwarder; needs root).
+        let plane = !config
+            .env
+            .iter()
+            .any(|(k, v)| k == "HIBIKI_MEDIA_WORKERS" && v == "0");
+        if plane && std::env::var("HIBIKI_TEST_KERNEL_FORWARDING").as_deref() == Ok("on") {
+            cmd.env("HIBIKI_MEDIA_KERNEL_FORWARDING", "on");
+        }
         for (k, v) in &config.env {
             cmd.env(k, v);
         }
