@@ -209,7 +209,10 @@ fn the_kernel_forwards_rewrites_and_copies_only_the_latched_stream() {
     caller
         .send_to(&rtp(103, 16_480, 0x1122_3344, 0), leg_a_at)
         .unwrap();
-    assert!(callee.recv_from(&mut buf).is_ok(), "installed again: forwarded");
+    assert!(
+        callee.recv_from(&mut buf).is_ok(),
+        "installed again: forwarded"
+    );
     drop(fw);
     caller
         .send_to(&rtp(104, 16_640, 0x1122_3344, 0), leg_a_at)
