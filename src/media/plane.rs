@@ -335,6 +335,9 @@ struct Slot {
     /// The flows the kernel relays for it: caller → callee (keyed by the
     /// caller leg's address), callee → caller.
     routes: [Option<(SocketAddrV4, Flow)>; 2],
+    /// The kernel refused a flow of this call (its map full): the worker
+    /// relays the call, and does not ask again.
+    kernel_refused: bool,
 }
 
 struct Worker {
@@ -467,6 +470,7 @@ impl Worker {
                 timed_out: false,
                 cookie,
                 routes: [None, None],
+                kernel_refused: false,
             });
         }
         self.by_id.insert(id, index);
@@ -671,6 +675,9 @@ fn offload(kernel: &mut Forwarder, slot: &mut Slot, metrics: &PlaneMetrics) {
     let Media::Bridge(media) = &slot.media else {
         return;
     };
+    if slot.kernel_refused {
+        return;
+    }
     let wanted = [
         media.caller.kernel_route(&media.callee),
         media.callee.kernel_route(&media.caller),
@@ -700,9 +707,12 @@ fn offload(kernel: &mut Forwarder, slot: &mut Slot, metrics: &PlaneMetrics) {
                     *route = Some((local, flow));
                     metrics.kernel_flows.inc();
                 }
-                Err(e) => slot
-                    .span
-                    .in_scope(|| warn!(error = %e, "kernel forwarding: flow not installed")),
+                Err(e) => {
+                    slot.kernel_refused = true;
+                    slot.span.in_scope(|| {
+                        warn!(error = %e, "kernel forwarding: flow not installed; the media worker relays this call")
+                    });
+                }
             }
         }
     }
