@@ -214,31 +214,30 @@ KERNEL_TEST_BINARIES=(
   crash_recovery
 )
 
-run_kernel_tests() {
-  local args=() t
-  for t in "${KERNEL_TEST_BINARIES[@]}"; do
+# binary_args LIST NAME...: ARGS becomes `--test NAME` for each of them;
+# fails, naming LIST, when one has no tests/NAME.rs.
+binary_args() {
+  local list="$1" t
+  shift
+  ARGS=()
+  for t in "$@"; do
     if [[ -f "tests/$t.rs" ]]; then
-      args+=(--test "$t")
+      ARGS+=(--test "$t")
     else
-      warn "KERNEL_TEST_BINARIES names tests/$t.rs, which does not exist: update scripts/test.sh"
+      warn "$list names tests/$t.rs, which does not exist: update scripts/test.sh"
       return 1
     fi
   done
-  HIBIKI_TEST_KERNEL_FORWARDING=on run_tests "${args[@]}"
+}
+
+run_kernel_tests() {
+  binary_args KERNEL_TEST_BINARIES "${KERNEL_TEST_BINARIES[@]}" || return 1
+  HIBIKI_TEST_KERNEL_FORWARDING=on run_tests "${ARGS[@]}"
 }
 
 run_postgres_tests() {
-  local args=()
-  local t
-  for t in "${PG_TEST_BINARIES[@]}"; do
-    if [[ -f "tests/$t.rs" ]]; then
-      args+=(--test "$t")
-    else
-      warn "PG_TEST_BINARIES names tests/$t.rs, which does not exist: update scripts/test.sh"
-      return 1
-    fi
-  done
-  HIBIKI_TEST_DB=postgres run_tests "${args[@]}"
+  binary_args PG_TEST_BINARIES "${PG_TEST_BINARIES[@]}" || return 1
+  HIBIKI_TEST_DB=postgres run_tests "${ARGS[@]}"
 }
 
 step "install missing tools" install_missing_tools

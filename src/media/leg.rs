@@ -322,11 +322,14 @@ impl ParkedLeg {
     /// packet the kernel relayed: the outgoing stream moves on as if it had
     /// sent it (`out` is written and not sent).
     pub fn note_relayed(&mut self, packet: &[u8], payload: Payload, now: Instant, out: &mut [u8]) {
-        if self
-            .state
-            .prepare_relay(packet, payload, now, out)
-            .is_some()
-        {
+        // The kernel forwards plain RTP only (no CSRC, extension or
+        // padding): its 12-byte header is all the stream looks at.
+        let header = packet.get(..12).filter(|_| packet.first() == Some(&0x80));
+        let prepared = match header {
+            Some(header) => self.state.prepare_relay(header, payload, now, out),
+            None => self.state.prepare_relay(packet, payload, now, out),
+        };
+        if prepared.is_some() {
             self.state.stats.sent += 1;
         }
     }

@@ -254,6 +254,7 @@ impl MediaPlane {
                 metrics: metrics.clone(),
                 kernel,
                 generation: 0,
+                flow_slots: Vec::new(),
             };
             std::thread::Builder::new()
                 .name(format!("hibiki-media-{n}"))
@@ -338,6 +339,8 @@ struct Slot {
     /// The kernel refused a flow of this call (its map full): the worker
     /// relays the call, and does not ask again.
     kernel_refused: bool,
+    /// Its 20 ms housekeepings so far.
+    ticks: u32,
 }
 
 struct Worker {
@@ -356,6 +359,9 @@ struct Worker {
     kernel: Option<Forwarder>,
     /// Parks so far (the high half of [`Slot::cookie`]).
     generation: u32,
+    /// The slots holding a flow's media (the ones with prompts to play
+    /// every pass), so a pass does not walk every bridge to find them.
+    flow_slots: Vec<usize>,
 }
 
 /// The token of a slot's leg: even for the caller, odd for the callee.
@@ -460,6 +466,9 @@ impl Worker {
                 span.in_scope(|| warn!(error = %e, "media plane: cannot watch a leg"));
             }
         }
+        if matches!(media, Media::Flow(_)) {
+            self.flow_slots.push(index);
+        }
         self.generation = self.generation.wrapping_add(1);
         let cookie = (u64::from(self.generation) << 32) | ((index as u64 & 0x7fff_ffff) << 1);
         if let Some(slot) = self.slots.get_mut(index) {
@@ -471,6 +480,7 @@ impl Worker {
                 cookie,
                 routes: [None, None],
                 kernel_refused: false,
+                ticks: 0,
             });
         }
         self.by_id.insert(id, index);
@@ -498,6 +508,7 @@ impl Worker {
             return;
         };
         self.free.push(index);
+        self.flow_slots.retain(|&i| i != index);
         self.load.fetch_sub(1, Ordering::Relaxed);
         self.metrics.calls.dec();
         for leg in slot.media.legs().into_iter().flatten() {
@@ -527,7 +538,10 @@ impl Worker {
     /// Sends the prompt frames due now, on every parked flow.
     fn play(&mut self, now: Instant) {
         let out = self.scratch.out();
-        for slot in self.slots.iter_mut().flatten() {
+        for &index in &self.flow_slots {
+            let Some(Some(slot)) = self.slots.get_mut(index) else {
+                continue;
+            };
             let Media::Flow(media) = &mut slot.media else {
                 continue;
             };
@@ -597,7 +611,11 @@ impl Worker {
                 slot.timed_out = true;
                 let _ = slot.events.send(PlaneEvent::MediaTimeout);
             }
-            if let Some(kernel) = self.kernel.as_mut() {
+            // Every 100 ms: a flow is installed after the first few
+            // packets, and a change (a new source) waits at most that long
+            // in the worker.
+            slot.ticks = slot.ticks.wrapping_add(1);
+            if let Some(kernel) = self.kernel.as_mut().filter(|_| slot.ticks % 5 == 1) {
                 offload(kernel, slot, &self.metrics);
             }
         }

@@ -227,4 +227,43 @@ mod tests {
             Err(NotRelayed::Malformed)
         );
     }
+
+    /// What kernel forwarding relies on: relaying a packet's 12-byte
+    /// header alone moves the outgoing stream exactly as relaying the
+    /// whole packet does (ParkedLeg::note_relayed).
+    #[test]
+    fn relaying_the_header_alone_moves_the_stream_as_the_packet_does() {
+        let payload = [0x55u8; 160];
+        let mut whole = OutgoingStream::new(7, 1000, 5000, 8000);
+        let mut header_only = whole.clone();
+        let mut a = [0u8; 512];
+        let mut b = [0u8; 512];
+        for (i, seq) in [40u16, 41, 43, 42, 44, 9000, 9001].into_iter().enumerate() {
+            let p = packet(0, seq, 900 + 160 * u32::from(seq), &payload);
+            let now = i as u64 * 20_000;
+            let n = prepare(
+                &p,
+                Payload::Audio(Law::Ulaw),
+                &PCMU,
+                &mut whole,
+                now,
+                &mut a,
+            )
+            .unwrap();
+            let h = prepare(
+                &p[..12],
+                Payload::Audio(Law::Ulaw),
+                &PCMU,
+                &mut header_only,
+                now,
+                &mut b,
+            )
+            .unwrap();
+            assert_eq!((n, h), (172, 12));
+            assert_eq!(a[..12], b[..12], "packet {i}: the same header out");
+            assert_eq!(whole.next_sequence(), header_only.next_sequence());
+            assert_eq!(whole.last_timestamp(), header_only.last_timestamp());
+            assert_eq!(whole.relay_mapping(), header_only.relay_mapping());
+        }
+    }
 }

@@ -221,7 +221,7 @@ impl MachineCpu {
         ticks_per_second: u64,
         seconds: f64,
     ) -> Option<f64> {
-        if !seconds.is_finite() || seconds <= 0.0 || ticks_per_second == 0 {
+        if !interval_ok(ticks_per_second, seconds) {
             return None;
         }
         if self.cpus == 0 || self.cpus != earlier.cpus {
@@ -241,7 +241,7 @@ impl MachineCpu {
         ticks_per_second: u64,
         seconds: f64,
     ) -> Option<f64> {
-        if !seconds.is_finite() || seconds <= 0.0 || ticks_per_second == 0 {
+        if !interval_ok(ticks_per_second, seconds) {
             return None;
         }
         let ticks = self.busy_ticks().saturating_sub(earlier.busy_ticks());
@@ -284,6 +284,12 @@ pub fn load_average() -> Option<f64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// Whether an interval of `seconds` measured in ticks of
+/// `ticks_per_second` can give a rate.
+fn interval_ok(ticks_per_second: u64, seconds: f64) -> bool {
+    seconds.is_finite() && seconds > 0.0 && ticks_per_second > 0
 }
 
 #[cfg(test)]
