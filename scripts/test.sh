@@ -42,6 +42,7 @@ warn() { printf '\n!!! %s\n' "$*" >&2; }
 TOOLS=(
   "sipp sip-tester"
   "clang clang"
+  "ip iproute2"
   "sox sox"
   "espeak-ng espeak-ng"
   "baresip baresip"

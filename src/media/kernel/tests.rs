@@ -220,3 +220,163 @@ fn the_kernel_forwards_rewrites_and_copies_only_the_latched_stream() {
     assert!(leg_a.recv_from(&mut buf).is_ok(), "detached: to the socket");
     assert!(callee.recv_from(&mut buf).is_err(), "and not forwarded");
 }
+
+/// A network namespace joined to this one by a veth pair: a second host
+/// for the test, removed on drop.
+struct PeerHost {
+    netns: String,
+    link: String,
+}
+
+impl PeerHost {
+    /// `198.18.<n>.1` here on `link`, `.2` in the namespace.
+    fn new(tag: u32) -> PeerHost {
+        let netns = format!("hibiki-kt-{tag}");
+        let link = format!("hkt{}", tag % 100_000);
+        let host = PeerHost {
+            netns: netns.clone(),
+            link: link.clone(),
+        };
+        let peer = format!("{link}p");
+        let (here, there) = host.addrs();
+        for args in [
+            vec!["netns", "add", &netns],
+            vec!["link", "add", &link, "type", "veth", "peer", "name", &peer],
+            vec!["link", "set", &peer, "netns", &netns],
+            vec!["addr", "add", &format!("{here}/24"), "dev", &link],
+            vec!["link", "set", &link, "up"],
+            vec![
+                "-n",
+                &netns,
+                "addr",
+                "add",
+                &format!("{there}/24"),
+                "dev",
+                &peer,
+            ],
+            vec!["-n", &netns, "link", "set", &peer, "up"],
+        ] {
+            let status = std::process::Command::new("ip")
+                .args(&args)
+                .status()
+                .unwrap();
+            assert!(status.success(), "ip {args:?}: {status}");
+        }
+        // The FIB lookup the program makes needs forwarding on the
+        // receiving interface.
+        std::fs::write(format!("/proc/sys/net/ipv4/conf/{link}/forwarding"), "1").unwrap();
+        host
+    }
+
+    fn addrs(&self) -> (std::net::Ipv4Addr, std::net::Ipv4Addr) {
+        // RFC 2544's benchmarking range: no real network uses it.
+        let n: u32 = self.link.trim_start_matches("hkt").parse().unwrap();
+        let (a, b) = (
+            u8::try_from(n / 250 % 2).unwrap(),
+            u8::try_from(n % 250).unwrap(),
+        );
+        ([198, 18 + a, b, 1].into(), [198, 18 + a, b, 2].into())
+    }
+
+    /// Runs `f` on a thread inside the namespace (its sockets live there).
+    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.netns);
+        std::thread::spawn(move || {
+            let ns = std::fs::File::open(&path).unwrap();
+            nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+impl Drop for PeerHost {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.link])
+            .status();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+/// Peers on another host: the rewritten packet is routed (FIB lookup)
+/// and redirected out of the interface toward the peer, here a veth
+/// into a second network namespace. Root only, as above.
+#[test]
+fn the_kernel_routes_to_a_peer_on_another_host() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("SKIPPED: kernel forwarding and network namespaces need root here");
+        return;
+    }
+    let host = PeerHost::new(std::process::id());
+    let (here, there) = host.addrs();
+    let mut fw = Forwarder::start(std::slice::from_ref(&host.link)).unwrap();
+    let bind = |ip: std::net::Ipv4Addr| {
+        let s = UdpSocket::bind((ip, 0)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let std::net::SocketAddr::V4(a) = s.local_addr().unwrap() else {
+            panic!("not v4")
+        };
+        (s, a)
+    };
+    let (leg_a, leg_a_at) = bind(here);
+    let (leg_b, leg_b_at) = bind(here);
+    // The peer's two sockets, made in its namespace, used from here.
+    let (caller, callee) = host.run(move || {
+        let caller = UdpSocket::bind((there, 0)).unwrap();
+        let callee = UdpSocket::bind((there, 0)).unwrap();
+        (caller, callee)
+    });
+    callee
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let (std::net::SocketAddr::V4(caller_at), std::net::SocketAddr::V4(callee_at)) =
+        (caller.local_addr().unwrap(), callee.local_addr().unwrap())
+    else {
+        panic!("not v4")
+    };
+    // The peer's link-layer address, as the first RTP a leg sends learns
+    // it: without it the kernel leaves packets to the socket.
+    leg_b.send_to(b"hello", callee_at).unwrap();
+    let mut buf = [0u8; 512];
+    assert_eq!(callee.recv_from(&mut buf).unwrap().0, 5);
+
+    let f = Flow {
+        peer: caller_at,
+        out_src: leg_b_at,
+        out_dst: callee_at,
+        ..flow()
+    };
+    assert_eq!(f.encode()[36], 0, "routed, not local");
+    fw.install(leg_a_at, &f).unwrap();
+    for (seq, ts) in [(100u16, 16_000u32), (101, 16_160), (102, 16_320)] {
+        let sent = rtp(seq, ts, 0x1122_3344, 0);
+        caller.send_to(&sent, leg_a_at).unwrap();
+        let (n, from) = callee.recv_from(&mut buf).unwrap();
+        assert_eq!(
+            from,
+            std::net::SocketAddr::V4(leg_b_at),
+            "from the other leg"
+        );
+        assert_eq!(buf[1], 8);
+        assert_eq!(u16::from_be_bytes([buf[2], buf[3]]), seq + 500);
+        assert_eq!(
+            u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]),
+            ts + 1000
+        );
+        assert_eq!(&buf[12..n], &sent[12..]);
+    }
+    leg_a
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    assert!(
+        leg_a.recv_from(&mut buf).is_err(),
+        "nothing left to the socket"
+    );
+    assert_eq!(fw.drain(|_| {}), 3, "each one copied");
+    assert_eq!(fw.remove(leg_a_at).unwrap().packets, 3);
+}
