@@ -282,6 +282,16 @@ fn apply_env(
 }
 
 /// Parses an environment value into a key's type.
+/// A list in one environment value: comma-separated, blanks dropped.
+fn comma_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn parse<T: FromStr>(value: &str) -> Result<T, Option<String>>
 where
     T::Err: std::fmt::Display,
@@ -311,14 +321,7 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
         ("sip", "t2_ms") => c.sip.t2_ms = parse(v)?,
         ("sip", "t4_ms") => c.sip.t4_ms = parse(v)?,
         ("sip", "max_calls") => c.sip.max_calls = parse(v)?,
-        ("sip", "digest_algorithms") => {
-            c.sip.digest_algorithms = v
-                .split(',')
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .map(str::to_owned)
-                .collect()
-        }
+        ("sip", "digest_algorithms") => c.sip.digest_algorithms = comma_list(v),
         ("http", "listen") => c.http.listen = parse(v)?,
         ("data", "dir") => c.data.dir = v.into(),
         ("database", "url") => c.database.url = optional(v),
@@ -335,14 +338,7 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
         ("media", "prompts_dir") => c.media.prompts_dir = v.into(),
         ("media", "workers") => c.media.workers = parse(v)?,
         ("media", "kernel_forwarding") => c.media.kernel_forwarding = parse(v)?,
-        ("media", "kernel_interfaces") => {
-            c.media.kernel_interfaces = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
-        }
+        ("media", "kernel_interfaces") => c.media.kernel_interfaces = comma_list(v),
         ("recording", "enabled") => c.recording.enabled = parse(v)?,
         ("recording", "dir") => c.recording.dir = optional(v).map(Into::into),
         ("ivr", "flows_dir") => c.ivr.flows_dir = v.into(),
@@ -352,14 +348,7 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
         ("shutdown", "grace_seconds") => c.shutdown.grace_seconds = parse(v)?,
         ("auth", "token_ttl_seconds") => c.auth.token_ttl_seconds = parse(v)?,
         ("customers", "default_region") => c.customers.default_region = v.to_owned(),
-        ("agents", "dispositions") => {
-            c.agents.dispositions = v
-                .split(',')
-                .map(str::trim)
-                .filter(|d| !d.is_empty())
-                .map(str::to_owned)
-                .collect()
-        }
+        ("agents", "dispositions") => c.agents.dispositions = comma_list(v),
         ("agents", "reconnect_grace_seconds") => c.agents.reconnect_grace_seconds = parse(v)?,
         ("agents", "transfer_trunk") => c.agents.transfer_trunk = optional(v),
         ("crm", "url") => c.crm.url = optional(v),
@@ -374,14 +363,7 @@ fn set(c: &mut Config, section: &str, key: &str, v: &str) -> Result<(), Option<S
         }
         ("softphone", "port_min") => c.softphone.port_min = parse(v)?,
         ("softphone", "port_max") => c.softphone.port_max = parse(v)?,
-        ("softphone", "stun") => {
-            c.softphone.stun = v
-                .split(',')
-                .map(str::trim)
-                .filter(|u| !u.is_empty())
-                .map(str::to_owned)
-                .collect()
-        }
+        ("softphone", "stun") => c.softphone.stun = comma_list(v),
         ("softphone", "connect_timeout_ms") => c.softphone.connect_timeout_ms = parse(v)?,
         ("softphone", "gather_timeout_ms") => c.softphone.gather_timeout_ms = parse(v)?,
         _ => return Err(None),
