@@ -14,6 +14,9 @@ fn main() {
     if let Err(why) = build_forwarder(&out) {
         println!("cargo:warning=kernel RTP forwarding not built: {why}");
         let _ = std::fs::write(&out, b"");
+        // Built again once clang is installed (scripts/test.sh installs
+        // it after a first `cargo run` may have built without it).
+        println!("cargo:rerun-if-changed=/usr/bin");
     }
 }
 

@@ -41,8 +41,10 @@
 #
 # MACHINE CPU: besides the server's own CPU (/proc/PID/stat), every run
 # measures the whole machine's over the same steady window (/proc/stat:
-# user+nice+system+irq+softirq+steal), as % of one core (up to 100 × the
-# cores) and busy µs per relayed packet. Why: with KERNEL=on a tc BPF
+# CPUs × window − idle − iowait, since the kernel samples its busy fields
+# at the tick and misses short wake-ups; see bench/rtpload/src/procfs.rs),
+# as % of one core (up to 100 × the cores) and busy µs per relayed packet.
+# Why: with KERNEL=on a TCX BPF
 # program on the loopback device rewrites and forwards the latched RTP of
 # bridged calls, and the server only gets a copy of each packet (for the
 # recording) through a ring buffer. On loopback the kernel does that

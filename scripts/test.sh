@@ -5,7 +5,9 @@
 #   ./scripts/test.sh
 #
 # 1. Installs the tools the tests drive from Debian's packages when missing
-#    (SIPp, sox, espeak-ng, baresip, Chromium, Firefox ESR; PostgreSQL in CI).
+#    (SIPp, sox, espeak-ng, baresip, Chromium, Firefox ESR, iproute2, and
+#    clang, which the build uses for the kernel RTP forwarder; PostgreSQL in
+#    CI), before anything is built.
 # 2. Makes sure PostgreSQL answers on 127.0.0.1:5432 (starting the local
 #    cluster if it is down). In CI (CI=true) PostgreSQL is required; on a
 #    developer machine its half is skipped with a loud note when it is absent.
@@ -36,7 +38,8 @@ log() { printf '\n==> %s\n' "$*"; }
 warn() { printf '\n!!! %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- tools ----
-# One line per tool: "<command the tests run> <Debian package that provides it>".
+# One line per tool: "<command the tests or the build run> <Debian package that provides it>"
+# (clang: build.rs compiles src/media/kernel/forward.bpf.c with it).
 # (baresip: without recommends, the metapackage brings only baresip-core, which
 # holds the binary and every module tests/common/baresip.rs loads.)
 TOOLS=(

@@ -372,7 +372,6 @@ pub async fn run(
     Ok(())
 }
 
-/// A queue of the config as the ACD's core sees it.
 /// Starts the media plane's `workers`, with kernel forwarding as
 /// `media.kernel_forwarding` says: `on` fails the start when the forwarder
 /// cannot run; `auto` says why and goes on without it.
@@ -415,6 +414,7 @@ fn start_plane(
     }
 }
 
+/// A queue of the config as the ACD's core sees it.
 fn queue_settings(q: &crate::config::QueueConfig) -> crate::acd::QueueSettings {
     let ms = |s: u64| s.saturating_mul(1000);
     crate::acd::QueueSettings {

@@ -126,7 +126,7 @@ impl Metrics {
             .unwrap_or_else(|_| unreachable_metric()),
             kernel_ring_full: counter(
                 "media_kernel_ring_full_total",
-                "Packets of kernel-relayed calls left to the media workers because their ring was full",
+                "Packets of kernel-relayed calls left to the media workers because their ring was full (counted when the call's flows are withdrawn)",
             ),
         };
         for c in [

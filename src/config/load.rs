@@ -281,7 +281,6 @@ fn apply_env(
     Ok(())
 }
 
-/// Parses an environment value into a key's type.
 /// A list in one environment value: comma-separated, blanks dropped.
 fn comma_list(value: &str) -> Vec<String> {
     value
@@ -292,6 +291,7 @@ fn comma_list(value: &str) -> Vec<String> {
         .collect()
 }
 
+/// Parses an environment value into a key's type.
 fn parse<T: FromStr>(value: &str) -> Result<T, Option<String>>
 where
     T::Err: std::fmt::Display,

@@ -40,7 +40,7 @@
 //! the call's span, as the call task logs them.
 //!
 //! With kernel forwarding (`media.kernel_forwarding`, see
-//! [`super::kernel`]) a worker also loads the eBPF forwarder: every 20 ms
+//! [`super::kernel`]) a worker also loads the eBPF forwarder: every 100 ms
 //! it installs, updates or withdraws each parked bridge's two flows from
 //! the legs' state, and every pass it drains the ring of packets the
 //! kernel relayed, handling each copy as it would the datagram (recorded,
@@ -101,7 +101,8 @@ pub struct PlaneMetrics {
     pub kernel_flows: IntGauge,
     /// Packets of kernel flows left to the sockets because a worker's ring
     /// was full (relayed by the worker instead; a sign of a stalled
-    /// worker).
+    /// worker), counted as each flow is withdrawn (at the latest when its
+    /// call takes its media back).
     pub kernel_ring_full: IntCounter,
 }
 
